@@ -1,0 +1,41 @@
+# ebpfjail — `make help` lists the targets.
+GO       ?= go
+BPF_CLANG ?= clang
+BIN      := bin/ebpfjail
+# Privileged and end-to-end tests share kernel state (cgroups, test hosts):
+# one package at a time.
+TEST_FLAGS ?= -count=1 -p 1 -timeout 20m
+
+.PHONY: all build generate check-generated test test-unit bench lint clean help
+
+all: build
+
+build: ## build bin/ebpfjail (no clang needed: the BPF object is committed)
+	$(GO) build -trimpath -o $(BIN) ./cmd/ebpfjail
+
+generate: ## regenerate the BPF object and its Go bindings (needs clang)
+	BPF_CLANG=$(BPF_CLANG) $(GO) generate ./internal/bpf
+
+check-generated: generate ## regenerate and fail if the committed object differs
+	git diff --exit-code -- internal/bpf || { echo "generated BPF files are stale: run 'make generate' and commit"; exit 1; }
+
+test: build ## unit, privileged (as root) and end-to-end tests
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
+	EBPFJAIL_BIN=$(CURDIR)/$(BIN) $(GO) test $(TEST_FLAGS) ./...
+
+test-unit: ## tests that need no root
+	$(GO) test -count=1 -short ./...
+
+bench: build ## benchmarks (ratios against a direct connection)
+	EBPFJAIL_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench . -benchmem ./...
+
+lint: ## go vet and gofmt
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
+
+clean: ## remove build output
+	rm -rf bin
+
+help: ## show this list
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)

@@ -1,0 +1,412 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * ebpfjail: cgroup programs that steer every socket of the jail into ebpfjail.
+ *
+ *   cgroup/connect4|6      TCP -> 127.0.0.1:listen_port4 / [::1]:listen_port6
+ *                          (v4-mapped -> ::ffff:127.0.0.1:listen_port4);
+ *                          UDP :53 -> the DNS shim; any other UDP -> EPERM
+ *   cgroup/sendmsg4|6      unconnected UDP: :53 -> the DNS shim, others -> EPERM
+ *   cgroup/recvmsg4|6      the shim's replies appear to come from the server asked
+ *   cgroup/getpeername4|6  the child sees the peer it asked for
+ *   sockops                on ACTIVE_ESTABLISHED, re-key the record by the client's
+ *                          (address, port) so the listener finds it from accept()
+ *   cgroup/sock_create     only TCP and UDP inet sockets (no raw, ICMP, SCTP, MPTCP)
+ *   cgroup/sock_release    drop the socket's record (UDP never reaches sockops)
+ *
+ * Everything here fails closed: a socket whose record cannot be stored is
+ * refused, and because the links are pinned, a dead supervisor leaves the
+ * rewrite in place towards a port nobody listens on (connection refused).
+ */
+#include <linux/bpf.h>
+#include <linux/in.h>
+#include <linux/in6.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#include "jail.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+/* Not from sys/socket.h: glibc's headers do not build for the bpf target. */
+#define SOCK_STREAM 1
+#define SOCK_DGRAM 2
+#define AF_INET 2
+#define AF_INET6 10
+
+#define LOOPBACK4 0x7f000001U /* 127.0.0.1, host order */
+#define DNS_PORT 53
+
+/* Set by internal/bpf before the object is loaded; host byte order. */
+volatile const __u16 listen_port4 = 0;
+volatile const __u16 listen_port6 = 0;
+volatile const __u16 dns_port4 = 0;
+volatile const __u16 dns_port6 = 0;
+
+/* One record per socket, from connect()/sendmsg() until the socket is released. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64); /* socket cookie */
+	__type(value, struct orig_dst);
+} orig_by_cookie SEC(".maps");
+
+/* The same record keyed by the client's end of the TCP connection; the
+ * listener looks it up and deletes it after accept(). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct tuple_key);
+	__type(value, struct orig_dst);
+} orig_by_tuple SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, STAT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} stats SEC(".maps");
+
+static __always_inline void stat_inc(__u32 idx)
+{
+	__u64 *v = bpf_map_lookup_elem(&stats, &idx);
+
+	if (v)
+		(*v)++;
+}
+
+static __always_inline int is_v4mapped(const __u32 *a)
+{
+	return a[0] == 0 && a[1] == 0 && a[2] == bpf_htonl(0x0000ffff);
+}
+
+/* record stores who is connecting where under the socket's cookie.
+ * Returns 0 when the record could not be stored: the caller then refuses
+ * the socket, since a connection the listener cannot attribute is useless. */
+static __always_inline int record(struct bpf_sock_addr *ctx, struct orig_dst *o)
+{
+	__u64 cookie = bpf_get_socket_cookie(ctx);
+
+	o->pid = bpf_get_current_pid_tgid() >> 32;
+	o->uid = (__u32)bpf_get_current_uid_gid();
+	o->proto = ctx->protocol;
+	bpf_get_current_comm(o->comm, sizeof(o->comm));
+	if (bpf_map_update_elem(&orig_by_cookie, &cookie, o, BPF_ANY)) {
+		stat_inc(STAT_RECORD_FAILED);
+		return 0;
+	}
+	return 1;
+}
+
+static __always_inline void set_v4(struct bpf_sock_addr *ctx, __u16 port)
+{
+	ctx->user_ip4 = bpf_htonl(LOOPBACK4);
+	ctx->user_port = bpf_htons(port);
+}
+
+static __always_inline void set_v6(struct bpf_sock_addr *ctx, int mapped)
+{
+	__u16 port = mapped ? listen_port4 : listen_port6;
+
+	ctx->user_ip6[0] = 0;
+	ctx->user_ip6[1] = 0;
+	if (mapped) {
+		ctx->user_ip6[2] = bpf_htonl(0x0000ffff);
+		ctx->user_ip6[3] = bpf_htonl(LOOPBACK4);
+	} else {
+		ctx->user_ip6[2] = 0;
+		ctx->user_ip6[3] = bpf_htonl(1);
+	}
+	ctx->user_port = bpf_htons(port);
+}
+
+static __always_inline void set_v6_dns(struct bpf_sock_addr *ctx, int mapped)
+{
+	set_v6(ctx, mapped);
+	ctx->user_port = bpf_htons(mapped ? dns_port4 : dns_port6);
+}
+
+static __always_inline void orig4(struct bpf_sock_addr *ctx, struct orig_dst *o)
+{
+	o->addr[2] = bpf_htonl(0x0000ffff);
+	o->addr[3] = ctx->user_ip4;
+	o->port = (__u16)ctx->user_port;
+	o->family = AF_INET;
+}
+
+static __always_inline int orig6(struct bpf_sock_addr *ctx, struct orig_dst *o)
+{
+	int mapped;
+
+	o->addr[0] = ctx->user_ip6[0];
+	o->addr[1] = ctx->user_ip6[1];
+	o->addr[2] = ctx->user_ip6[2];
+	o->addr[3] = ctx->user_ip6[3];
+	o->port = (__u16)ctx->user_port;
+	mapped = is_v4mapped(o->addr);
+	o->family = mapped ? AF_INET : AF_INET6;
+	return mapped;
+}
+
+/* ---------------- connect ---------------- */
+
+/* All TCP, DNS included, goes to the listener (it hands port 53 to the shim),
+ * so one path attributes and logs every stream. */
+SEC("cgroup/connect4")
+int jail_connect4(struct bpf_sock_addr *ctx)
+{
+	struct orig_dst o = {};
+
+	orig4(ctx, &o);
+	if (ctx->type == SOCK_STREAM) {
+		if (!record(ctx, &o))
+			return 0;
+		set_v4(ctx, listen_port4);
+		stat_inc(STAT_TCP_REDIR);
+		return 1;
+	}
+	if (ctx->type == SOCK_DGRAM && o.port == bpf_htons(DNS_PORT)) {
+		if (!record(ctx, &o))
+			return 0;
+		set_v4(ctx, dns_port4);
+		stat_inc(STAT_DNS_REDIR);
+		return 1;
+	}
+	stat_inc(STAT_UDP_DENIED);
+	return 0; /* EPERM: QUIC and other UDP fall back to TCP or fail */
+}
+
+SEC("cgroup/connect6")
+int jail_connect6(struct bpf_sock_addr *ctx)
+{
+	struct orig_dst o = {};
+	int mapped = orig6(ctx, &o);
+
+	if (ctx->type == SOCK_STREAM) {
+		if (!record(ctx, &o))
+			return 0;
+		set_v6(ctx, mapped);
+		stat_inc(STAT_TCP_REDIR);
+		return 1;
+	}
+	if (ctx->type == SOCK_DGRAM && o.port == bpf_htons(DNS_PORT)) {
+		if (!record(ctx, &o))
+			return 0;
+		set_v6_dns(ctx, mapped);
+		stat_inc(STAT_DNS_REDIR);
+		return 1;
+	}
+	stat_inc(STAT_UDP_DENIED);
+	return 0;
+}
+
+/* ---------------- unconnected UDP ---------------- */
+
+SEC("cgroup/sendmsg4")
+int jail_sendmsg4(struct bpf_sock_addr *ctx)
+{
+	struct orig_dst o = {};
+
+	/* A connected AF_INET6 socket with a v4-mapped peer sends through
+	 * udp_sendmsg() with its (already rewritten) peer as the address, so
+	 * this hook sees the shim itself on every send: let it pass. */
+	if (ctx->user_ip4 == bpf_htonl(LOOPBACK4) && (__u16)ctx->user_port == bpf_htons(dns_port4))
+		return 1;
+	orig4(ctx, &o);
+	if (o.port == bpf_htons(DNS_PORT)) {
+		if (!record(ctx, &o))
+			return 0;
+		set_v4(ctx, dns_port4);
+		stat_inc(STAT_DNS_REDIR);
+		return 1;
+	}
+	stat_inc(STAT_UDP_DENIED);
+	return 0;
+}
+
+SEC("cgroup/sendmsg6")
+int jail_sendmsg6(struct bpf_sock_addr *ctx)
+{
+	struct orig_dst o = {};
+	int mapped = orig6(ctx, &o);
+
+	if (o.port == bpf_htons(DNS_PORT)) {
+		if (!record(ctx, &o))
+			return 0;
+		set_v6_dns(ctx, mapped);
+		stat_inc(STAT_DNS_REDIR);
+		return 1;
+	}
+	/* Already the shim (a sendto() on a socket connect() rewrote). */
+	if (!mapped && o.addr[0] == 0 && o.addr[1] == 0 && o.addr[2] == 0 &&
+	    o.addr[3] == bpf_htonl(1) && o.port == bpf_htons(dns_port6))
+		return 1;
+	if (mapped && o.addr[3] == bpf_htonl(LOOPBACK4) && o.port == bpf_htons(dns_port4))
+		return 1;
+	stat_inc(STAT_UDP_DENIED);
+	return 0;
+}
+
+/* recvmsg hooks must return 1 (NOTES.md gotcha 2). */
+SEC("cgroup/recvmsg4")
+int jail_recvmsg4(struct bpf_sock_addr *ctx)
+{
+	struct orig_dst *o;
+	__u64 cookie;
+
+	if (ctx->user_ip4 != bpf_htonl(LOOPBACK4) || (__u16)ctx->user_port != bpf_htons(dns_port4))
+		return 1;
+	cookie = bpf_get_socket_cookie(ctx);
+	o = bpf_map_lookup_elem(&orig_by_cookie, &cookie);
+	if (!o || o->family != AF_INET)
+		return 1;
+	ctx->user_ip4 = o->addr[3];
+	ctx->user_port = o->port;
+	stat_inc(STAT_RECV_REWRITTEN);
+	return 1;
+}
+
+SEC("cgroup/recvmsg6")
+int jail_recvmsg6(struct bpf_sock_addr *ctx)
+{
+	__u32 a[4] = {ctx->user_ip6[0], ctx->user_ip6[1], ctx->user_ip6[2], ctx->user_ip6[3]};
+	__u16 port = (__u16)ctx->user_port;
+	struct orig_dst *o;
+	__u64 cookie;
+
+	if (is_v4mapped(a)) {
+		if (a[3] != bpf_htonl(LOOPBACK4) || port != bpf_htons(dns_port4))
+			return 1;
+	} else if (a[0] != 0 || a[1] != 0 || a[2] != 0 || a[3] != bpf_htonl(1) ||
+		   port != bpf_htons(dns_port6)) {
+		return 1;
+	}
+	cookie = bpf_get_socket_cookie(ctx);
+	o = bpf_map_lookup_elem(&orig_by_cookie, &cookie);
+	if (!o)
+		return 1;
+	ctx->user_ip6[0] = o->addr[0];
+	ctx->user_ip6[1] = o->addr[1];
+	ctx->user_ip6[2] = o->addr[2];
+	ctx->user_ip6[3] = o->addr[3];
+	ctx->user_port = o->port;
+	stat_inc(STAT_RECV_REWRITTEN);
+	return 1;
+}
+
+/* ---------------- getpeername ---------------- */
+
+SEC("cgroup/getpeername4")
+int jail_getpeer4(struct bpf_sock_addr *ctx)
+{
+	__u64 cookie = bpf_get_socket_cookie(ctx);
+	struct orig_dst *o = bpf_map_lookup_elem(&orig_by_cookie, &cookie);
+
+	if (!o || o->family != AF_INET)
+		return 1;
+	ctx->user_ip4 = o->addr[3];
+	ctx->user_port = o->port;
+	stat_inc(STAT_PEER_REWRITTEN);
+	return 1;
+}
+
+SEC("cgroup/getpeername6")
+int jail_getpeer6(struct bpf_sock_addr *ctx)
+{
+	__u64 cookie = bpf_get_socket_cookie(ctx);
+	struct orig_dst *o = bpf_map_lookup_elem(&orig_by_cookie, &cookie);
+
+	if (!o)
+		return 1;
+	/* An AF_INET6 socket keeps its peer v4-mapped: addr already is. */
+	ctx->user_ip6[0] = o->addr[0];
+	ctx->user_ip6[1] = o->addr[1];
+	ctx->user_ip6[2] = o->addr[2];
+	ctx->user_ip6[3] = o->addr[3];
+	ctx->user_port = o->port;
+	stat_inc(STAT_PEER_REWRITTEN);
+	return 1;
+}
+
+/* ---------------- sockops ---------------- */
+
+static __always_inline void sockops_key(struct bpf_sock_ops *skops, struct tuple_key *k)
+{
+	/* Load every ctx field unconditionally and through volatile: otherwise
+	 * clang merges the two branches into "ptr = ctx + (v4 ? 28 : 60)" and
+	 * the verifier rejects it ("dereference of modified ctx ptr"). */
+	__u32 family = *(volatile __u32 *)&skops->family;
+	__u32 ip4 = *(volatile __u32 *)&skops->local_ip4;
+	__u32 a0 = *(volatile __u32 *)&skops->local_ip6[0];
+	__u32 a1 = *(volatile __u32 *)&skops->local_ip6[1];
+	__u32 a2 = *(volatile __u32 *)&skops->local_ip6[2];
+	__u32 a3 = *(volatile __u32 *)&skops->local_ip6[3];
+	__u32 port = *(volatile __u32 *)&skops->local_port;
+
+	if (family == AF_INET) {
+		k->addr[0] = 0;
+		k->addr[1] = 0;
+		k->addr[2] = bpf_htonl(0x0000ffff);
+		k->addr[3] = ip4;
+	} else {
+		/* a v4-mapped AF_INET6 socket already has ::ffff:a.b.c.d */
+		k->addr[0] = a0;
+		k->addr[1] = a1;
+		k->addr[2] = a2;
+		k->addr[3] = a3;
+	}
+	k->port = (__u16)port; /* sockops local_port is host order */
+}
+
+SEC("sockops")
+int jail_sockops(struct bpf_sock_ops *skops)
+{
+	struct tuple_key k = {};
+	struct orig_dst *o;
+	__u64 cookie;
+
+	switch (skops->op) {
+	case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB:
+		/* Runs before the final ACK is sent, so the entry exists before
+		 * the listener's accept() returns (NOTES.md gotcha 7). */
+		cookie = bpf_get_socket_cookie(skops);
+		o = bpf_map_lookup_elem(&orig_by_cookie, &cookie);
+		if (!o) {
+			stat_inc(STAT_TUPLE_NOORIG);
+			break;
+		}
+		sockops_key(skops, &k);
+		bpf_map_update_elem(&orig_by_tuple, &k, o, BPF_ANY);
+		bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_STATE_CB_FLAG);
+		stat_inc(STAT_TUPLE_FILLED);
+		break;
+	case BPF_SOCK_OPS_STATE_CB:
+		if (skops->args[1] == BPF_TCP_CLOSE) {
+			sockops_key(skops, &k);
+			bpf_map_delete_elem(&orig_by_tuple, &k);
+		}
+		break;
+	}
+	return 1;
+}
+
+/* ---------------- socket creation policy ---------------- */
+
+SEC("cgroup/sock_create")
+int jail_sock_create(struct bpf_sock *sk)
+{
+	if (sk->type == SOCK_STREAM && sk->protocol == IPPROTO_TCP)
+		return 1;
+	if (sk->type == SOCK_DGRAM && sk->protocol == IPPROTO_UDP)
+		return 1;
+	stat_inc(STAT_SOCK_DENIED);
+	return 0; /* raw, ICMP ping, SCTP, MPTCP, UDP-Lite ... -> EPERM */
+}
+
+SEC("cgroup/sock_release")
+int jail_sock_release(struct bpf_sock *sk)
+{
+	__u64 cookie = bpf_get_socket_cookie(sk);
+
+	bpf_map_delete_elem(&orig_by_cookie, &cookie);
+	return 1;
+}

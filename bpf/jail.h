@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The C<->Go ABI of ebpfjail. bpf2go generates the Go side of every struct
+ * here (-type ...); internal/bpf has a test that pins their sizes, so a change
+ * in one place without the other fails the build's tests, not a jail.
+ *
+ * Byte order is part of every field's name or comment: the kernel hands
+ * sock_addr programs addresses and ports in network order, but sockops gives
+ * local_port in host order (NOTES.md gotcha 6).
+ */
+#ifndef EBPFJAIL_JAIL_H
+#define EBPFJAIL_JAIL_H
+
+#include <linux/types.h>
+
+/* What connect()/sendmsg() recorded about one socket of the jail. */
+struct orig_dst {
+	__u32 addr[4];   /* original destination, network order; IPv4 as ::ffff:a.b.c.d */
+	__u16 port;      /* original destination port, network order */
+	__u16 family;    /* AF_INET (also for v4-mapped IPv6) or AF_INET6 */
+	__u32 pid;       /* tgid of the task that called connect() */
+	__u32 uid;       /* its real uid */
+	__u32 proto;     /* IPPROTO_TCP or IPPROTO_UDP */
+	char comm[16];   /* its comm, NUL padded */
+};
+
+/* The jailed client's end of a redirected TCP connection, as the listener
+ * sees it in accept()'s peer address. */
+struct tuple_key {
+	__u32 addr[4];   /* client local address, network order; IPv4 as ::ffff:a.b.c.d */
+	__u16 port;      /* client local port, host order */
+	__u16 pad;
+};
+
+/* Indexes of the per-CPU counters in the stats map (`ebpfjail -vv` prints them). */
+enum stat_idx {
+	STAT_TCP_REDIR,
+	STAT_DNS_REDIR,
+	STAT_UDP_DENIED,
+	STAT_SOCK_DENIED,
+	STAT_RECORD_FAILED,
+	STAT_TUPLE_FILLED,
+	STAT_TUPLE_NOORIG,
+	STAT_PEER_REWRITTEN,
+	STAT_RECV_REWRITTEN,
+	STAT_MAX,
+};
+
+#endif

@@ -1,0 +1,108 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ebpfjail/ebpfjail/internal/bpf"
+	"github.com/ebpfjail/ebpfjail/internal/jail"
+)
+
+// checkResult is one line of `ebpfjail check`.
+type checkResult struct {
+	what string
+	err  error
+	hint string
+}
+
+// runCheck reports, piece by piece, whether this host can run a jail. It
+// exits 0 when everything needed is there, 1 otherwise.
+func runCheck(w io.Writer, log *slog.Logger) (int, error) {
+	var res []checkResult
+	add := func(what string, err error, hint string) bool {
+		res = append(res, checkResult{what, err, hint})
+		return err == nil
+	}
+	root := os.Geteuid() == 0
+	var rootErr error
+	if !root {
+		rootErr = fmt.Errorf("running as uid %d", os.Geteuid())
+	}
+	add("running as root", rootErr, "run it with sudo: sudo ebpfjail check")
+	add("kernel "+kernelRelease(), kernelOK(), "ebpfjail needs Linux 5.14 or later (cgroup.kill, cgroup bpf_link)")
+
+	if root {
+		paths, cgErr := jail.DefaultPaths()
+		if cgErr != nil {
+			add("cgroup2 and bpffs", cgErr, "mount them: mount -t cgroup2 none /sys/fs/cgroup; mount -t bpf bpf /sys/fs/bpf")
+		} else {
+			add("cgroup2 at "+paths.Cgroup2, nil, "")
+			add("bpffs at "+paths.BPFFS, nil, "")
+			checkPrograms(paths, add)
+		}
+	}
+
+	failed := 0
+	for _, r := range res {
+		if r.err == nil {
+			fmt.Fprintf(w, "ok    %s\n", r.what)
+			continue
+		}
+		failed++
+		fmt.Fprintf(w, "FAIL  %s: %v\n", r.what, r.err)
+		if r.hint != "" {
+			fmt.Fprintf(w, "      hint: %s\n", r.hint)
+		}
+	}
+	if failed > 0 {
+		fmt.Fprintf(w, "%d check(s) failed: this host cannot run a jail yet\n", failed)
+		return 1, nil
+	}
+	fmt.Fprintln(w, "this host can run ebpfjail")
+	return 0, nil
+}
+
+// checkPrograms loads the object and attaches each program to a scratch
+// cgroup, one at a time.
+func checkPrograms(p jail.Paths, add func(string, error, string) bool) {
+	objs, err := bpf.Load(bpf.Config{ListenPort4: 1, ListenPort6: 1, DNSPort4: 1, DNSPort6: 1})
+	if !add("BPF object loads", err, "the kernel needs BPF cgroup programs (CONFIG_CGROUP_BPF) and BTF; -vv shows the verifier log when running a jail") {
+		return
+	}
+	defer objs.Close()
+	dir := filepath.Join(p.Cgroup2, fmt.Sprintf("ebpfjail-check-%d", os.Getpid()))
+	if !add("create a cgroup under "+p.Cgroup2, os.Mkdir(dir, 0o755), "ebpfjail needs write access to the cgroup2 hierarchy") {
+		return
+	}
+	defer unix.Rmdir(dir)
+	for _, r := range objs.ProbeAttach(dir) {
+		add("attach "+r.Name, r.Err, "this kernel cannot attach the "+r.Name+" program to a cgroup")
+	}
+}
+
+func kernelRelease() string {
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		return "?"
+	}
+	return unix.ByteSliceToString(u.Release[:])
+}
+
+// kernelOK checks the release is at least 5.14.
+func kernelOK() error {
+	rel := kernelRelease()
+	var major, minor int
+	if _, err := fmt.Sscanf(rel, "%d.%d", &major, &minor); err != nil {
+		return fmt.Errorf("cannot read the version from %q", rel)
+	}
+	if major > 5 || (major == 5 && minor >= 14) {
+		return nil
+	}
+	return fmt.Errorf("%s is older than 5.14", strings.TrimSpace(rel))
+}

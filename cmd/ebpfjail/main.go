@@ -1,0 +1,175 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"runtime/debug"
+	"strings"
+
+	"github.com/spf13/pflag"
+)
+
+const usageHead = `ebpfjail runs a command so that every network connection it, and every
+process it starts, makes is steered by the kernel into ebpfjail.
+
+Usage:
+  ebpfjail [OPTIONS] -- COMMAND [ARGS...]   jail a command
+  ebpfjail check                            what this host supports, with hints
+  ebpfjail --cleanup                        remove jails left by a dead ebpfjail
+
+Examples:
+  sudo ebpfjail -- curl https://example.com
+  sudo ebpfjail -v -- bash                  a whole shell, every child included
+  sudo ebpfjail --timeout 60 -- ./unknown-binary
+  sudo ebpfjail --dns-upstream 203.0.113.53:53 -- dig example.com
+  sudo ebpfjail --user alice -- make test   run as alice (default: who ran sudo)
+  sudo ebpfjail check
+
+Options:
+`
+
+const usageTail = `
+Exit status: the command's own; 128+N if it died of signal N; 124 after
+--timeout; 125 if ebpfjail itself failed; 126 if the command is not
+executable; 127 if it is not found; 2 for a usage error.
+`
+
+// options are the parsed command line.
+type options struct {
+	verbose     int
+	timeout     float64
+	user        string
+	cleanup     bool
+	dnsUpstream string
+	version     bool
+	help        bool
+	check       bool
+	command     []string
+}
+
+func newFlagSet(o *options) *pflag.FlagSet {
+	fs := pflag.NewFlagSet("ebpfjail", pflag.ContinueOnError)
+	fs.SortFlags = false
+	// Everything after the command's name belongs to the command.
+	fs.SetInterspersed(false)
+	fs.CountVarP(&o.verbose, "verbose", "v", "log connections (-v) and debugging detail (-vv)")
+	fs.Float64Var(&o.timeout, "timeout", 0, "stop the command after `SECONDS` and exit 124")
+	fs.StringVar(&o.user, "user", "", "run the command as `USER` (default: the user who ran sudo; root only as --user root)")
+	fs.StringVar(&o.dnsUpstream, "dns-upstream", "", "resolver `ADDR` (ip:port) the DNS shim forwards to (default: first nameserver of /etc/resolv.conf)")
+	fs.BoolVar(&o.cleanup, "cleanup", false, "remove jails left by an ebpfjail that died, then exit")
+	fs.BoolVarP(&o.version, "version", "V", false, "print the version and exit")
+	fs.BoolVarP(&o.help, "help", "h", false, "show this help")
+	fs.SetOutput(io.Discard)
+	return fs
+}
+
+func usage(w io.Writer) {
+	var o options
+	fmt.Fprint(w, usageHead)
+	fmt.Fprint(w, newFlagSet(&o).FlagUsages())
+	fmt.Fprint(w, usageTail)
+}
+
+// parseArgs turns the command line into options, or a usage error.
+func parseArgs(args []string) (*options, error) {
+	o := &options{}
+	fs := newFlagSet(o)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			o.help = true
+			return o, nil
+		}
+		return nil, err
+	}
+	rest := fs.Args()
+	if fs.ArgsLenAtDash() == -1 && len(rest) > 0 && rest[0] == "check" {
+		if len(rest) > 1 {
+			return nil, fmt.Errorf("check takes no arguments, got %q", strings.Join(rest[1:], " "))
+		}
+		o.check = true
+		return o, nil
+	}
+	o.command = rest
+	if o.timeout < 0 {
+		return nil, fmt.Errorf("--timeout must not be negative, got %v", o.timeout)
+	}
+	if o.cleanup && len(o.command) > 0 {
+		return nil, errors.New("--cleanup takes no command")
+	}
+	if !o.help && !o.version && !o.cleanup && len(o.command) == 0 {
+		return nil, errors.New("no command to run")
+	}
+	return o, nil
+}
+
+func version() string {
+	v, rev := "devel", ""
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+			v = bi.Main.Version
+		}
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+				rev = s.Value[:12]
+			}
+		}
+	}
+	if rev != "" {
+		return fmt.Sprintf("ebpfjail %s (%s)", v, rev)
+	}
+	return "ebpfjail " + v
+}
+
+func newLogger(w io.Writer, verbose int) *slog.Logger {
+	level := slog.LevelWarn
+	switch {
+	case verbose == 1:
+		level = slog.LevelInfo
+	case verbose >= 2:
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+}
+
+func main() {
+	os.Exit(mainStatus(os.Args[1:]))
+}
+
+// mainStatus runs ebpfjail and returns the process exit status.
+func mainStatus(args []string) int {
+	o, err := parseArgs(args)
+	if err != nil {
+		printError(os.Stderr, fail(exitUsage, err, "see 'ebpfjail --help'; put the command after --, as in: ebpfjail -- curl https://example.com"))
+		return exitUsage
+	}
+	switch {
+	case o.help:
+		usage(os.Stdout)
+		return 0
+	case o.version:
+		fmt.Println(version())
+		return 0
+	}
+	log := newLogger(os.Stderr, o.verbose)
+	var status int
+	switch {
+	case o.check:
+		status, err = runCheck(os.Stdout, log)
+	case o.cleanup:
+		status, err = runCleanup(os.Stdout, log)
+	default:
+		status, err = runJail(o, log)
+	}
+	if err != nil {
+		var e *exitError
+		if !errors.As(err, &e) {
+			e = fail(exitFailure, err)
+		}
+		printError(os.Stderr, e)
+		return e.code
+	}
+	return status
+}

@@ -1,0 +1,318 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
+
+	"github.com/ebpfjail/ebpfjail/internal/bpf"
+	"github.com/ebpfjail/ebpfjail/internal/dns"
+	"github.com/ebpfjail/ebpfjail/internal/jail"
+	"github.com/ebpfjail/ebpfjail/internal/proxy"
+)
+
+// termGrace is how long a command has to exit after SIGTERM on --timeout
+// before the whole jail is killed.
+const termGrace = 2 * time.Second
+
+// forwarded are the signals ebpfjail passes on to the command's process
+// group rather than dying of them (the jail must be torn down first).
+var forwarded = []os.Signal{unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2}
+
+func needRoot(what string) error {
+	if os.Geteuid() != 0 {
+		return fail(exitFailure, fmt.Errorf("%s needs root", what),
+			"run it with sudo, as in: sudo ebpfjail -- curl https://example.com")
+	}
+	return nil
+}
+
+func jailPaths() (jail.Paths, error) {
+	p, err := jail.DefaultPaths()
+	if err != nil {
+		if errors.Is(err, jail.ErrNoCgroup2) {
+			return p, fail(exitFailure, err, "mount it (mount -t cgroup2 none /sys/fs/cgroup) or run 'ebpfjail check'")
+		}
+		return p, fail(exitFailure, err, "run 'ebpfjail check' to see what this host lacks")
+	}
+	return p, nil
+}
+
+// runJail runs o.command in a new jail and returns its exit status.
+func runJail(o *options, log *slog.Logger) (int, error) {
+	if err := needRoot("jailing a command"); err != nil {
+		return 0, err
+	}
+	// Before anything is opened: the command must inherit only 0-2.
+	if err := jail.CloseInheritedFDs(); err != nil {
+		return 0, err
+	}
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, forwarded...)
+	defer signal.Stop(sigs)
+
+	user, err := jail.ResolveUser(o.user, os.Getenv, os.Getuid())
+	if err != nil {
+		if errors.Is(err, jail.ErrRootChild) {
+			return 0, fail(exitFailure, errors.New("refusing to run the command as root: a root process can leave the jail"),
+				"run ebpfjail through sudo from your own account, or pick a user with --user USER",
+				"--user root runs it as root anyway")
+		}
+		return 0, fail(exitFailure, err, "--user takes a user name or a numeric uid")
+	}
+	if user.UID == 0 {
+		warnf(os.Stderr, "the command runs as root and can leave the jail (--user root)")
+	}
+
+	paths, err := jailPaths()
+	if err != nil {
+		return 0, err
+	}
+	if swept, err := jail.Sweep(paths, log); err != nil {
+		log.Warn("cleaning up old jails", "err", err)
+	} else if len(swept) > 0 {
+		log.Info("removed jails of dead supervisors", "count", len(swept))
+	}
+
+	s, err := startServices(o, log)
+	if err != nil {
+		return 0, err
+	}
+	defer s.close()
+
+	j, err := jail.New(paths)
+	if err != nil {
+		return 0, fail(exitFailure, err, "run 'ebpfjail check' to see what this host lacks")
+	}
+	links, err := s.objs.Attach(j.Cgroup)
+	if err == nil {
+		err = links.Pin(j.PinDir)
+		if err != nil {
+			links.Close()
+		}
+	}
+	if err != nil {
+		j.Destroy()
+		return 0, fail(exitFailure, err, "run 'ebpfjail check' to see which program this kernel cannot attach")
+	}
+	log.Debug("jail ready", "id", j.ID, "cgroup", j.Cgroup, "pins", j.PinDir)
+	teardown := func() {
+		// Kill first, then detach: nothing of the jail runs unsteered.
+		if procs, _ := j.Procs(); len(procs) > 0 {
+			log.Info("killing processes left in the jail", "count", len(procs))
+		}
+		if err := j.Kill(); err != nil {
+			log.Warn("kill jail", "err", err)
+		}
+		if err := links.Close(); err != nil {
+			log.Warn("detach programs", "err", err)
+		}
+		if err := j.Destroy(); err != nil {
+			log.Warn("remove jail; 'ebpfjail --cleanup' retries", "err", err)
+		}
+		if o.verbose >= 2 {
+			if st, err := s.objs.Stats(); err == nil {
+				log.Debug("kernel counters", "stats", st)
+			}
+		}
+	}
+	// A signal during setup aborts before the command starts.
+	select {
+	case sig := <-sigs:
+		teardown()
+		return 128 + int(sig.(syscall.Signal)), nil
+	default:
+	}
+
+	fg := isForeground(os.Stdin)
+	if fg {
+		// Get the terminal back after the command, and keep writing to it
+		// while the command's group owns it.
+		signal.Ignore(unix.SIGTTOU, unix.SIGTTIN)
+	}
+	proc, err := j.Start(jail.Command{
+		Args: o.command, Env: os.Environ(), User: user,
+		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
+		Foreground: fg,
+	})
+	if err != nil {
+		teardown()
+		switch {
+		case errors.Is(err, jail.ErrNotFound):
+			return 0, fail(exitNotFound, fmt.Errorf("command not found: %s", o.command[0]), "check its name and the PATH")
+		case errors.Is(err, jail.ErrNotExecutable):
+			return 0, fail(exitNotExecutable, fmt.Errorf("command not executable: %s", o.command[0]),
+				fmt.Sprintf("it must be executable by %s, the user it runs as", user.Name))
+		}
+		return 0, fail(exitFailure, err)
+	}
+	log.Info("command started", "pid", proc.Pid, "user", user.Name, "jail", j.ID)
+	status := wait(proc, sigs, o.timeout, j, log)
+	if fg {
+		reclaimTerminal(os.Stdin)
+	}
+	teardown()
+	return status, nil
+}
+
+// services are what a jail needs running before its programs are loaded.
+type services struct {
+	dns   *dns.Shim
+	proxy *proxy.Proxy
+	objs  *bpf.Objects
+}
+
+func (s *services) close() {
+	if s.proxy != nil {
+		s.proxy.Close()
+	}
+	if s.dns != nil {
+		s.dns.Close()
+	}
+	if s.objs != nil {
+		s.objs.Close()
+	}
+}
+
+func startServices(o *options, log *slog.Logger) (*services, error) {
+	s := &services{}
+	upstream := o.dnsUpstream
+	if upstream == "" {
+		var err error
+		if upstream, err = dns.SystemUpstream("/etc/resolv.conf"); err != nil {
+			upstream = "127.0.0.1:53" // glibc's default without a nameserver line
+			log.Debug("no nameserver in /etc/resolv.conf", "err", err, "upstream", upstream)
+		}
+	}
+	var err error
+	s.dns, err = dns.Listen(dns.Config{
+		Upstream: upstream,
+		Logger:   log.With("component", "dns"),
+		SocketOrigin: func(cookie uint64) (bpf.Origin, error) {
+			if s.objs == nil {
+				return bpf.Origin{}, bpf.ErrNoOrigDst
+			}
+			return s.objs.SocketOrigin(cookie)
+		},
+	})
+	if err != nil {
+		return nil, fail(exitFailure, err)
+	}
+	s.proxy, err = proxy.Listen(proxy.Config{
+		Logger: log.With("component", "proxy"),
+		OrigDst: func(peer netip.AddrPort) (bpf.Origin, error) {
+			return s.objs.OrigDst(peer)
+		},
+		DNS: s.dns.ServeConn,
+	})
+	if err != nil {
+		s.close()
+		return nil, fail(exitFailure, err)
+	}
+	l4, l6 := s.proxy.Ports()
+	d4, d6 := s.dns.Ports()
+	s.objs, err = bpf.Load(bpf.Config{ListenPort4: l4, ListenPort6: l6, DNSPort4: d4, DNSPort6: d6})
+	if err != nil {
+		s.close()
+		var ve *ebpf.VerifierError
+		if errors.As(err, &ve) && o.verbose >= 2 {
+			fmt.Fprintf(os.Stderr, "%+v\n", ve)
+		}
+		hints := []string{"run 'ebpfjail check' to see what this kernel lacks"}
+		if errors.As(err, &ve) && o.verbose < 2 {
+			hints = append(hints, "-vv prints the verifier log")
+		}
+		return nil, fail(exitFailure, err, hints...)
+	}
+	return s, nil
+}
+
+// wait waits for the command and returns the status ebpfjail exits with.
+func wait(proc *os.Process, sigs <-chan os.Signal, timeout float64, j *jail.Jail, log *slog.Logger) int {
+	done := make(chan *os.ProcessState, 1)
+	go func() {
+		st, err := proc.Wait()
+		if err != nil {
+			log.Warn("wait for command", "err", err)
+		}
+		done <- st
+	}()
+	var timer <-chan time.Time
+	if timeout > 0 {
+		timer = time.After(time.Duration(timeout * float64(time.Second)))
+	}
+	timedOut := false
+	for {
+		select {
+		case st := <-done:
+			if timedOut {
+				return exitTimeout
+			}
+			return exitStatus(st)
+		case sig := <-sigs:
+			log.Info("forwarding signal", "signal", sig.String())
+			unix.Kill(-proc.Pid, sig.(syscall.Signal))
+		case <-timer:
+			timer = nil
+			timedOut = true
+			log.Info("timeout: stopping the command", "after", timeout)
+			unix.Kill(-proc.Pid, unix.SIGTERM)
+			go func() {
+				time.Sleep(termGrace)
+				j.Kill()
+			}()
+		}
+	}
+}
+
+func exitStatus(st *os.ProcessState) int {
+	if st == nil {
+		return exitFailure
+	}
+	if ws, ok := st.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	return st.ExitCode()
+}
+
+// isForeground reports whether f is a terminal whose foreground process
+// group is ours: then the command gets the terminal.
+func isForeground(f *os.File) bool {
+	pgrp, err := unix.IoctlGetInt(int(f.Fd()), unix.TIOCGPGRP)
+	return err == nil && pgrp == unix.Getpgrp()
+}
+
+func reclaimTerminal(f *os.File) {
+	unix.IoctlSetPointerInt(int(f.Fd()), unix.TIOCSPGRP, unix.Getpgrp())
+}
+
+// runCleanup removes jails whose supervisor died.
+func runCleanup(w io.Writer, log *slog.Logger) (int, error) {
+	if err := needRoot("--cleanup"); err != nil {
+		return 0, err
+	}
+	paths, err := jailPaths()
+	if err != nil {
+		return 0, err
+	}
+	swept, err := jail.Sweep(paths, log)
+	for _, s := range swept {
+		fmt.Fprintf(w, "removed jail %s (%d process(es) killed)\n", s.ID, s.Procs)
+	}
+	if err != nil {
+		return 0, fail(exitFailure, err, "run 'ebpfjail --cleanup' again; a jail that cannot be removed stays refused")
+	}
+	if len(swept) == 0 {
+		fmt.Fprintln(w, "no jails to clean up")
+	}
+	return 0, nil
+}

@@ -1,0 +1,47 @@
+package main
+
+// Output rules (after age's tui.go):
+//   - ebpfjail's own messages go to stderr; stdout belongs to the jailed
+//     command (and to subcommands whose output is their result).
+//   - A failure is one line "ebpfjail: error: ...", lowercase, no trailing
+//     period, then zero or more "ebpfjail: hint: ..." lines saying what to do.
+//   - Warnings are "ebpfjail: warning: ..." and never stop the run.
+
+import (
+	"fmt"
+	"io"
+)
+
+// Exit statuses (DESIGN.md §2).
+const (
+	exitUsage         = 2
+	exitTimeout       = 124
+	exitFailure       = 125 // ebpfjail itself failed
+	exitNotExecutable = 126
+	exitNotFound      = 127
+)
+
+// exitError is a failure with the status to exit with and hints for the user.
+type exitError struct {
+	code  int
+	err   error
+	hints []string
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+func fail(code int, err error, hints ...string) *exitError {
+	return &exitError{code: code, err: err, hints: hints}
+}
+
+func printError(w io.Writer, e *exitError) {
+	fmt.Fprintf(w, "ebpfjail: error: %v\n", e.err)
+	for _, h := range e.hints {
+		fmt.Fprintf(w, "ebpfjail: hint: %s\n", h)
+	}
+}
+
+func warnf(w io.Writer, format string, args ...any) {
+	fmt.Fprintf(w, "ebpfjail: warning: "+format+"\n", args...)
+}

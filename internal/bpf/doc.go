@@ -1,0 +1,16 @@
+// Package bpf loads ebpfjail's cgroup programs, attaches them to a jail's
+// cgroup and answers the one question the listener has for the kernel: where
+// did this accepted connection originally want to go, and who asked?
+//
+// The C side lives in bpf/jail.c; bpf2go compiles it into jail_bpfel.o and
+// the bindings in jail_bpfel.go, both committed so building needs no clang.
+// This package knows nothing of HTTP, TLS or rules.
+//
+// Each jail loads its own copy of the object, so jails share no maps and can
+// run side by side. The links are pinned in bpffs: if the supervisor dies
+// the programs stay attached and keep steering towards its dead listener, so
+// the jail fails closed until the pins are removed.
+//
+// Minimum kernel: 5.8 (cgroup getpeername hooks, bpf_link for cgroups,
+// BPF_MAP_LOOKUP_AND_DELETE_ELEM on hash maps needs 5.14).
+package bpf

@@ -1,0 +1,361 @@
+package dns
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/ebpfjail/ebpfjail/internal/bpf"
+)
+
+// Config configures a [Shim].
+type Config struct {
+	// Upstream is the "host:port" of the resolver queries are forwarded to.
+	Upstream string
+	// Logger receives one Info record per query. Required.
+	Logger *slog.Logger
+	// SocketOrigin returns the kernel's record for a jailed UDP socket by its
+	// socket cookie (see [bpf.Objects.SocketOrigin]). Nil means UDP queries
+	// are logged without a process.
+	SocketOrigin func(cookie uint64) (bpf.Origin, error)
+}
+
+const (
+	// upstreamTimeout bounds one query's whole upstream work, the TCP retry
+	// after a truncated UDP answer included. Stub resolvers give up after
+	// about 5s (glibc's default), so waiting longer helps nobody.
+	upstreamTimeout = 5 * time.Second
+
+	// maxInflight bounds the queries being answered at once, over both
+	// transports. The UDP server starts a goroutine per datagram, so
+	// without a bound a flooding child could pile up goroutines that each
+	// wait for the upstream. Queries beyond it get SERVFAIL at once.
+	maxInflight = 512
+
+	// tcpIdleTimeout closes a DNS-over-TCP connection that sends nothing:
+	// RFC 7766 §6.2.3 asks servers to reclaim idle connections, and it keeps
+	// a silent client from pinning a goroutine.
+	tcpIdleTimeout = 10 * time.Second
+
+	// tcpWriteTimeout bounds one answer's write, so a client that stops
+	// reading cannot block the connection's goroutines forever.
+	tcpWriteTimeout = 5 * time.Second
+
+	// maxPipelined bounds the queries of one TCP connection answered at the
+	// same time (RFC 7766 §6.2.1.1 pipelining); further reads wait.
+	maxPipelined = 16
+)
+
+var errBusy = errors.New("too many queries in flight")
+
+// Shim answers the DNS queries of one jail. Create it with [Listen].
+type Shim struct {
+	log          *slog.Logger
+	upstream     string
+	socketOrigin func(cookie uint64) (bpf.Origin, error)
+	timeout      time.Duration // upstreamTimeout; shorter in tests
+
+	v4, v6  uint16
+	servers []*dns.Server
+
+	// ctx is cancelled by Close; it aborts upstream exchanges in flight.
+	ctx    context.Context
+	cancel context.CancelFunc
+	sem    chan struct{} // maxInflight tokens
+
+	mu     sync.Mutex
+	closed bool
+	conns  map[net.Conn]struct{} // TCP connections being served
+	wg     sync.WaitGroup        // UDP servers and ServeConn calls
+}
+
+// query is one DNS query as the shim sees it.
+type query struct {
+	msg   *dns.Msg
+	net   string     // "udp" or "tcp": how it came, and how it is forwarded
+	who   bpf.Origin // the process that asked, when known
+	known bool       // whether who is set
+}
+
+// Listen starts a shim with UDP sockets on 127.0.0.1 and [::1], each on its
+// own ephemeral port (the BPF object is loaded with both, see [Shim.Ports]).
+func Listen(cfg Config) (*Shim, error) {
+	if cfg.Logger == nil {
+		return nil, errors.New("start dns shim: no logger")
+	}
+	if _, _, err := net.SplitHostPort(cfg.Upstream); err != nil {
+		return nil, fmt.Errorf("start dns shim: upstream %q: %w", cfg.Upstream, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Shim{
+		log:          cfg.Logger,
+		upstream:     cfg.Upstream,
+		socketOrigin: cfg.SocketOrigin,
+		timeout:      upstreamTimeout,
+		ctx:          ctx,
+		cancel:       cancel,
+		sem:          make(chan struct{}, maxInflight),
+		conns:        make(map[net.Conn]struct{}),
+	}
+	for _, addr := range []struct{ network, addr string }{
+		{"udp4", "127.0.0.1:0"},
+		{"udp6", "[::1]:0"},
+	} {
+		port, err := s.serveUDP(addr.network, addr.addr)
+		if err != nil {
+			s.Close()
+			return nil, err
+		}
+		if addr.network == "udp4" {
+			s.v4 = port
+		} else {
+			s.v6 = port
+		}
+	}
+	return s, nil
+}
+
+// serveUDP binds addr and serves it until Close. It returns once the server
+// runs, so that Close never races with its start (miekg/dns refuses to shut
+// down a server that has not started yet).
+func (s *Shim) serveUDP(network, addr string) (uint16, error) {
+	pc, err := net.ListenPacket(network, addr)
+	if err != nil {
+		return 0, fmt.Errorf("listen on %s %s: %w", network, addr, err)
+	}
+	started := make(chan struct{})
+	srv := &dns.Server{
+		PacketConn: pc,
+		Handler:    dns.HandlerFunc(s.handleUDP),
+		// The default is 512 bytes: a larger query (EDNS0 padding, many
+		// options) would be cut and then answered FORMERR.
+		UDPSize:           dns.MaxMsgSize,
+		NotifyStartedFunc: func() { close(started) },
+		MsgInvalidFunc: func(m []byte, err error) {
+			s.log.Debug("malformed dns query", "net", "udp", "bytes", len(m), "error", err)
+		},
+	}
+	failed := make(chan error, 1)
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if err := srv.ActivateAndServe(); err != nil {
+			failed <- err
+			if s.ctx.Err() == nil {
+				s.log.Error("dns shim stopped serving", "net", "udp", "addr", pc.LocalAddr().String(), "error", err)
+			}
+		}
+	}()
+	select {
+	case <-started:
+	case err := <-failed:
+		pc.Close()
+		return 0, fmt.Errorf("serve dns on %s: %w", pc.LocalAddr(), err)
+	}
+	s.servers = append(s.servers, srv)
+	return uint16(pc.LocalAddr().(*net.UDPAddr).Port), nil
+}
+
+// Ports returns the UDP ports of the shim on 127.0.0.1 and [::1].
+func (s *Shim) Ports() (v4, v6 uint16) {
+	return s.v4, s.v6
+}
+
+// Close stops the UDP servers, aborts upstream exchanges, closes the TCP
+// connections being served and waits until every goroutine of the shim,
+// ServeConn calls included, has returned. It is safe to call more than once.
+func (s *Shim) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	conns := s.conns
+	s.conns = nil
+	s.mu.Unlock()
+
+	s.cancel()
+	var errs []error
+	for _, srv := range s.servers {
+		// Shutdown waits for the handlers in flight; the cancelled context
+		// makes them finish at once.
+		if err := srv.Shutdown(); err != nil {
+			errs = append(errs, fmt.Errorf("stop dns server: %w", err))
+		}
+	}
+	for c := range conns {
+		c.Close()
+	}
+	s.wg.Wait()
+	return errors.Join(errs...)
+}
+
+// handleUDP answers one query that arrived on a UDP socket of the shim.
+func (s *Shim) handleUDP(w dns.ResponseWriter, req *dns.Msg) {
+	q := &query{msg: req, net: "udp"}
+	q.who, q.known = s.udpOrigin(w.RemoteAddr(), w.LocalAddr())
+	resp := s.respond(s.ctx, q)
+	// The answer may have come over TCP, or the upstream may have allowed
+	// more than the client: cut it to what the client can take, setting TC
+	// so that it asks again over TCP.
+	resp.Truncate(udpSize(req))
+	if err := w.WriteMsg(resp); err != nil {
+		s.log.Debug("write dns answer", "net", "udp", "error", err)
+	}
+}
+
+// udpSize is the largest UDP answer the client of req accepts.
+func udpSize(req *dns.Msg) int {
+	if opt := req.IsEdns0(); opt != nil {
+		return int(opt.UDPSize()) // Truncate raises it to 512 if lower
+	}
+	return dns.MinMsgSize
+}
+
+// udpOrigin finds the process whose UDP socket sent a datagram from remote to
+// the shim's socket local. The BPF program recorded it by socket cookie when
+// the process called connect() or sendmsg(); the client's source port was
+// not bound yet then, so the cookie is the only link, and sock_diag is how
+// the shim learns it.
+func (s *Shim) udpOrigin(remote, local net.Addr) (bpf.Origin, bool) {
+	if s.socketOrigin == nil {
+		return bpf.Origin{}, false
+	}
+	client, ok := udpAddrPort(remote)
+	if !ok {
+		return bpf.Origin{}, false
+	}
+	shim, ok := udpAddrPort(local)
+	if !ok {
+		return bpf.Origin{}, false
+	}
+	cookie, err := udpSocketCookie(client, shim)
+	if err != nil {
+		s.log.Debug("find dns client socket", "client", client.String(), "error", err)
+		return bpf.Origin{}, false
+	}
+	who, err := s.socketOrigin(cookie)
+	if err != nil {
+		s.log.Debug("find dns client process", "client", client.String(), "cookie", cookie, "error", err)
+		return bpf.Origin{}, false
+	}
+	return who, true
+}
+
+func udpAddrPort(a net.Addr) (netip.AddrPort, bool) {
+	ua, ok := a.(*net.UDPAddr)
+	if !ok {
+		return netip.AddrPort{}, false
+	}
+	ap := ua.AddrPort()
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), ap.IsValid()
+}
+
+// respond answers q, never with nil: an upstream failure becomes SERVFAIL.
+// It logs the query.
+func (s *Shim) respond(ctx context.Context, q *query) *dns.Msg {
+	start := time.Now()
+	var resp *dns.Msg
+	var err error
+	select {
+	case s.sem <- struct{}{}:
+		resp, err = s.answer(ctx, q)
+		<-s.sem
+	default:
+		err = errBusy
+	}
+	if err != nil {
+		resp = new(dns.Msg)
+		resp.SetRcode(q.msg, dns.RcodeServerFailure)
+	}
+	s.logQuery(q, resp, time.Since(start), err)
+	return resp
+}
+
+// answer decides the reply to one query. This step forwards every query;
+// the fake and rule-driven modes of DESIGN.md §4 decide here, with the name
+// and the process at hand, before anything leaves the machine.
+func (s *Shim) answer(ctx context.Context, q *query) (*dns.Msg, error) {
+	return s.forward(ctx, q.msg, q.net)
+}
+
+// forward sends req to the upstream over network ("udp" or "tcp") and returns
+// its answer. A truncated UDP answer is fetched again over TCP.
+func (s *Shim) forward(ctx context.Context, req *dns.Msg, network string) (*dns.Msg, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	resp, err := s.exchange(ctx, req, network)
+	if err == nil && network == "udp" && resp.Truncated {
+		resp, err = s.exchange(ctx, req, "tcp")
+	}
+	return resp, err
+}
+
+func (s *Shim) exchange(ctx context.Context, req *dns.Msg, network string) (*dns.Msg, error) {
+	c := &dns.Client{Net: network, Timeout: s.timeout}
+	co, err := c.DialContext(ctx, s.upstream)
+	if err != nil {
+		return nil, fmt.Errorf("dial upstream %s over %s: %w", s.upstream, network, err)
+	}
+	defer co.Close()
+	// The exchange honours only the context's deadline; closing the
+	// connection makes it honour cancellation too, so Close is prompt.
+	stop := context.AfterFunc(ctx, func() { co.Close() })
+	defer stop()
+
+	out := req.Copy()
+	out.Id = dns.Id()
+	resp, _, err := c.ExchangeWithConnContext(ctx, out, co)
+	if err != nil {
+		if ctx.Err() != nil {
+			// The real cause: the conn was closed or timed out because of it.
+			err = ctx.Err()
+		}
+		return nil, fmt.Errorf("ask upstream %s over %s: %w", s.upstream, network, err)
+	}
+	resp.Id = req.Id
+	return resp, nil
+}
+
+// logQuery writes the one Info record of a query.
+func (s *Shim) logQuery(q *query, resp *dns.Msg, d time.Duration, err error) {
+	name, qtype := "", ""
+	if len(q.msg.Question) > 0 {
+		name = q.msg.Question[0].Name
+		qtype = dns.Type(q.msg.Question[0].Qtype).String()
+	}
+	args := []any{"name", name, "type", qtype, "net", q.net}
+	if q.known {
+		args = append(args, "pid", q.who.PID, "comm", q.who.Comm, "uid", q.who.UID)
+		if q.who.Dst.IsValid() {
+			// The server the child asked, which the answer pretends to be.
+			args = append(args, "server", q.who.Dst.String())
+		}
+	}
+	args = append(args,
+		"rcode", rcodeString(resp.Rcode),
+		"answers", len(resp.Answer),
+		"upstream", s.upstream,
+		"duration", d,
+	)
+	if err != nil {
+		args = append(args, "error", err)
+	}
+	s.log.Info("dns query", args...)
+}
+
+func rcodeString(rcode int) string {
+	if s, ok := dns.RcodeToString[rcode]; ok {
+		return s
+	}
+	return "RCODE" + strconv.Itoa(rcode)
+}

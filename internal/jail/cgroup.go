@@ -1,0 +1,147 @@
+package jail
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// RunDir holds ebpfjail's state records and, when the host has none, its
+// private cgroup2 and bpffs mounts. Root only.
+const RunDir = "/run/ebpfjail"
+
+// ErrNoCgroup2 means there is no cgroup2 mount and none could be made.
+var ErrNoCgroup2 = errors.New("jail: no cgroup2 filesystem")
+
+// mountOf returns the mount point of the first filesystem of type fstype
+// listed in the mounts table r (/proc/mounts format), or "".
+func mountOf(r io.Reader, fstype string) string {
+	s := bufio.NewScanner(r)
+	for s.Scan() {
+		f := strings.Fields(s.Text())
+		if len(f) >= 3 && f[2] == fstype {
+			return unescapeMount(f[1])
+		}
+	}
+	return ""
+}
+
+// unescapeMount undoes the octal escapes /proc/mounts uses for blanks.
+func unescapeMount(s string) string {
+	r := strings.NewReplacer(`\040`, " ", `\011`, "\t", `\012`, "\n", `\134`, `\`)
+	return r.Replace(s)
+}
+
+func findMount(fstype string) (string, error) {
+	b, err := os.ReadFile("/proc/mounts")
+	if err != nil {
+		return "", fmt.Errorf("read mounts: %w", err)
+	}
+	return mountOf(bytes.NewReader(b), fstype), nil
+}
+
+// Cgroup2Mount returns where the cgroup2 hierarchy is mounted. With none in
+// /proc/mounts (e.g. under `ip netns exec`, which remounts /sys) and mount
+// true, it mounts a private view of it under RunDir.
+func Cgroup2Mount(mount bool) (string, error) {
+	mnt, err := findMount("cgroup2")
+	if err != nil || mnt != "" || !mount {
+		if err == nil && mnt == "" {
+			err = ErrNoCgroup2
+		}
+		return mnt, err
+	}
+	dir := filepath.Join(RunDir, "cgroup2")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("create cgroup2 mount point: %w", err)
+	}
+	if err := unix.Mount("cgroup2", dir, "cgroup2", 0, ""); err != nil {
+		return "", fmt.Errorf("mount cgroup2 at %s: %w (%w)", dir, err, ErrNoCgroup2)
+	}
+	return dir, nil
+}
+
+// BPFFSMount returns a bpffs mount point, mounting one on /sys/fs/bpf (or
+// under RunDir if that fails) when there is none and mount is true.
+func BPFFSMount(mount bool) (string, error) {
+	mnt, err := findMount("bpf")
+	if err != nil || mnt != "" || !mount {
+		if err == nil && mnt == "" {
+			err = errors.New("jail: no bpf filesystem mounted")
+		}
+		return mnt, err
+	}
+	var errs []error
+	for _, dir := range []string{"/sys/fs/bpf", filepath.Join(RunDir, "bpffs")} {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if err := unix.Mount("bpf", dir, "bpf", 0, "mode=0700"); err != nil {
+			errs = append(errs, fmt.Errorf("mount bpffs at %s: %w", dir, err))
+			continue
+		}
+		return dir, nil
+	}
+	return "", errors.Join(errs...)
+}
+
+// killCgroup kills every process in the cgroup at dir and waits until it
+// is empty. A cgroup that no longer exists is empty.
+func killCgroup(dir string, timeout time.Duration) error {
+	err := os.WriteFile(filepath.Join(dir, "cgroup.kill"), []byte("1"), 0)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("kill cgroup %s: %w", dir, err)
+	}
+	deadline := time.Now().Add(timeout)
+	for {
+		ev, err := os.ReadFile(filepath.Join(dir, "cgroup.events"))
+		if errors.Is(err, os.ErrNotExist) || bytes.Contains(ev, []byte("populated 0")) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("read cgroup events: %w", err)
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("kill cgroup %s: still populated after %v", dir, timeout)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// removeCgroup removes an empty cgroup directory, retrying briefly: the
+// kernel may still be releasing the last task after "populated 0".
+func removeCgroup(dir string) error {
+	var err error
+	for range 100 {
+		err = unix.Rmdir(dir)
+		if err == nil || errors.Is(err, unix.ENOENT) {
+			return nil
+		}
+		if !errors.Is(err, unix.EBUSY) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return fmt.Errorf("remove cgroup %s: %w", dir, err)
+}
+
+// cgroupProcs lists the pids in the cgroup at dir.
+func cgroupProcs(dir string) ([]string, error) {
+	b, err := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
+	if err != nil {
+		return nil, err
+	}
+	return strings.Fields(string(b)), nil
+}

@@ -1,0 +1,175 @@
+package jail
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// Command is what to run in the jail.
+type Command struct {
+	Args   []string // Args[0] is looked up in PATH
+	Env    []string // passed as is, after HOME/USER/LOGNAME are set for User
+	User   *User
+	Stdin  *os.File
+	Stdout *os.File
+	Stderr *os.File
+	// Foreground gives the command's process group the terminal on Stdin,
+	// so shells and TUIs work and ^C reaches the command, not ebpfjail.
+	Foreground bool
+}
+
+// ErrNotFound and ErrNotExecutable tell the caller which of the documented
+// exit statuses (127, 126) applies.
+var (
+	ErrNotFound      = errors.New("jail: command not found")
+	ErrNotExecutable = errors.New("jail: command not executable")
+)
+
+// Start starts cmd inside the jail's cgroup. The returned process is the
+// leader of its own process group.
+func (j *Jail) Start(c Command) (*os.Process, error) {
+	if len(c.Args) == 0 {
+		return nil, fmt.Errorf("start command: %w", ErrNotFound)
+	}
+	path, err := lookPath(c.Args[0], c.Env)
+	if err != nil {
+		return nil, err
+	}
+	cg, err := os.Open(j.Cgroup)
+	if err != nil {
+		return nil, fmt.Errorf("open cgroup: %w", err)
+	}
+	defer cg.Close()
+
+	cmd := exec.Command(path)
+	cmd.Args = c.Args
+	cmd.Env = userEnv(c.Env, c.User)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = c.Stdin, c.Stdout, c.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		// Born in the jail: no window in which it runs outside.
+		UseCgroupFD: true,
+		CgroupFD:    int(cg.Fd()),
+		Setpgid:     true,
+		Credential: &syscall.Credential{
+			Uid:    c.User.UID,
+			Gid:    c.User.GID,
+			Groups: c.User.Groups,
+		},
+	}
+	if c.Foreground && c.Stdin != nil {
+		cmd.SysProcAttr.Foreground = true
+		// Used before descriptors are rearranged: the parent's fd number.
+		cmd.SysProcAttr.Ctty = int(c.Stdin.Fd())
+	}
+
+	// no_new_privs is per thread and inherited over fork and exec, and Go
+	// has no SysProcAttr field for it: set it on a thread of our own, fork
+	// from that thread, and let the thread die with its goroutine.
+	type result struct {
+		p   *os.Process
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread()
+		// No UnlockOSThread: the thread carries no_new_privs and must not
+		// run other goroutines; it exits when this goroutine returns.
+		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+			ch <- result{err: fmt.Errorf("set no_new_privs: %w", err)}
+			return
+		}
+		err := cmd.Start()
+		ch <- result{cmd.Process, err}
+	}()
+	r := <-ch
+	if r.err != nil {
+		return nil, classifyStartErr(c.Args[0], r.err)
+	}
+	return r.p, nil
+}
+
+func classifyStartErr(name string, err error) error {
+	switch {
+	case errors.Is(err, unix.ENOENT):
+		return fmt.Errorf("start %s: %w", name, ErrNotFound)
+	case errors.Is(err, unix.EACCES), errors.Is(err, unix.ENOEXEC), errors.Is(err, unix.EISDIR):
+		return fmt.Errorf("start %s: %w: %v", name, ErrNotExecutable, err)
+	}
+	return fmt.Errorf("start %s: %w", name, err)
+}
+
+// lookPath resolves name like a shell would, with the PATH of env.
+func lookPath(name string, env []string) (string, error) {
+	if strings.Contains(name, "/") {
+		fi, err := os.Stat(name)
+		switch {
+		case err != nil:
+			return "", fmt.Errorf("start %s: %w", name, ErrNotFound)
+		case fi.IsDir() || fi.Mode()&0o111 == 0:
+			return "", fmt.Errorf("start %s: %w", name, ErrNotExecutable)
+		}
+		return name, nil
+	}
+	path := "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
+			path = v
+		}
+	}
+	var found string
+	for _, dir := range strings.Split(path, ":") {
+		if dir == "" {
+			dir = "."
+		}
+		p := dir + "/" + name
+		fi, err := os.Stat(p)
+		if err != nil || fi.IsDir() {
+			continue
+		}
+		if fi.Mode()&0o111 != 0 {
+			return p, nil
+		}
+		if found == "" {
+			found = p
+		}
+	}
+	if found != "" {
+		return "", fmt.Errorf("start %s: %w", name, ErrNotExecutable)
+	}
+	return "", fmt.Errorf("start %s: %w", name, ErrNotFound)
+}
+
+// userEnv sets the identity variables for u, replacing inherited ones.
+func userEnv(env []string, u *User) []string {
+	set := map[string]string{"HOME": u.Home, "USER": u.Name, "LOGNAME": u.Name}
+	out := make([]string, 0, len(env)+len(set))
+	for _, kv := range env {
+		k, _, _ := strings.Cut(kv, "=")
+		if _, ok := set[k]; ok {
+			continue
+		}
+		out = append(out, kv)
+	}
+	for _, k := range []string{"HOME", "USER", "LOGNAME"} {
+		if set[k] != "" {
+			out = append(out, k+"="+set[k])
+		}
+	}
+	return out
+}
+
+// CloseInheritedFDs marks every descriptor above 2 close-on-exec, so the
+// command inherits nothing ebpfjail was started with.
+func CloseInheritedFDs() error {
+	if err := unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
+		return fmt.Errorf("mark descriptors close-on-exec: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,12 @@
+// Package testutil holds shared test helpers; never imported by non-test code.
+//
+// Privileged and end-to-end tests use it to get a root-only guard, the
+// cgroup2 mount, and test hosts: network namespaces joined to the test's own
+// namespace by a veth pair, addressed from 203.0.113.0/24 and
+// 2001:db8:eb::/64 only, with HTTP and DNS servers inside them. Tests never
+// need outside addresses or the internet.
+//
+// Several test binaries may create hosts at once (go test runs packages in
+// parallel), so each host reserves an address slot with an flock'd file in
+// /run/lock and frees it, with everything else it made, in tb.Cleanup.
+package testutil
