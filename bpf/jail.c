@@ -22,6 +22,7 @@
 #include <linux/in6.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
+#include <bpf/bpf_core_read.h>
 
 #include "jail.h"
 
@@ -79,6 +80,24 @@ static __always_inline int is_v4mapped(const __u32 *a)
 	return a[0] == 0 && a[1] == 0 && a[2] == bpf_htonl(0x0000ffff);
 }
 
+/* Just the fields we read; CO-RE relocates them against the running
+ * kernel's BTF at load time. */
+struct task_struct {
+	struct task_struct *group_leader;
+	char comm[16];
+} __attribute__((preserve_access_index));
+
+/* leader_comm copies the process's name (its main thread's comm): the
+ * calling thread's own comm can be a worker's ("isc-net-0000" in dig). */
+static __always_inline void leader_comm(char *comm)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct task_struct *leader = BPF_CORE_READ(task, group_leader);
+
+	if (!leader || bpf_probe_read_kernel(comm, 16, &leader->comm))
+		bpf_get_current_comm(comm, 16);
+}
+
 /* record stores who is connecting where under the socket's cookie.
  * Returns 0 when the record could not be stored: the caller then refuses
  * the socket, since a connection the listener cannot attribute is useless. */
@@ -89,7 +108,7 @@ static __always_inline int record(struct bpf_sock_addr *ctx, struct orig_dst *o)
 	o->pid = bpf_get_current_pid_tgid() >> 32;
 	o->uid = (__u32)bpf_get_current_uid_gid();
 	o->proto = ctx->protocol;
-	bpf_get_current_comm(o->comm, sizeof(o->comm));
+	leader_comm(o->comm);
 	if (bpf_map_update_elem(&orig_by_cookie, &cookie, o, BPF_ANY)) {
 		stat_inc(STAT_RECORD_FAILED);
 		return 0;

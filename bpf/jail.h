@@ -21,7 +21,7 @@ struct orig_dst {
 	__u32 pid;       /* tgid of the task that called connect() */
 	__u32 uid;       /* its real uid */
 	__u32 proto;     /* IPPROTO_TCP or IPPROTO_UDP */
-	char comm[16];   /* its comm, NUL padded */
+	char comm[16];   /* its process name (the main thread's comm), NUL padded */
 };
 
 /* The jailed client's end of a redirected TCP connection, as the listener

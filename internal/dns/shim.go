@@ -73,8 +73,8 @@ type Shim struct {
 
 	mu     sync.Mutex
 	closed bool
-	conns  map[net.Conn]struct{} // TCP connections being served
-	wg     sync.WaitGroup        // UDP servers and ServeConn calls
+	conns  map[*served]struct{} // TCP connections being served
+	wg     sync.WaitGroup       // UDP servers and ServeConn calls
 }
 
 // query is one DNS query as the shim sees it.
@@ -88,6 +88,11 @@ type query struct {
 // Listen starts a shim with UDP sockets on 127.0.0.1 and [::1], each on its
 // own ephemeral port (the BPF object is loaded with both, see [Shim.Ports]).
 func Listen(cfg Config) (*Shim, error) {
+	return listen(cfg, upstreamTimeout)
+}
+
+// listen is Listen with the upstream timeout as a parameter, for tests.
+func listen(cfg Config, timeout time.Duration) (*Shim, error) {
 	if cfg.Logger == nil {
 		return nil, errors.New("start dns shim: no logger")
 	}
@@ -99,11 +104,11 @@ func Listen(cfg Config) (*Shim, error) {
 		log:          cfg.Logger,
 		upstream:     cfg.Upstream,
 		socketOrigin: cfg.SocketOrigin,
-		timeout:      upstreamTimeout,
+		timeout:      timeout,
 		ctx:          ctx,
 		cancel:       cancel,
 		sem:          make(chan struct{}, maxInflight),
-		conns:        make(map[net.Conn]struct{}),
+		conns:        make(map[*served]struct{}),
 	}
 	for _, addr := range []struct{ network, addr string }{
 		{"udp4", "127.0.0.1:0"},
@@ -192,8 +197,8 @@ func (s *Shim) Close() error {
 			errs = append(errs, fmt.Errorf("stop dns server: %w", err))
 		}
 	}
-	for c := range conns {
-		c.Close()
+	for sc := range conns {
+		sc.c.Close()
 	}
 	s.wg.Wait()
 	return errors.Join(errs...)

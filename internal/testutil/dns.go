@@ -120,6 +120,8 @@ func (h *Host) answerDNS(rec *DNSRecorder, w dns.ResponseWriter, req *dns.Msg) {
 	m := new(dns.Msg)
 	m.SetReply(req)
 	m.Authoritative = true
+	// It stands in for a recursive resolver, and dig warns without RA.
+	m.RecursionAvailable = true
 	if len(req.Question) != 1 {
 		m.Rcode = dns.RcodeFormatError
 		w.WriteMsg(m)

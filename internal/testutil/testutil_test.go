@@ -2,6 +2,7 @@ package testutil
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -17,6 +18,8 @@ import (
 
 	"github.com/miekg/dns"
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 )
 
 // client talks to test hosts directly: no proxy from the environment.
@@ -216,52 +219,92 @@ func TestPrivilegedTwoHosts(t *testing.T) {
 	}
 }
 
+// TestPrivilegedHostCleanup checks that a host's own netns pin, veth, lock
+// file and sockets are gone after its test. It checks identities, not names:
+// other tests, here or in other packages, may take the slot at once.
 func TestPrivilegedHostCleanup(t *testing.T) {
 	RequireRoot(t)
 	t.Parallel()
 	var (
-		h  *Host
-		ln net.Listener
-		pc net.PacketConn
+		h     *Host
+		ln    net.Listener
+		pc    net.PacketConn
+		nsFd  netns.NsHandle // keeps the namespace, so its inode, unique
+		lock  *os.File       // keeps the lock file's inode from reuse
+		index int
 	)
 	t.Run("host", func(t *testing.T) {
 		h = NewHost(t)
 		ln = h.ServeHTTP(t, 80)
 		h.ServeDNS(t, 0)
 		pc = h.ListenPacket(t, "udp", "127.0.0.1:0")
-		if _, err := os.Stat(filepath.Join(netnsDir, h.Name)); err != nil {
-			t.Errorf("netns pin: %v", err)
+		var err error
+		if nsFd, err = netns.GetFromName(h.Name); err != nil {
+			t.Fatalf("open netns: %v", err)
 		}
-		if _, err := netlink.LinkByName(h.Link); err != nil {
-			t.Errorf("veth: %v", err)
+		link, err := netlink.LinkByName(h.Link)
+		if err != nil {
+			t.Fatalf("find veth: %v", err)
 		}
-		if _, err := os.Stat(lockPath(h.slot)); err != nil {
-			t.Errorf("lock file: %v", err)
+		index = link.Attrs().Index
+		if lock, err = os.Open(lockPath(h.slot)); err != nil {
+			t.Fatalf("open lock file: %v", err)
 		}
 	})
-	if h == nil {
+	if h == nil || !nsFd.IsOpen() || lock == nil {
 		t.Fatal("no host created")
 	}
+	defer nsFd.Close()
+	defer lock.Close()
 
+	var nsStat unix.Stat_t
+	if err := unix.Fstat(int(nsFd), &nsStat); err != nil {
+		t.Fatalf("stat netns: %v", err)
+	}
+	pin := fmt.Sprintf("net:[%d]", nsStat.Ino)
+	mountinfo, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.Lines(string(mountinfo)) {
+		if f := strings.Fields(line); len(f) > 4 && f[3] == pin {
+			t.Errorf("netns %s still pinned: %s", h.Name, line)
+		}
+	}
 	out, err := exec.Command("ip", "netns", "list").CombinedOutput()
 	if err != nil {
 		t.Fatalf("ip netns list: %v: %s", err, out)
 	}
 	for line := range strings.Lines(string(out)) {
-		if f := strings.Fields(line); len(f) > 0 && f[0] == h.Name {
+		f := strings.Fields(line)
+		if len(f) == 0 || f[0] != h.Name {
+			continue
+		}
+		// Listed under our name: fine only if it is a new host's.
+		var st unix.Stat_t
+		if err := unix.Stat(filepath.Join(netnsDir, h.Name), &st); err == nil && st.Ino == nsStat.Ino {
 			t.Errorf("ip netns list: got %q, want no %s", line, h.Name)
 		}
 	}
-	for _, name := range []string{h.Link, h.peer} {
-		_, err := netlink.LinkByName(name)
-		var nf netlink.LinkNotFoundError
-		if !errors.As(err, &nf) {
-			t.Errorf("link %s after cleanup: got err %v, want not found", name, err)
-		}
+
+	var nf netlink.LinkNotFoundError
+	if link, err := netlink.LinkByIndex(index); !errors.As(err, &nf) {
+		t.Errorf("veth %s (index %d) after cleanup: got %v (err %v), want not found", h.Link, index, link, err)
 	}
-	if _, err := os.Stat(lockPath(h.slot)); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("lock file after cleanup: got err %v, want not exist", err)
+	nh, err := netlink.NewHandleAt(nsFd)
+	if err != nil {
+		t.Fatalf("open netlink in old netns: %v", err)
 	}
+	defer nh.Close()
+	if link, err := nh.LinkByName(h.peer); !errors.As(err, &nf) {
+		t.Errorf("veth %s in old netns after cleanup: got %v (err %v), want not found", h.peer, link, err)
+	}
+
+	var lockStat unix.Stat_t
+	if err := unix.Fstat(int(lock.Fd()), &lockStat); err != nil || lockStat.Nlink != 0 {
+		t.Errorf("lock file after cleanup: got %d links (err %v), want 0", lockStat.Nlink, err)
+	}
+
 	// Not checked by dialing: another test may own the slot by now.
 	if _, err := ln.Accept(); !errors.Is(err, net.ErrClosed) {
 		t.Errorf("accept after cleanup: got err %v, want %v", err, net.ErrClosed)

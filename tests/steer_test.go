@@ -1,0 +1,136 @@
+package tests
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ebpfjail/ebpfjail/internal/testutil"
+)
+
+// urlsFor are the three ways to name the test host: IPv4, IPv6 and an
+// IPv4-mapped IPv6 address.
+func urlsFor(h *testutil.Host, port int) map[string]string {
+	return map[string]string{
+		"ipv4":      fmt.Sprintf("http://%s:%d/", h.IPv4, port),
+		"ipv6":      fmt.Sprintf("http://[%s]:%d/", h.IPv6, port),
+		"v4-mapped": fmt.Sprintf("http://[::ffff:%s]:%d/", h.IPv4, port),
+	}
+}
+
+// wantConnectionLog checks the -v log names the original destination and
+// the process that connected.
+func wantConnectionLog(t *testing.T, stderr, dst, comm string) {
+	t.Helper()
+	for _, line := range strings.Split(stderr, "\n") {
+		if strings.Contains(line, "msg=connection") && strings.Contains(line, "dst="+dst) &&
+			strings.Contains(line, "comm="+comm) && strings.Contains(line, " pid=") {
+			return
+		}
+	}
+	t.Errorf("no connection log line with dst=%s comm=%s in:\n%s", dst, comm, stderr)
+}
+
+func TestPrivilegedClientsReachTestHostThroughTheListener(t *testing.T) {
+	testutil.RequireRoot(t)
+	h := testutil.NewHost(t)
+	h.ServeHTTP(t, 8080)
+	dir := sharedDir(t)
+	goclient := filepath.Join(dir, "goclient")
+	if out, err := exec.Command("go", "build", "-o", goclient, "./testdata/goclient").CombinedOutput(); err != nil {
+		t.Fatalf("build goclient: %v\n%s", err, out)
+	}
+	dsts := map[string]string{
+		"ipv4":      fmt.Sprintf("%s:8080", h.IPv4),
+		"ipv6":      fmt.Sprintf("[%s]:8080", h.IPv6),
+		"v4-mapped": fmt.Sprintf("%s:8080", h.IPv4),
+	}
+	for family, url := range urlsFor(h, 8080) {
+		t.Run("curl-"+family, func(t *testing.T) {
+			requireTool(t, "curl")
+			r := jail(t, runOpts{}, "-v", "--user", "nobody", "--", "curl", "-sS", "--noproxy", "*", "-D", "-", url)
+			if r.code != 0 {
+				t.Fatalf("%s", r)
+			}
+			contains(t, "curl output", r.stdout, "hello from testhost")
+			// The test host sees ebpfjail's dial from the root namespace, not the jail.
+			contains(t, "seen remote", r.stdout, "X-Remote-Addr: ")
+			wantConnectionLog(t, r.stderr, dsts[family], "curl")
+		})
+		t.Run("go-"+family, func(t *testing.T) {
+			r := jail(t, runOpts{}, "-v", "--user", "nobody", "--", goclient, url)
+			if r.code != 0 {
+				t.Fatalf("%s", r)
+			}
+			contains(t, "go client", r.stdout, "status 200")
+			wantConnectionLog(t, r.stderr, dsts[family], "goclient")
+		})
+		t.Run("python-"+family, func(t *testing.T) {
+			host, port, _ := net.SplitHostPort(strings.TrimSuffix(strings.TrimPrefix(url, "http://"), "/"))
+			prog := `
+import socket, sys
+host, port = sys.argv[1], int(sys.argv[2])
+fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+s = socket.create_connection((host, port)) if fam == socket.AF_INET else socket.socket(fam)
+if fam == socket.AF_INET6: s.connect((host, port))
+print("peer", s.getpeername()[0], s.getpeername()[1])
+s.sendall(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n")
+data = b""
+while True:
+    b = s.recv(4096)
+    if not b: break
+    data += b
+print(data.decode().splitlines()[0])
+`
+			r := jail(t, runOpts{}, "-v", "--user", "nobody", "--", python(t), "-c", prog, host, port)
+			if r.code != 0 {
+				t.Fatalf("%s", r)
+			}
+			contains(t, "python getpeername", r.stdout, "peer "+host+" "+port)
+			contains(t, "python response", r.stdout, "HTTP/1.0 200 OK")
+			wantConnectionLog(t, r.stderr, dsts[family], "python3")
+		})
+	}
+	noJailsLeft(t)
+}
+
+func TestPrivilegedGrandchildAndDaemonAreSteeredAndKilledAtExit(t *testing.T) {
+	testutil.RequireRoot(t)
+	requireTool(t, "curl")
+	h := testutil.NewHost(t)
+	h.ServeHTTP(t, 8080)
+	dir := sharedDir(t)
+	url := fmt.Sprintf("http://%s:8080/", h.IPv4)
+	marker := fmt.Sprintf("ebpfjail-daemon-%d", time.Now().UnixNano())
+	// The daemon double-forks out of the shell (setsid, parent exits), fetches
+	// the URL while the command still runs, then lingers: ebpfjail must still
+	// steer it, and kill it when the command exits.
+	script := fmt.Sprintf(`
+sh -c 'curl -s --noproxy "*" %[1]s > %[2]s/grandchild'
+cp /bin/sleep %[2]s/%[3]s
+( setsid sh -c 'curl -s --noproxy "*" %[1]s > %[2]s/daemon; exec %[2]s/%[3]s 300' & )
+for i in $(seq 100); do [ -s %[2]s/daemon ] && break; sleep 0.1; done
+`, url, dir, marker)
+	r := jail(t, runOpts{}, "-v", "--user", "nobody", "--", "sh", "-c", script)
+	if r.code != 0 {
+		t.Fatalf("%s", r)
+	}
+	for _, f := range []string{"grandchild", "daemon"} {
+		b, _ := os.ReadFile(filepath.Join(dir, f))
+		contains(t, f, string(b), "hello from testhost")
+	}
+	if n := strings.Count(r.stderr, "msg=connection"); n < 2 {
+		t.Errorf("connections logged: got %d, want 2\n%s", n, r.stderr)
+	}
+	contains(t, "teardown log", r.stderr, "killing processes left in the jail")
+	if out, _ := exec.Command("pgrep", "-f", marker).Output(); len(out) > 0 {
+		t.Errorf("daemon survived ebpfjail: pids %s", out)
+		killPIDs(string(out))
+	}
+	noJailsLeft(t)
+}

@@ -1,0 +1,72 @@
+package tests
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ebpfjail/ebpfjail/internal/testutil"
+)
+
+// tmux drives a real terminal on a private server socket.
+type tmux struct {
+	t      *testing.T
+	socket string
+}
+
+func (m tmux) run(args ...string) string {
+	m.t.Helper()
+	out, err := exec.Command("tmux", append([]string{"-L", m.socket}, args...)...).CombinedOutput()
+	if err != nil {
+		m.t.Fatalf("tmux %v: %v\n%s", args, err, out)
+	}
+	return string(out)
+}
+
+func (m tmux) screen() string {
+	out, _ := exec.Command("tmux", "-L", m.socket, "capture-pane", "-p", "-t", "jail").CombinedOutput()
+	return string(out)
+}
+
+func (m tmux) waitScreen(want string) {
+	m.t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !strings.Contains(m.screen(), want) {
+		if time.Now().After(deadline) {
+			m.t.Fatalf("screen never showed %q; it shows:\n%s", want, m.screen())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestPrivilegedInteractiveShellOwnsTheTerminal(t *testing.T) {
+	testutil.RequireRoot(t)
+	requireTool(t, "tmux")
+	requireTool(t, "bash")
+	m := tmux{t: t, socket: fmt.Sprintf("ebpfjail-test-%d", os.Getpid())}
+	t.Cleanup(func() { exec.Command("tmux", "-L", m.socket, "kill-server").Run() })
+	// After ebpfjail exits, its status is printed and the pane stays.
+	cmd := fmt.Sprintf("%s -v --user nobody -- bash --norc --noprofile -i; echo EBPFJAIL-EXIT=$?; sleep 60", bin)
+	m.run("new-session", "-d", "-s", "jail", "-x", "120", "-y", "30", "env", "PS1=jailed$ ", "sh", "-c", cmd)
+
+	m.waitScreen("jailed$")
+	m.run("send-keys", "-t", "jail", "echo typed-$((40+2)) in $(grep ^0:: /proc/self/cgroup)", "Enter")
+	m.waitScreen("typed-42 in 0::/ebpfjail/")
+
+	// ^C goes to the foreground job, not to ebpfjail: the shell survives.
+	m.run("send-keys", "-t", "jail", "sleep 100", "Enter")
+	time.Sleep(300 * time.Millisecond)
+	m.run("send-keys", "-t", "jail", "C-c")
+	m.run("send-keys", "-t", "jail", "echo alive-$((2+2))", "Enter")
+	m.waitScreen("alive-4")
+	if strings.Contains(m.screen(), "forwarding signal") {
+		t.Errorf("^C reached ebpfjail (it forwarded it):\n%s", m.screen())
+	}
+
+	m.run("send-keys", "-t", "jail", "exit 3", "Enter")
+	m.waitScreen("EBPFJAIL-EXIT=3")
+	noJailsLeft(t)
+}
