@@ -1,0 +1,66 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestParseArgsSplitsOptionsFromTheCommand(t *testing.T) {
+	for _, tc := range []struct {
+		args    []string
+		command []string
+		check   bool
+	}{
+		{[]string{"--", "curl", "-v", "https://x"}, []string{"curl", "-v", "https://x"}, false},
+		{[]string{"-v", "curl", "-v"}, []string{"curl", "-v"}, false},
+		{[]string{"--user", "alice", "--timeout", "1.5", "--", "check"}, []string{"check"}, false},
+		{[]string{"check"}, nil, true},
+	} {
+		o, err := parseArgs(tc.args)
+		if err != nil {
+			t.Errorf("%q: %v", tc.args, err)
+			continue
+		}
+		if !slices.Equal(o.command, tc.command) || o.check != tc.check {
+			t.Errorf("%q: got command %q check %v, want %q %v", tc.args, o.command, o.check, tc.command, tc.check)
+		}
+	}
+}
+
+func TestParseArgsRejectsBadInput(t *testing.T) {
+	for _, args := range [][]string{
+		{},
+		{"-v"},
+		{"--timeout", "-1", "--", "true"},
+		{"--timeout", "soon", "--", "true"},
+		{"--no-such-flag", "--", "true"},
+		{"--cleanup", "--", "true"},
+		{"check", "extra"},
+	} {
+		if _, err := parseArgs(args); err == nil {
+			t.Errorf("%q: got nil error, want a usage error", args)
+		}
+	}
+}
+
+func TestUsageHasExamplesAndEveryFlag(t *testing.T) {
+	var b bytes.Buffer
+	usage(&b)
+	for _, want := range []string{"Examples:", "sudo ebpfjail -- curl", "--timeout", "--user", "--cleanup", "--dns-upstream", "Exit status"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("usage lacks %q", want)
+		}
+	}
+}
+
+func TestPrintErrorIsOneLinePlusHints(t *testing.T) {
+	var b bytes.Buffer
+	printError(&b, fail(exitFailure, errors.New("load jail object: bad"), "run 'ebpfjail check'"))
+	want := "ebpfjail: error: load jail object: bad\nebpfjail: hint: run 'ebpfjail check'\n"
+	if b.String() != want {
+		t.Errorf("got %q, want %q", b.String(), want)
+	}
+}
