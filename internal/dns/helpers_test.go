@@ -3,7 +3,6 @@ package dns
 import (
 	"context"
 	"encoding/binary"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -289,12 +288,4 @@ func waitNoShimGoroutines(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-}
-
-func sprintAnswers(m *dns.Msg) string {
-	var b strings.Builder
-	for _, rr := range m.Answer {
-		fmt.Fprintln(&b, rr)
-	}
-	return b.String()
 }

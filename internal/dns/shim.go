@@ -152,11 +152,19 @@ func (s *Shim) serveUDP(network, addr string) (uint16, error) {
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		if err := srv.ActivateAndServe(); err != nil {
-			failed <- err
+		err := srv.ActivateAndServe()
+		if err == nil {
+			return
+		}
+		select {
+		case <-started:
+			// Serving failed after the start, not by Close: say so, as
+			// the jail's DNS is now broken.
 			if s.ctx.Err() == nil {
 				s.log.Error("dns shim stopped serving", "net", "udp", "addr", pc.LocalAddr().String(), "error", err)
 			}
+		default:
+			failed <- err // Listen reports it
 		}
 	}()
 	select {
