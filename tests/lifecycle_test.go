@@ -249,3 +249,23 @@ func gone(pid int) bool {
 	}
 	return false
 }
+
+func TestPrivilegedWithoutACgroup2MountEbpfjailMountsItsOwn(t *testing.T) {
+	testutil.RequireRoot(t)
+	requireTool(t, "unshare")
+	cg := testutil.Cgroup2Mount(t)
+	// A private mount namespace without the cgroup2 mount, as under
+	// `ip netns exec` (which remounts /sys).
+	script := fmt.Sprintf(`umount %s || exit 99
+grep -q cgroup2 /proc/mounts && exit 98
+%s --user nobody -- sh -c 'grep ^0:: /proc/self/cgroup'`, cg, bin)
+	r := jail(t, runOpts{setup: func(c *exec.Cmd) {
+		c.Path, _ = exec.LookPath("unshare")
+		c.Args = []string{"unshare", "-m", "--propagation", "private", "sh", "-c", script}
+	}})
+	if r.code != 0 {
+		t.Fatalf("%s", r)
+	}
+	contains(t, "child's cgroup", r.stdout, "0::/ebpfjail/")
+	noJailsLeft(t)
+}

@@ -70,3 +70,35 @@ func TestPrivilegedInteractiveShellOwnsTheTerminal(t *testing.T) {
 	m.waitScreen("EBPFJAIL-EXIT=3")
 	noJailsLeft(t)
 }
+
+func TestPrivilegedCtrlZStopsTheJailAndFgResumesIt(t *testing.T) {
+	testutil.RequireRoot(t)
+	requireTool(t, "tmux")
+	requireTool(t, "bash")
+	m := tmux{t: t, socket: fmt.Sprintf("ebpfjail-testz-%d", os.Getpid())}
+	t.Cleanup(func() { exec.Command("tmux", "-L", m.socket, "kill-server").Run() })
+	// The outer shell is the user's own (not jailed), with job control.
+	m.run("new-session", "-d", "-s", "jail", "-x", "120", "-y", "30", "env", "PS1=outer$ ", "bash", "--norc", "--noprofile", "-i")
+	m.waitScreen("outer$")
+	m.run("send-keys", "-t", "jail", bin+" --user nobody -- cat", "Enter")
+	time.Sleep(500 * time.Millisecond)
+	m.run("send-keys", "-t", "jail", "C-z")
+	m.waitScreen("Stopped")
+	m.run("send-keys", "-t", "jail", "echo outer-$((3+3))", "Enter")
+	m.waitScreen("outer-6")
+	m.run("send-keys", "-t", "jail", "fg", "Enter")
+	time.Sleep(300 * time.Millisecond)
+	m.run("send-keys", "-t", "jail", "typed-to-cat", "Enter")
+	// cat echoes the line back: the terminal echo plus cat's copy.
+	deadline := time.Now().Add(15 * time.Second)
+	for strings.Count(m.screen(), "typed-to-cat") < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("cat did not resume with the terminal:\n%s", m.screen())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	m.run("send-keys", "-t", "jail", "C-d")
+	m.run("send-keys", "-t", "jail", "echo status-$?", "Enter")
+	m.waitScreen("status-0")
+	noJailsLeft(t)
+}

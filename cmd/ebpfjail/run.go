@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -156,7 +157,7 @@ func runJail(o *options, log *slog.Logger) (int, error) {
 		return 0, fail(exitFailure, err)
 	}
 	log.Info("command started", "pid", proc.Pid, "user", user.Name, "jail", j.ID)
-	status := wait(proc, sigs, o.timeout, j, log)
+	status := wait(proc.Pid, fg, sigs, o.timeout, j, log)
 	if fg {
 		reclaimTerminal(os.Stdin)
 	}
@@ -169,6 +170,25 @@ type services struct {
 	dns   *dns.Shim
 	proxy *proxy.Proxy
 	objs  *bpf.Objects
+	// loaded is objs once they exist: the listeners run before the object
+	// is loaded (it needs their ports), and any local process can connect.
+	loaded atomic.Pointer[bpf.Objects]
+}
+
+func (s *services) origDst(peer netip.AddrPort) (bpf.Origin, error) {
+	objs := s.loaded.Load()
+	if objs == nil {
+		return bpf.Origin{}, bpf.ErrNoOrigDst
+	}
+	return objs.OrigDst(peer)
+}
+
+func (s *services) socketOrigin(cookie uint64) (bpf.Origin, error) {
+	objs := s.loaded.Load()
+	if objs == nil {
+		return bpf.Origin{}, bpf.ErrNoOrigDst
+	}
+	return objs.SocketOrigin(cookie)
 }
 
 func (s *services) close() {
@@ -195,24 +215,17 @@ func startServices(o *options, log *slog.Logger) (*services, error) {
 	}
 	var err error
 	s.dns, err = dns.Listen(dns.Config{
-		Upstream: upstream,
-		Logger:   log.With("component", "dns"),
-		SocketOrigin: func(cookie uint64) (bpf.Origin, error) {
-			if s.objs == nil {
-				return bpf.Origin{}, bpf.ErrNoOrigDst
-			}
-			return s.objs.SocketOrigin(cookie)
-		},
+		Upstream:     upstream,
+		Logger:       log.With("component", "dns"),
+		SocketOrigin: s.socketOrigin,
 	})
 	if err != nil {
 		return nil, fail(exitFailure, err)
 	}
 	s.proxy, err = proxy.Listen(proxy.Config{
-		Logger: log.With("component", "proxy"),
-		OrigDst: func(peer netip.AddrPort) (bpf.Origin, error) {
-			return s.objs.OrigDst(peer)
-		},
-		DNS: s.dns.ServeConn,
+		Logger:  log.With("component", "proxy"),
+		OrigDst: s.origDst,
+		DNS:     s.dns.ServeConn,
 	})
 	if err != nil {
 		s.close()
@@ -233,19 +246,14 @@ func startServices(o *options, log *slog.Logger) (*services, error) {
 		}
 		return nil, fail(exitFailure, err, hints...)
 	}
+	s.loaded.Store(s.objs)
 	return s, nil
 }
 
 // wait waits for the command and returns the status ebpfjail exits with.
-func wait(proc *os.Process, sigs <-chan os.Signal, timeout float64, j *jail.Jail, log *slog.Logger) int {
-	done := make(chan *os.ProcessState, 1)
-	go func() {
-		st, err := proc.Wait()
-		if err != nil {
-			log.Warn("wait for command", "err", err)
-		}
-		done <- st
-	}()
+func wait(pid int, fg bool, sigs <-chan os.Signal, timeout float64, j *jail.Jail, log *slog.Logger) int {
+	done := make(chan unix.WaitStatus, 1)
+	go func() { done <- reap(pid, fg, log) }()
 	var timer <-chan time.Time
 	if timeout > 0 {
 		timer = time.After(time.Duration(timeout * float64(time.Second)))
@@ -253,19 +261,22 @@ func wait(proc *os.Process, sigs <-chan os.Signal, timeout float64, j *jail.Jail
 	timedOut := false
 	for {
 		select {
-		case st := <-done:
+		case ws := <-done:
 			if timedOut {
 				return exitTimeout
 			}
-			return exitStatus(st)
+			if ws.Signaled() {
+				return 128 + int(ws.Signal())
+			}
+			return ws.ExitStatus()
 		case sig := <-sigs:
 			log.Info("forwarding signal", "signal", sig.String())
-			unix.Kill(-proc.Pid, sig.(syscall.Signal))
+			unix.Kill(-pid, sig.(syscall.Signal))
 		case <-timer:
 			timer = nil
 			timedOut = true
 			log.Info("timeout: stopping the command", "after", timeout)
-			unix.Kill(-proc.Pid, unix.SIGTERM)
+			unix.Kill(-pid, unix.SIGTERM)
 			go func() {
 				time.Sleep(termGrace)
 				j.Kill()
@@ -274,14 +285,33 @@ func wait(proc *os.Process, sigs <-chan os.Signal, timeout float64, j *jail.Jail
 	}
 }
 
-func exitStatus(st *os.ProcessState) int {
-	if st == nil {
-		return exitFailure
+// reap waits until the command exits. When it owns the terminal and is
+// stopped (^Z), ebpfjail stops too, so the user's shell gets the terminal
+// back; when the shell resumes ebpfjail (fg), the command gets the terminal
+// and is resumed in turn, as sudo does.
+func reap(pid int, fg bool, log *slog.Logger) unix.WaitStatus {
+	for {
+		var ws unix.WaitStatus
+		_, err := unix.Wait4(pid, &ws, unix.WUNTRACED, nil)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			log.Warn("wait for command", "err", err)
+			return unix.WaitStatus(exitFailure << 8)
+		}
+		if !ws.Stopped() {
+			return ws
+		}
+		if !fg {
+			continue
+		}
+		reclaimTerminal(os.Stdin)
+		unix.Kill(os.Getpid(), unix.SIGSTOP)
+		// Resumed.
+		unix.IoctlSetPointerInt(int(os.Stdin.Fd()), unix.TIOCSPGRP, pid)
+		unix.Kill(-pid, unix.SIGCONT)
 	}
-	if ws, ok := st.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-		return 128 + int(ws.Signal())
-	}
-	return st.ExitCode()
 }
 
 // isForeground reports whether f is a terminal whose foreground process

@@ -52,9 +52,10 @@ func (p Paths) pinRoot() string    { return filepath.Join(p.BPFFS, "ebpfjail") }
 // record is the state record: enough for a later run to tell whether the
 // supervisor is alive and to undo what it made.
 type record struct {
-	ID         string `json:"id"`
-	PID        int    `json:"pid"`
-	StartTime  uint64 `json:"start_time"` // /proc/<pid>/stat field 22: tells a reused pid apart
+	ID        string `json:"id"`
+	PID       int    `json:"pid"`
+	StartTime uint64 `json:"start_time"` // /proc/<pid>/stat field 22: tells a reused pid apart
+	// For people reading the record; Sweep derives both from ID.
 	Cgroup     string `json:"cgroup"`
 	PinDir     string `json:"pin_dir"`
 	CreatedUTC string `json:"created"`
@@ -176,8 +177,12 @@ func Sweep(p Paths, log *slog.Logger) ([]Swept, error) {
 		if alive(rec.PID, rec.StartTime) {
 			continue
 		}
-		n := countProcs(rec.Cgroup)
-		if err := destroy(rec.Cgroup, rec.PinDir, path); err != nil {
+		// Paths come from this run's mounts, not the record: the dead run may
+		// have seen the hierarchy at another mount point (a private mount
+		// under `ip netns exec`).
+		cg := filepath.Join(p.cgroupRoot(), rec.ID)
+		n := countProcs(cg)
+		if err := destroy(cg, filepath.Join(p.pinRoot(), rec.ID), path); err != nil {
 			errs = append(errs, fmt.Errorf("clean jail %s: %w", rec.ID, err))
 			continue
 		}

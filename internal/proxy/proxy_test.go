@@ -42,7 +42,7 @@ func newProxy(t *testing.T, k *fakeKernel, dns func(net.Conn, bpf.Origin), dials
 	t.Helper()
 	d := &net.Dialer{}
 	p, err := Listen(Config{
-		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Logger:  discard(),
 		OrigDst: k.OrigDst,
 		DNS:     dns,
 		Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -208,3 +208,5 @@ func TestCloseEndsOpenConnections(t *testing.T) {
 		t.Fatal("Close hangs with a connection open")
 	}
 }
+
+func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
