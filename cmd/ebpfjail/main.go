@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"os"
 	"runtime/debug"
 	"strings"
@@ -96,6 +97,13 @@ func parseArgs(args []string) (*options, error) {
 	if o.timeout < 0 {
 		return nil, fmt.Errorf("--timeout must not be negative, got %v", o.timeout)
 	}
+	if o.dnsUpstream != "" {
+		up, err := parseUpstream(o.dnsUpstream)
+		if err != nil {
+			return nil, err
+		}
+		o.dnsUpstream = up
+	}
 	if o.cleanup && len(o.command) > 0 {
 		return nil, errors.New("--cleanup takes no command")
 	}
@@ -103,6 +111,19 @@ func parseArgs(args []string) (*options, error) {
 		return nil, errors.New("no command to run")
 	}
 	return o, nil
+}
+
+// parseUpstream accepts "ip", "ip:port" or "[ipv6]:port" and returns
+// "ip:port" (port 53 when none is given).
+func parseUpstream(s string) (string, error) {
+	if a, err := netip.ParseAddr(s); err == nil {
+		return netip.AddrPortFrom(a, 53).String(), nil
+	}
+	ap, err := netip.ParseAddrPort(s)
+	if err != nil || ap.Port() == 0 {
+		return "", fmt.Errorf("--dns-upstream wants an IP address with an optional port, got %q", s)
+	}
+	return ap.String(), nil
 }
 
 func version() string {

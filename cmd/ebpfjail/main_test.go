@@ -39,6 +39,8 @@ func TestParseArgsRejectsBadInput(t *testing.T) {
 		{"--no-such-flag", "--", "true"},
 		{"--cleanup", "--", "true"},
 		{"check", "extra"},
+		{"--dns-upstream", "resolver.example", "--", "true"},
+		{"--dns-upstream", "203.0.113.53:0", "--", "true"},
 	} {
 		if _, err := parseArgs(args); err == nil {
 			t.Errorf("%q: got nil error, want a usage error", args)
@@ -62,5 +64,18 @@ func TestPrintErrorIsOneLinePlusHints(t *testing.T) {
 	want := "ebpfjail: error: load jail object: bad\nebpfjail: hint: run 'ebpfjail check'\n"
 	if b.String() != want {
 		t.Errorf("got %q, want %q", b.String(), want)
+	}
+}
+
+func TestParseUpstreamDefaultsToPort53(t *testing.T) {
+	for in, want := range map[string]string{
+		"203.0.113.53":           "203.0.113.53:53",
+		"203.0.113.53:5353":      "203.0.113.53:5353",
+		"2001:db8:eb::53":        "[2001:db8:eb::53]:53",
+		"[2001:db8:eb::53]:5353": "[2001:db8:eb::53]:5353",
+	} {
+		if got, err := parseUpstream(in); err != nil || got != want {
+			t.Errorf("%s: got %q, %v; want %q", in, got, err, want)
+		}
 	}
 }
