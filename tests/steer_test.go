@@ -134,3 +134,30 @@ for i in $(seq 100); do [ -s %[2]s/daemon ] && break; sleep 0.1; done
 	}
 	noJailsLeft(t)
 }
+
+func TestPrivilegedTwoJailsRunSideBySide(t *testing.T) {
+	testutil.RequireRoot(t)
+	requireTool(t, "curl")
+	h := testutil.NewHost(t)
+	h.ServeHTTP(t, 8080)
+	url := fmt.Sprintf("http://%s:8080/", h.IPv4)
+	// Each jail fetches, then waits long enough for the other to be running.
+	script := fmt.Sprintf(`sleep 0.5; curl -s --noproxy "*" %s; sleep 0.5; grep ^0:: /proc/self/cgroup`, url)
+	results := make(chan result, 2)
+	for range 2 {
+		go func() { results <- jail(t, runOpts{}, "--user", "nobody", "--", "sh", "-c", script) }()
+	}
+	var cgroups []string
+	for range 2 {
+		r := <-results
+		if r.code != 0 {
+			t.Fatalf("%s", r)
+		}
+		contains(t, "fetch", r.stdout, "hello from testhost")
+		cgroups = append(cgroups, r.stdout[strings.LastIndex(r.stdout, "0::"):])
+	}
+	if cgroups[0] == cgroups[1] {
+		t.Errorf("both jails ran in %s, want one cgroup each", cgroups[0])
+	}
+	noJailsLeft(t)
+}
