@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -80,8 +81,8 @@ func TestPrivilegedCtrlZStopsTheJailAndFgResumesIt(t *testing.T) {
 	// The outer shell is the user's own (not jailed), with job control.
 	m.run("new-session", "-d", "-s", "jail", "-x", "120", "-y", "30", "env", "PS1=outer$ ", "bash", "--norc", "--noprofile", "-i")
 	m.waitScreen("outer$")
-	m.run("send-keys", "-t", "jail", bin+" --user nobody -- cat", "Enter")
-	time.Sleep(500 * time.Millisecond)
+	m.run("send-keys", "-t", "jail", bin+" -v --user nobody -- cat", "Enter")
+	m.waitScreen("command started")
 	m.run("send-keys", "-t", "jail", "C-z")
 	m.waitScreen("Stopped")
 	m.run("send-keys", "-t", "jail", "echo outer-$((3+3))", "Enter")
@@ -101,4 +102,28 @@ func TestPrivilegedCtrlZStopsTheJailAndFgResumesIt(t *testing.T) {
 	m.run("send-keys", "-t", "jail", "echo status-$?", "Enter")
 	m.waitScreen("status-0")
 	noJailsLeft(t)
+}
+
+// A command started on a terminal gets default signal dispositions: an
+// ignored SIGTTIN would make its background reads fail with EIO instead of
+// stopping it.
+func TestPrivilegedCommandOnATerminalIgnoresNoSignals(t *testing.T) {
+	testutil.RequireRoot(t)
+	requireTool(t, "tmux")
+	m := tmux{t: t, socket: fmt.Sprintf("ebpfjail-testsig-%d", os.Getpid())}
+	t.Cleanup(func() { exec.Command("tmux", "-L", m.socket, "kill-server").Run() })
+	// The pane starts with default dispositions (tmux panes here may
+	// inherit SIGTTIN/SIGTTOU ignored), so any ignored signal is ebpfjail's.
+	cmd := fmt.Sprintf("grep SigIgn /proc/self/status | sed s/SigIgn/outside/; %s --user nobody -- grep SigIgn /proc/self/status; echo done-$((1+1)); sleep 60", bin)
+	m.run("new-session", "-d", "-s", "jail", "-x", "120", "-y", "30", "env", "--default-signal", "sh", "-c", cmd)
+	m.waitScreen("done-2")
+	got := m.screen()
+	outside := regexp.MustCompile(`outside:\s+([0-9a-f]+)`).FindStringSubmatch(got)
+	inside := regexp.MustCompile(`SigIgn:\s+([0-9a-f]+)`).FindStringSubmatch(got)
+	if outside == nil || outside[1] != "0000000000000000" {
+		t.Skipf("could not start the pane with default dispositions:\n%s", got)
+	}
+	if inside == nil || inside[1] != outside[1] {
+		t.Errorf("ignored signals: got %v inside the jail, want %v as outside:\n%s", inside, outside, got)
+	}
 }

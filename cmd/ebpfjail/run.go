@@ -135,11 +135,6 @@ func runJail(o *options, log *slog.Logger) (int, error) {
 	}
 
 	fg := isForeground(os.Stdin)
-	if fg {
-		// Get the terminal back after the command, and keep writing to it
-		// while the command's group owns it.
-		signal.Ignore(unix.SIGTTOU, unix.SIGTTIN)
-	}
 	proc, err := j.Start(jail.Command{
 		Args: o.command, Env: os.Environ(), User: user,
 		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
@@ -290,6 +285,9 @@ func wait(pid int, fg bool, sigs <-chan os.Signal, timeout float64, j *jail.Jail
 // back; when the shell resumes ebpfjail (fg), the command gets the terminal
 // and is resumed in turn, as sudo does.
 func reap(pid int, fg bool, log *slog.Logger) unix.WaitStatus {
+	cont := make(chan os.Signal, 1)
+	signal.Notify(cont, unix.SIGCONT)
+	defer signal.Stop(cont)
 	for {
 		var ws unix.WaitStatus
 		_, err := unix.Wait4(pid, &ws, unix.WUNTRACED, nil)
@@ -307,9 +305,15 @@ func reap(pid int, fg bool, log *slog.Logger) unix.WaitStatus {
 			continue
 		}
 		reclaimTerminal(os.Stdin)
+		select {
+		case <-cont: // a stale one
+		default:
+		}
 		unix.Kill(os.Getpid(), unix.SIGSTOP)
-		// Resumed.
-		unix.IoctlSetPointerInt(int(os.Stdin.Fd()), unix.TIOCSPGRP, pid)
+		// kill() can return before the stop takes hold (another thread
+		// may take the signal): only the SIGCONT of `fg` means resumed.
+		<-cont
+		setForeground(os.Stdin, pid)
 		unix.Kill(-pid, unix.SIGCONT)
 	}
 }
@@ -321,8 +325,17 @@ func isForeground(f *os.File) bool {
 	return err == nil && pgrp == unix.Getpgrp()
 }
 
-func reclaimTerminal(f *os.File) {
-	unix.IoctlSetPointerInt(int(f.Fd()), unix.TIOCSPGRP, unix.Getpgrp())
+func reclaimTerminal(f *os.File) { setForeground(f, unix.Getpgrp()) }
+
+// setForeground gives the terminal f to process group pgrp. A background
+// process may only do that with SIGTTOU ignored; it is ignored just for the
+// call, because an ignored signal stays ignored across exec and the
+// command must start with default dispositions (a background read must stop
+// it, not fail with EIO).
+func setForeground(f *os.File, pgrp int) {
+	signal.Ignore(unix.SIGTTOU)
+	defer signal.Reset(unix.SIGTTOU)
+	unix.IoctlSetPointerInt(int(f.Fd()), unix.TIOCSPGRP, pgrp)
 }
 
 // runCleanup removes jails whose supervisor died.
