@@ -269,3 +269,24 @@ grep -q cgroup2 /proc/mounts && exit 98
 	contains(t, "child's cgroup", r.stdout, "0::/ebpfjail/")
 	noJailsLeft(t)
 }
+
+func TestPrivilegedSignalsAreForwardedToTheCommand(t *testing.T) {
+	testutil.RequireRoot(t)
+	dir := sharedDir(t)
+	ready := filepath.Join(dir, "ready")
+	script := fmt.Sprintf(`trap 'echo got-term; exit 3' TERM; touch %s; while true; do sleep 0.05; done`, ready)
+	var out strings.Builder
+	cmd := exec.Command(bin, "--user", "nobody", "--", "sh", "-c", script)
+	cmd.Stdout = &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill() })
+	waitFor(t, "the command to start", func() bool { _, err := os.Stat(ready); return err == nil })
+	cmd.Process.Signal(syscall.SIGTERM)
+	cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code != 3 || !strings.Contains(out.String(), "got-term") {
+		t.Errorf("got exit %d and output %q, want 3 and got-term (the command's own handling)", code, out.String())
+	}
+	noJailsLeft(t)
+}
