@@ -1,0 +1,46 @@
+package rules
+
+import "context"
+
+// Proc is the process behind a request, as the kernel recorded it at
+// connect() time (Exe is read from /proc afterwards, best effort).
+type Proc struct {
+	PID  uint32 `json:"pid"`
+	PPID uint32 `json:"ppid"`
+	UID  uint32 `json:"uid"`
+	Comm string `json:"comm"`
+	Exe  string `json:"exe"`
+}
+
+// Request is what a rule sees: httpjail's request object plus the port and
+// the process (DESIGN.md §3). The JSON form is the --proc line.
+type Request struct {
+	URL         string `json:"url"`
+	Method      string `json:"method"`
+	Scheme      string `json:"scheme"` // http, https, tcp, dns
+	Host        string `json:"host"`   // no port; IPv6 without brackets
+	Port        int    `json:"port"`
+	Path        string `json:"path"` // no query
+	RequesterIP string `json:"requester_ip"`
+	Proc        Proc   `json:"proc"`
+}
+
+// Verdict is a rule's decision on one request.
+type Verdict struct {
+	Allow bool
+	// DenyMessage goes into the 403 body after "Request blocked by ebpfjail".
+	DenyMessage string
+	// MaxTxBytes limits what is sent upstream for this request (request
+	// line, headers and body); 0 means no limit.
+	MaxTxBytes int64
+	// Reason says why, for logs only (never sent to the client): "rule",
+	// "rule error: ...", "timeout", "no rule".
+	Reason string
+}
+
+// Engine decides requests. Implementations are safe for concurrent use;
+// Evaluate never fails: an error in the rule is a deny with a Reason.
+type Engine interface {
+	Evaluate(ctx context.Context, r *Request) Verdict
+	Close() error
+}
