@@ -160,7 +160,7 @@ func TestPrivilegedKilledSupervisorFailsClosedUntilCleanup(t *testing.T) {
 	url := fmt.Sprintf("http://%s:8080/", h.IPv4)
 	// One fetch every 100 ms, each result on its own line.
 	script := fmt.Sprintf(`while true; do curl -s -m 2 --noproxy "*" -o /dev/null -w "%%{http_code}\n" %s >> %s; sleep 0.1; done`, url, log)
-	cmd := exec.Command(bin, "-v", "--user", "nobody", "--", "sh", "-c", script)
+	cmd := exec.Command(bin, "-v", "--user", "nobody", "--js", "true", "--", "sh", "-c", script)
 	stderr, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

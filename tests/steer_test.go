@@ -28,7 +28,7 @@ func urlsFor(h *testutil.Host, port int) map[string]string {
 func wantConnectionLog(t *testing.T, stderr, dst, comm string) {
 	t.Helper()
 	for _, line := range strings.Split(stderr, "\n") {
-		if strings.Contains(line, "msg=connection") && strings.Contains(line, "dst="+dst) &&
+		if strings.Contains(line, `msg="request allowed"`) && strings.Contains(line, "dst="+dst) &&
 			strings.Contains(line, "comm="+comm) && strings.Contains(line, " pid=") {
 			return
 		}
@@ -53,7 +53,7 @@ func TestPrivilegedClientsReachTestHostThroughTheListener(t *testing.T) {
 	for family, url := range urlsFor(h, 8080) {
 		t.Run("curl-"+family, func(t *testing.T) {
 			requireTool(t, "curl")
-			r := jail(t, runOpts{}, "-v", "--user", "nobody", "--", "curl", "-sS", "--noproxy", "*", "-D", "-", url)
+			r := jail(t, runOpts{}, "-v", "--user", "nobody", "--js", "true", "--", "curl", "-sS", "--noproxy", "*", "-D", "-", url)
 			if r.code != 0 {
 				t.Fatalf("%s", r)
 			}
@@ -63,7 +63,7 @@ func TestPrivilegedClientsReachTestHostThroughTheListener(t *testing.T) {
 			wantConnectionLog(t, r.stderr, dsts[family], "curl")
 		})
 		t.Run("go-"+family, func(t *testing.T) {
-			r := jail(t, runOpts{}, "-v", "--user", "nobody", "--", goclient, url)
+			r := jail(t, runOpts{}, "-v", "--user", "nobody", "--js", "true", "--", goclient, url)
 			if r.code != 0 {
 				t.Fatalf("%s", r)
 			}
@@ -79,7 +79,8 @@ fam = socket.AF_INET6 if ":" in host else socket.AF_INET
 s = socket.create_connection((host, port)) if fam == socket.AF_INET else socket.socket(fam)
 if fam == socket.AF_INET6: s.connect((host, port))
 print("peer", s.getpeername()[0], s.getpeername()[1])
-s.sendall(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n")
+hosthdr = ("[%s]:%d" if ":" in host else "%s:%d") % (host, port)
+s.sendall(("GET / HTTP/1.0\r\nHost: %s\r\n\r\n" % hosthdr).encode())
 data = b""
 while True:
     b = s.recv(4096)
@@ -87,7 +88,7 @@ while True:
     data += b
 print(data.decode().splitlines()[0])
 `
-			r := jail(t, runOpts{}, "-v", "--user", "nobody", "--", python(t), "-c", prog, host, port)
+			r := jail(t, runOpts{}, "-v", "--user", "nobody", "--js", "true", "--", python(t), "-c", prog, host, port)
 			if r.code != 0 {
 				t.Fatalf("%s", r)
 			}
@@ -116,7 +117,7 @@ cp /bin/sleep %[2]s/%[3]s
 ( setsid sh -c 'curl -s --noproxy "*" %[1]s > %[2]s/daemon; exec %[2]s/%[3]s 300' & )
 for i in $(seq 100); do [ -s %[2]s/daemon ] && break; sleep 0.1; done
 `, url, dir, marker)
-	r := jail(t, runOpts{}, "-v", "--user", "nobody", "--", "sh", "-c", script)
+	r := jail(t, runOpts{}, "-v", "--user", "nobody", "--js", "true", "--", "sh", "-c", script)
 	if r.code != 0 {
 		t.Fatalf("%s", r)
 	}
@@ -124,7 +125,7 @@ for i in $(seq 100); do [ -s %[2]s/daemon ] && break; sleep 0.1; done
 		b, _ := os.ReadFile(filepath.Join(dir, f))
 		contains(t, f, string(b), "hello from testhost")
 	}
-	if n := strings.Count(r.stderr, "msg=connection"); n < 2 {
+	if n := strings.Count(r.stderr, `msg="request allowed"`); n < 2 {
 		t.Errorf("connections logged: got %d, want 2\n%s", n, r.stderr)
 	}
 	contains(t, "teardown log", r.stderr, "killing processes left in the jail")
@@ -145,7 +146,7 @@ func TestPrivilegedTwoJailsRunSideBySide(t *testing.T) {
 	script := fmt.Sprintf(`sleep 0.5; curl -s --noproxy "*" %s; sleep 0.5; grep ^0:: /proc/self/cgroup`, url)
 	results := make(chan result, 2)
 	for range 2 {
-		go func() { results <- jail(t, runOpts{}, "--user", "nobody", "--", "sh", "-c", script) }()
+		go func() { results <- jail(t, runOpts{}, "--user", "nobody", "--js", "true", "--", "sh", "-c", script) }()
 	}
 	var cgroups []string
 	for range 2 {

@@ -7,8 +7,11 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
+	"path"
 	"runtime/debug"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/pflag"
 )
@@ -16,17 +19,25 @@ import (
 const usageHead = `ebpfjail runs a command so that every network connection it, and every
 process it starts, makes is steered by the kernel into ebpfjail.
 
+Each HTTP(S) request is decided by a rule (RULE: --js, --js-file, --sh or
+--proc; without one every request is denied); TLS is intercepted with
+ebpfjail's own CA, which the command is told to trust. Non-HTTP TCP is
+refused, and DNS is answered by ebpfjail.
+
 Usage:
-  ebpfjail [OPTIONS] -- COMMAND [ARGS...]   jail a command
-  ebpfjail check                            what this host supports, with hints
-  ebpfjail --cleanup                        remove jails left by a dead ebpfjail
+  ebpfjail [RULE] [OPTIONS] -- COMMAND [ARGS...]   jail a command
+  ebpfjail check                                   what this host supports, with hints
+  ebpfjail --cleanup                               remove jails left by a dead ebpfjail
+  ebpfjail ca export | ca path                     the CA certificate (PEM) / where it lives
 
 Examples:
-  sudo ebpfjail -- curl https://example.com
-  sudo ebpfjail -v -- bash                  a whole shell, every child included
-  sudo ebpfjail --timeout 60 -- ./unknown-binary
-  sudo ebpfjail --dns-upstream 203.0.113.53:53 -- dig example.com
-  sudo ebpfjail --user alice -- make test   run as alice (default: who ran sudo)
+  sudo ebpfjail --js "r.host === 'api.anthropic.com'" -- claude
+  sudo ebpfjail --js "r.proc.comm === 'git' && r.host === 'github.com'" -- bash
+  sudo ebpfjail --js-file policy.js -v -- npm install
+  sudo ebpfjail --sh ./allow.sh -- python3 fetch.py    allow.sh gets HTTPJAIL_URL etc.
+  sudo ebpfjail --js "true" --no-mitm '*.pinned.example' -- ./client
+  sudo ebpfjail --timeout 60 -- ./unknown-binary       deny all, see what it tries
+  sudo ebpfjail --user alice -- make test              run as alice (default: who ran sudo)
   sudo ebpfjail check
 
 Options:
@@ -40,6 +51,14 @@ executable; 127 if it is not found; 2 for a usage error.
 
 // options are the parsed command line.
 type options struct {
+	js          string
+	jsFile      string
+	sh          string
+	proc        string
+	jsTimeout   time.Duration
+	noMITM      []string
+	resolve     []string
+	ca          string // "export" or "path"
 	verbose     int
 	timeout     float64
 	user        string
@@ -56,6 +75,13 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	fs.SortFlags = false
 	// Everything after the command's name belongs to the command.
 	fs.SetInterspersed(false)
+	fs.StringVar(&o.js, "js", "", "JavaScript `CODE` deciding each request from r (r.host, r.method, r.proc.comm, ...)")
+	fs.StringVar(&o.jsFile, "js-file", "", "read the JavaScript rule from `FILE` (once: the command cannot change it)")
+	fs.StringVar(&o.sh, "sh", "", "run `SCRIPT` per request (HTTPJAIL_* variables); exit 0 allows, its output is the deny message")
+	fs.StringVar(&o.proc, "proc", "", "one long-running `PROGRAM`: a JSON request per line in, a verdict per line out")
+	fs.DurationVar(&o.jsTimeout, "js-timeout", time.Second, "deny a request whose JavaScript rule runs longer than `DURATION`")
+	fs.StringArrayVar(&o.noMITM, "no-mitm", nil, "pass TLS to names matching `HOSTGLOB` through unopened (repeatable)")
+	fs.StringArrayVar(&o.resolve, "resolve", nil, "resolve `HOST:ADDR` for upstream connections, as curl --resolve (repeatable)")
 	fs.CountVarP(&o.verbose, "verbose", "v", "log connections (-v) and debugging detail (-vv)")
 	fs.Float64Var(&o.timeout, "timeout", 0, "stop the command after `SECONDS` and exit 124")
 	fs.StringVar(&o.user, "user", "", "run the command as `USER` (default: the user who ran sudo; root only as --user root)")
@@ -93,6 +119,33 @@ func parseArgs(args []string) (*options, error) {
 		o.check = true
 		return o, nil
 	}
+	if fs.ArgsLenAtDash() == -1 && len(rest) > 0 && rest[0] == "ca" {
+		if len(rest) != 2 || (rest[1] != "export" && rest[1] != "path") {
+			return nil, errors.New("ca takes one of: export, path")
+		}
+		o.ca = rest[1]
+		return o, nil
+	}
+	n := 0
+	for _, r := range []string{o.js, o.jsFile, o.sh, o.proc} {
+		if r != "" {
+			n++
+		}
+	}
+	if n > 1 {
+		return nil, errors.New("give at most one rule: --js, --js-file, --sh or --proc")
+	}
+	if o.jsTimeout <= 0 {
+		return nil, fmt.Errorf("--js-timeout must be positive, got %v", o.jsTimeout)
+	}
+	for _, g := range o.noMITM {
+		if _, err := path.Match(g, ""); err != nil {
+			return nil, fmt.Errorf("--no-mitm %q: %w", g, err)
+		}
+	}
+	if _, err := parseResolve(o.resolve); err != nil {
+		return nil, err
+	}
 	o.command = rest
 	if o.timeout < 0 {
 		return nil, fmt.Errorf("--timeout must not be negative, got %v", o.timeout)
@@ -124,6 +177,32 @@ func parseUpstream(s string) (string, error) {
 		return "", fmt.Errorf("--dns-upstream wants an IP address with an optional port, got %q", s)
 	}
 	return ap.String(), nil
+}
+
+// parseResolve reads --resolve HOST:ADDR entries (curl's HOST:PORT:ADDR
+// form is accepted too; the port is ignored: a pin is per name).
+func parseResolve(entries []string) (map[string][]netip.Addr, error) {
+	pins := map[string][]netip.Addr{}
+	for _, e := range entries {
+		host, addr, ok := strings.Cut(e, ":")
+		a, err := netip.ParseAddr(strings.Trim(addr, "[]"))
+		if err != nil {
+			if p, rest, ok2 := strings.Cut(addr, ":"); ok2 && isPort(p) {
+				a, err = netip.ParseAddr(strings.Trim(rest, "[]"))
+			}
+		}
+		if !ok || host == "" || err != nil {
+			return nil, fmt.Errorf("--resolve wants HOST:ADDR, got %q", e)
+		}
+		host = strings.TrimSuffix(strings.ToLower(host), ".")
+		pins[host] = append(pins[host], a.Unmap())
+	}
+	return pins, nil
+}
+
+func isPort(s string) bool {
+	n, err := strconv.ParseUint(s, 10, 16)
+	return err == nil && n > 0
 }
 
 func version() string {
@@ -179,6 +258,8 @@ func mainStatus(args []string) int {
 	switch {
 	case o.check:
 		status, err = runCheck(os.Stdout, log)
+	case o.ca != "":
+		status, err = runCA(os.Stdout, o.ca)
 	case o.cleanup:
 		status, err = runCleanup(os.Stdout, log)
 	default:

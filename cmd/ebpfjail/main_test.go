@@ -51,7 +51,7 @@ func TestParseArgsRejectsBadInput(t *testing.T) {
 func TestUsageHasExamplesAndEveryFlag(t *testing.T) {
 	var b bytes.Buffer
 	usage(&b)
-	for _, want := range []string{"Examples:", "sudo ebpfjail -- curl", "--timeout", "--user", "--cleanup", "--dns-upstream", "Exit status"} {
+	for _, want := range []string{"Examples:", "sudo ebpfjail --js", "--js-file", "--sh", "--proc", "--no-mitm", "--resolve", "--timeout", "--user", "--cleanup", "--dns-upstream", "ca export", "Exit status"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("usage lacks %q", want)
 		}

@@ -19,6 +19,7 @@ import (
 	"github.com/ebpfjail/ebpfjail/internal/dns"
 	"github.com/ebpfjail/ebpfjail/internal/jail"
 	"github.com/ebpfjail/ebpfjail/internal/proxy"
+	"github.com/ebpfjail/ebpfjail/internal/rules"
 )
 
 // termGrace is how long a command has to exit after SIGTERM on --timeout
@@ -74,6 +75,17 @@ func runJail(o *options, log *slog.Logger) (int, error) {
 		warnf(os.Stderr, "the command runs as root and can leave the jail (--user root)")
 	}
 
+	engine, err := buildEngine(o, log, user)
+	if err != nil {
+		return 0, err
+	}
+	defer engine.Close()
+	ca, trustEnv, removeTrust, err := trust(log)
+	if err != nil {
+		return 0, err
+	}
+	defer removeTrust()
+
 	paths, err := jailPaths()
 	if err != nil {
 		return 0, err
@@ -84,7 +96,7 @@ func runJail(o *options, log *slog.Logger) (int, error) {
 		log.Info("removed jails of dead supervisors", "count", len(swept))
 	}
 
-	s, err := startServices(o, log)
+	s, err := startServices(o, log, engine, ca)
 	if err != nil {
 		return 0, err
 	}
@@ -136,7 +148,7 @@ func runJail(o *options, log *slog.Logger) (int, error) {
 
 	fg := isForeground(os.Stdin)
 	proc, err := j.Start(jail.Command{
-		Args: o.command, Env: os.Environ(), User: user,
+		Args: o.command, Env: withEnv(os.Environ(), trustEnv), User: user,
 		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
 		Foreground: fg,
 	})
@@ -198,7 +210,7 @@ func (s *services) close() {
 	}
 }
 
-func startServices(o *options, log *slog.Logger) (*services, error) {
+func startServices(o *options, log *slog.Logger, engine rules.Engine, ca proxy.CertSource) (*services, error) {
 	s := &services{}
 	upstream := o.dnsUpstream
 	if upstream == "" {
@@ -208,7 +220,10 @@ func startServices(o *options, log *slog.Logger) (*services, error) {
 			log.Debug("no nameserver in /etc/resolv.conf", "err", err, "upstream", upstream)
 		}
 	}
-	var err error
+	pins, err := parseResolve(o.resolve)
+	if err != nil {
+		return nil, fail(exitUsage, err)
+	}
 	s.dns, err = dns.Listen(dns.Config{
 		Upstream:     upstream,
 		Logger:       log.With("component", "dns"),
@@ -218,9 +233,13 @@ func startServices(o *options, log *slog.Logger) (*services, error) {
 		return nil, fail(exitFailure, err)
 	}
 	s.proxy, err = proxy.Listen(proxy.Config{
-		Logger:  log.With("component", "proxy"),
-		OrigDst: s.origDst,
-		DNS:     s.dns.ServeConn,
+		Logger:   log.With("component", "proxy"),
+		OrigDst:  s.origDst,
+		DNS:      s.dns.ServeConn,
+		Rules:    engine,
+		CA:       ca,
+		NoMITM:   o.noMITM,
+		Resolver: &proxy.Resolver{Pins: pins},
 	})
 	if err != nil {
 		s.close()

@@ -2,17 +2,23 @@ package proxy
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/netip"
+	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/ebpfjail/ebpfjail/internal/bpf"
+	"github.com/ebpfjail/ebpfjail/internal/rules"
 )
 
 // dialTimeout bounds connecting upstream; the client's own connect() already
@@ -26,33 +32,51 @@ type Config struct {
 	OrigDst func(peer netip.AddrPort) (bpf.Origin, error)
 	// DNS serves a connection the jail made to TCP port 53.
 	DNS func(c net.Conn, who bpf.Origin)
-	// Dial connects upstream; nil means a net.Dialer.
+	// Rules decides every request. Required.
+	Rules rules.Engine
+	// CA mints the certificates for intercepted TLS; nil refuses all TLS.
+	CA CertSource
+	// NoMITM are globs of server names whose TLS is spliced unopened.
+	NoMITM []string
+	// Resolver picks upstream addresses; nil means the system resolver.
+	Resolver *Resolver
+	// RootCAs verify upstream TLS; nil means the system roots
+	// (SSL_CERT_FILE and SSL_CERT_DIR honoured).
+	RootCAs *x509.CertPool
+	// Dial connects upstream to an address; nil means a net.Dialer.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // Proxy is the transparent listener on 127.0.0.1 and [::1].
 type Proxy struct {
-	cfg    Config
-	lns    []net.Listener
-	ports  [2]uint16
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	mu     sync.Mutex
-	conns  map[net.Conn]struct{}
-	nextID atomic.Uint64
+	cfg       Config
+	dialer    *dialer
+	transport *http.Transport
+	lns       []net.Listener
+	ports     [2]uint16
+	ctx       context.Context
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	mu        sync.Mutex
+	conns     map[net.Conn]struct{}
+	nextID    atomic.Uint64
 }
 
 // Listen binds the listener (ephemeral ports) and starts serving.
 func Listen(cfg Config) (*Proxy, error) {
-	if cfg.Logger == nil || cfg.OrigDst == nil {
-		return nil, errors.New("proxy: Logger and OrigDst are required")
+	if cfg.Logger == nil || cfg.OrigDst == nil || cfg.Rules == nil {
+		return nil, errors.New("proxy: Logger, OrigDst and Rules are required")
 	}
 	if cfg.Dial == nil {
 		d := &net.Dialer{Timeout: dialTimeout}
 		cfg.Dial = d.DialContext
 	}
+	if cfg.Resolver == nil {
+		cfg.Resolver = &Resolver{}
+	}
 	p := &Proxy{cfg: cfg, conns: map[net.Conn]struct{}{}}
+	p.dialer = &dialer{resolver: cfg.Resolver, dial: cfg.Dial}
+	p.transport = newTransport(p.dialer, cfg.RootCAs)
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	for i, addr := range []string{"127.0.0.1:0", "[::1]:0"} {
 		network := "tcp4"
@@ -90,6 +114,7 @@ func (p *Proxy) Close() error {
 	}
 	p.mu.Unlock()
 	p.wg.Wait()
+	p.transport.CloseIdleConnections()
 	return nil
 }
 
@@ -175,37 +200,64 @@ func (p *Proxy) handle(c *net.TCPConn) {
 		c.Close()
 		return
 	}
-	start := time.Now()
-	up, err := p.cfg.Dial(p.ctx, "tcp", who.Dst.String())
-	if err != nil {
-		log.Info("upstream unreachable", "err", err)
-		reset(c)
-		return
+	p.classify(&conn{
+		id:          id,
+		who:         who,
+		proc:        procOf(who),
+		scheme:      "http",
+		port:        int(who.Dst.Port()),
+		dialIP:      who.Dst.Addr(),
+		requesterIP: peer.Addr().String(),
+		log:         log,
+	}, c)
+	c.Close()
+}
+
+// procOf completes the kernel's record with what /proc still tells about
+// the process (parent, executable); best effort, it may have exited.
+func procOf(who bpf.Origin) rules.Proc {
+	pr := rules.Proc{PID: who.PID, UID: who.UID, Comm: who.Comm}
+	if exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", who.PID)); err == nil {
+		pr.Exe = exe
 	}
-	p.track(up, true)
-	defer p.track(up, false)
-	sent, recv := pipe(c, up)
-	log.Info("connection", "sent", sent, "received", recv, "duration", time.Since(start).Round(time.Millisecond).String())
+	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", who.PID)); err == nil {
+		// Field 4, after the parenthesised comm (which may hold spaces).
+		if i := strings.LastIndexByte(string(b), ')'); i > 0 {
+			f := strings.Fields(string(b[i+1:]))
+			if len(f) > 1 {
+				if v, err := strconv.ParseUint(f[1], 10, 32); err == nil {
+					pr.PPID = uint32(v)
+				}
+			}
+		}
+	}
+	return pr
 }
 
 // pipe copies both ways until both directions are done, half-closing each
 // side as its source ends. Between two *net.TCPConn io.Copy uses splice(2).
-func pipe(client *net.TCPConn, up net.Conn) (sent, recv int64) {
+func pipe(client, up net.Conn) (sent, recv int64) {
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		recv, _ = io.Copy(client, up)
-		client.CloseWrite()
+		closeWrite(client)
 	}()
 	sent, _ = io.Copy(up, client)
-	if tc, ok := up.(*net.TCPConn); ok {
-		tc.CloseWrite()
-	} else {
-		up.Close()
-	}
+	closeWrite(up)
 	wg.Wait()
 	client.Close()
 	up.Close()
 	return sent, recv
+}
+
+// closeWrite half-closes c when it can (so the peer sees EOF but can still
+// answer), else closes it.
+func closeWrite(c net.Conn) {
+	if cw, ok := c.(interface{ CloseWrite() error }); ok {
+		cw.CloseWrite()
+		return
+	}
+	c.Close()
 }

@@ -1,12 +1,17 @@
 package proxy
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -14,6 +19,7 @@ import (
 	"time"
 
 	"github.com/ebpfjail/ebpfjail/internal/bpf"
+	"github.com/ebpfjail/ebpfjail/internal/rules"
 )
 
 // fakeKernel answers OrigDst from a table, as the BPF map would.
@@ -38,13 +44,25 @@ func (f *fakeKernel) OrigDst(netip.AddrPort) (bpf.Origin, error) {
 	return f.next, nil
 }
 
+// ruleFunc adapts a function to rules.Engine.
+type ruleFunc func(*rules.Request) rules.Verdict
+
+func (f ruleFunc) Evaluate(_ context.Context, r *rules.Request) rules.Verdict { return f(r) }
+func (f ruleFunc) Close() error                                               { return nil }
+
 func newProxy(t *testing.T, k *fakeKernel, dns func(net.Conn, bpf.Origin), dials *atomic.Int32) *Proxy {
+	t.Helper()
+	return newProxyWith(t, k, dns, dials, rules.AllowAll())
+}
+
+func newProxyWith(t *testing.T, k *fakeKernel, dns func(net.Conn, bpf.Origin), dials *atomic.Int32, e rules.Engine) *Proxy {
 	t.Helper()
 	d := &net.Dialer{}
 	p, err := Listen(Config{
 		Logger:  discard(),
 		OrigDst: k.OrigDst,
 		DNS:     dns,
+		Rules:   e,
 		Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			dials.Add(1)
 			return d.DialContext(ctx, network, addr)
@@ -55,28 +73,6 @@ func newProxy(t *testing.T, k *fakeKernel, dns func(net.Conn, bpf.Origin), dials
 	}
 	t.Cleanup(func() { p.Close() })
 	return p
-}
-
-func echoServer(t *testing.T) netip.AddrPort {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				io.Copy(c, c) // until the client half-closes
-				c.Close()
-			}()
-		}
-	}()
-	return ln.Addr().(*net.TCPAddr).AddrPort()
 }
 
 func dialProxy(t *testing.T, p *Proxy) *net.TCPConn {
@@ -90,19 +86,85 @@ func dialProxy(t *testing.T, p *Proxy) *net.TCPConn {
 	return c.(*net.TCPConn)
 }
 
-func TestForwardsBothWaysToTheOriginalDestination(t *testing.T) {
+// httpOrigin serves "hello <path>" and records the requests it saw.
+func httpOrigin(t *testing.T) (netip.AddrPort, *atomic.Int32) {
+	t.Helper()
+	var seen atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen.Add(1)
+		io.WriteString(w, "hello "+r.URL.Path)
+	}))
+	t.Cleanup(srv.Close)
+	return netip.MustParseAddrPort(srv.Listener.Addr().String()), &seen
+}
+
+// get sends one HTTP/1.1 request for path with Host host through the proxy.
+func get(t *testing.T, p *Proxy, host, path string) (*http.Response, string) {
+	t.Helper()
+	c := dialProxy(t, p)
+	defer c.Close()
+	fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", path, host)
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("read response: %v", err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+func TestAllowedRequestIsForwardedToTheOriginalDestination(t *testing.T) {
+	origin, seen := httpOrigin(t)
+	k := &fakeKernel{}
+	var dials atomic.Int32
+	var got *rules.Request
+	p := newProxyWith(t, k, nil, &dials, ruleFunc(func(r *rules.Request) rules.Verdict {
+		got = r
+		return rules.Verdict{Allow: true}
+	}))
+	k.set(bpf.Origin{Dst: origin, PID: 1, Comm: "test"}, true)
+	resp, body := get(t, p, origin.String(), "/x?y=1")
+	if resp.StatusCode != 200 || body != "hello /x" || seen.Load() != 1 {
+		t.Errorf("got %d %q (origin saw %d), want 200 \"hello /x\" once", resp.StatusCode, body, seen.Load())
+	}
+	want := &rules.Request{URL: "http://" + origin.String() + "/x?y=1", Method: "GET", Scheme: "http",
+		Host: "127.0.0.1", Port: int(origin.Port()), Path: "/x", RequesterIP: "127.0.0.1",
+		Proc: rules.Proc{PID: 1, Comm: "test"}}
+	if got == nil || *got != *want {
+		t.Errorf("rule saw %+v, want %+v", got, want)
+	}
+}
+
+func TestDeniedRequestGets403AndNeverReachesTheOrigin(t *testing.T) {
+	origin, seen := httpOrigin(t)
+	k := &fakeKernel{}
+	var dials atomic.Int32
+	p := newProxyWith(t, k, nil, &dials, ruleFunc(func(*rules.Request) rules.Verdict {
+		return rules.Verdict{DenyMessage: "not this one"}
+	}))
+	k.set(bpf.Origin{Dst: origin}, true)
+	resp, body := get(t, p, origin.String(), "/")
+	if want := "Request blocked by ebpfjail\nnot this one"; resp.StatusCode != 403 || body != want {
+		t.Errorf("got %d %q, want 403 %q", resp.StatusCode, body, want)
+	}
+	if seen.Load() != 0 || dials.Load() != 0 {
+		t.Errorf("origin saw %d requests, %d dials; want none", seen.Load(), dials.Load())
+	}
+}
+
+func TestNonHTTPConnectionIsReset(t *testing.T) {
+	origin, _ := httpOrigin(t)
 	k := &fakeKernel{}
 	var dials atomic.Int32
 	p := newProxy(t, k, nil, &dials)
-	k.set(bpf.Origin{Dst: echoServer(t), PID: 1, Comm: "test"}, true)
+	k.set(bpf.Origin{Dst: origin}, true)
 	c := dialProxy(t, p)
 	defer c.Close()
-	msg := []byte("through the jail")
-	c.Write(msg)
-	c.CloseWrite()
-	got, err := io.ReadAll(c)
-	if err != nil || string(got) != string(msg) {
-		t.Errorf("echo: got %q, %v; want %q", got, err, msg)
+	c.Write([]byte("\x00\x01 not http"))
+	if _, err := io.ReadAll(c); !errors.Is(err, syscall.ECONNRESET) {
+		t.Errorf("got %v, want a reset", err)
+	}
+	if dials.Load() != 0 {
+		t.Errorf("dials: got %d, want 0", dials.Load())
 	}
 }
 
@@ -177,7 +239,7 @@ func TestPort53GoesToTheDNSShimWithTheProcess(t *testing.T) {
 	}
 }
 
-func TestUnreachableUpstreamResetsTheClient(t *testing.T) {
+func TestUnreachableUpstreamGets502(t *testing.T) {
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	dead := ln.Addr().(*net.TCPAddr).AddrPort()
 	ln.Close()
@@ -185,21 +247,27 @@ func TestUnreachableUpstreamResetsTheClient(t *testing.T) {
 	var dials atomic.Int32
 	p := newProxy(t, k, nil, &dials)
 	k.set(bpf.Origin{Dst: dead}, true)
-	if !refused(t, p) {
-		t.Error("got no reset, want one")
+	resp, body := get(t, p, dead.String(), "/")
+	if resp.StatusCode != 502 || !strings.HasPrefix(body, "Upstream error: ") {
+		t.Errorf("got %d %q, want 502 with the reason", resp.StatusCode, body)
 	}
 }
 
 func TestCloseEndsOpenConnections(t *testing.T) {
+	origin, _ := httpOrigin(t)
 	k := &fakeKernel{}
 	var dials atomic.Int32
 	p := newProxy(t, k, nil, &dials)
-	k.set(bpf.Origin{Dst: echoServer(t)}, true)
+	k.set(bpf.Origin{Dst: origin}, true)
 	c := dialProxy(t, p)
 	defer c.Close()
-	c.Write([]byte("x"))
-	buf := make([]byte, 1)
-	io.ReadFull(c, buf)
+	// A keep-alive connection left open after one request.
+	fmt.Fprintf(c, "GET / HTTP/1.1\r\nHost: %s\r\n\r\n", origin)
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
 	done := make(chan struct{})
 	go func() { p.Close(); close(done) }()
 	select {

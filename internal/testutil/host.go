@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"sync"
 	"testing"
 
 	"github.com/vishvananda/netlink"
@@ -52,6 +53,9 @@ type Host struct {
 	slot int
 	peer string // veth end inside the namespace
 	ns   netns.NsHandle
+
+	mu   sync.Mutex
+	seen []string // "Host /path" of every HTTP request served
 }
 
 // NewHost creates a test host and removes it, with every server started on

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"golang.org/x/net/websocket"
 )
 
 // HelloBody is what the test HTTP server answers on every path but /echo
@@ -33,7 +35,7 @@ func (h *Host) ServeHTTP(tb testing.TB, port int) net.Listener {
 	// No h2c either: tests that want HTTP/2 bring their own server.
 	protos.SetHTTP1(true)
 	srv := &http.Server{
-		Handler:           http.HandlerFunc(serveTest),
+		Handler:           h.recording(http.HandlerFunc(serveTest)),
 		Protocols:         &protos,
 		ReadHeaderTimeout: 30 * time.Second,
 	}
@@ -55,6 +57,11 @@ func (h *Host) ServeHTTP(tb testing.TB, port int) net.Listener {
 func serveTest(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Remote-Addr", r.RemoteAddr)
 	w.Header().Set("X-Host", r.Host)
+	w.Header().Set("X-Proto", r.Proto)
+	if r.URL.Path == "/ws" {
+		websocket.Handler(func(c *websocket.Conn) { io.Copy(c, c) }).ServeHTTP(w, r)
+		return
+	}
 	switch r.URL.Path {
 	case "/echo":
 		w.Header().Set("Content-Type", "application/octet-stream")
@@ -85,4 +92,22 @@ func serveTest(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		io.WriteString(w, HelloBody)
 	}
+}
+
+// recording notes each request before next serves it.
+func (h *Host) recording(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.mu.Lock()
+		h.seen = append(h.seen, r.Host+" "+r.URL.Path)
+		h.mu.Unlock()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// Requests lists "Host /path" for every HTTP(S) request the host's test
+// servers received, in order.
+func (h *Host) Requests() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]string(nil), h.seen...)
 }

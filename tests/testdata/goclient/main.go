@@ -1,6 +1,8 @@
-// Command goclient fetches each URL with a Go client that ignores proxy
-// variables (Proxy: nil), as software that dials directly does, and prints
-// "status <code> <X-Remote-Addr>" per URL.
+// Command goclient is a Go client that ignores proxy variables
+// (Proxy: nil), as software that dials directly does.
+//
+//	goclient URL...      GET each URL; print "status <code> <X-Remote-Addr>" and the body
+//	goclient ws URL      WebSocket echo: send a line, print what comes back
 package main
 
 import (
@@ -8,10 +10,17 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"strings"
 	"time"
+
+	"golang.org/x/net/websocket"
 )
 
 func main() {
+	if len(os.Args) == 3 && os.Args[1] == "ws" {
+		wsEcho(os.Args[2])
+		return
+	}
 	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{Proxy: nil}}
 	for _, u := range os.Args[1:] {
 		resp, err := c.Get(u)
@@ -19,8 +28,27 @@ func main() {
 			fmt.Println("error", err)
 			os.Exit(1)
 		}
-		io.Copy(io.Discard, resp.Body)
+		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		fmt.Println("status", resp.StatusCode, resp.Header.Get("X-Remote-Addr"))
+		fmt.Print(string(body))
 	}
+}
+
+func wsEcho(u string) {
+	origin := "http://" + strings.SplitN(strings.SplitN(u, "://", 2)[1], "/", 2)[0]
+	ws, err := websocket.Dial(u, "", origin)
+	if err != nil {
+		fmt.Println("error", err)
+		os.Exit(1)
+	}
+	defer ws.Close()
+	websocket.Message.Send(ws, "ping-over-websocket")
+	var got string
+	ws.SetDeadline(time.Now().Add(10 * time.Second))
+	if err := websocket.Message.Receive(ws, &got); err != nil {
+		fmt.Println("error", err)
+		os.Exit(1)
+	}
+	fmt.Println("echo", got)
 }

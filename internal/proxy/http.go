@@ -1,0 +1,357 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ebpfjail/ebpfjail/internal/bpf"
+	"github.com/ebpfjail/ebpfjail/internal/rules"
+)
+
+// blockedBody starts every 403 the proxy writes (DESIGN.md §1.6).
+const blockedBody = "Request blocked by ebpfjail\n"
+
+// conn is what the pipeline knows about one accepted connection.
+type conn struct {
+	id   uint64
+	who  bpf.Origin
+	proc rules.Proc
+	// scheme is "http" or "https" (MITM'd TLS).
+	scheme string
+	// name is the TLS server name (https) or the CONNECT host the client
+	// named; "" for plain HTTP, whose name comes per request from Host.
+	name string
+	// port is the destination port the child asked for.
+	port int
+	// dialIP is the child's original destination address, dialed only when
+	// it belongs to the request's host; invalid inside a CONNECT tunnel.
+	dialIP      netip.Addr
+	requesterIP string
+	log         *slog.Logger
+}
+
+// target is where one request goes, after the checks of DESIGN.md §1.5.
+type target struct {
+	host string // no port, IPv6 without brackets
+	port int
+}
+
+func (t target) hostport() string { return net.JoinHostPort(t.host, strconv.Itoa(t.port)) }
+
+func defaultPort(scheme string) int {
+	if scheme == "https" {
+		return 443
+	}
+	return 80
+}
+
+// splitHost splits a Host header value into a normalised host and a port
+// (0 when absent).
+func splitHost(h string) (string, int) {
+	if host, p, err := net.SplitHostPort(h); err == nil {
+		port, _ := strconv.Atoi(p)
+		return normalizeHost(host), port
+	}
+	return normalizeHost(h), 0
+}
+
+// resolveTarget decides where r goes, or why it must be denied.
+func (c *conn) resolveTarget(r *http.Request) (target, string) {
+	hhost, hport := splitHost(r.Host)
+	if c.scheme == "https" || c.name != "" {
+		// The name was fixed by the TLS handshake (or CONNECT line): a Host
+		// naming another host would reach a host the rule never saw.
+		if r.Host != "" && hhost != c.name {
+			return target{}, fmt.Sprintf("Host %q differs from the server name %q", r.Host, c.name)
+		}
+		return target{host: c.name, port: c.port}, ""
+	}
+	if r.URL.IsAbs() {
+		uhost, uport := splitHost(r.URL.Host)
+		if uport == 0 {
+			uport = defaultPort(r.URL.Scheme)
+		}
+		if r.URL.Scheme != "http" {
+			return target{}, fmt.Sprintf("scheme %q in a plain HTTP request", r.URL.Scheme)
+		}
+		if r.Host != "" && (hhost != uhost || (hport != 0 && hport != uport)) {
+			return target{}, fmt.Sprintf("Host %q differs from the URL's host %q", r.Host, r.URL.Host)
+		}
+		return target{host: uhost, port: uport}, ""
+	}
+	if hhost == "" {
+		// HTTP/1.0 without Host: all we know is the address.
+		return target{host: c.who.Dst.Addr().String(), port: c.port}, ""
+	}
+	if hport == 0 {
+		hport = c.port
+	}
+	return target{host: hhost, port: hport}, ""
+}
+
+// ruleRequest builds the object the rule sees for r going to t.
+func (c *conn) ruleRequest(r *http.Request, t target) *rules.Request {
+	u := c.scheme + "://"
+	if strings.Contains(t.host, ":") {
+		u += "[" + t.host + "]"
+	} else {
+		u += t.host
+	}
+	if t.port != defaultPort(c.scheme) {
+		u += ":" + strconv.Itoa(t.port)
+	}
+	path := r.URL.EscapedPath()
+	if path == "" {
+		path = "/"
+	}
+	u += path
+	if r.URL.RawQuery != "" {
+		u += "?" + r.URL.RawQuery
+	}
+	return &rules.Request{
+		URL: u, Method: r.Method, Scheme: c.scheme, Host: t.host, Port: t.port,
+		Path: r.URL.Path, RequesterIP: c.requesterIP, Proc: c.proc,
+	}
+}
+
+// writeText writes a response the proxy made itself.
+func writeText(w http.ResponseWriter, status int, body string) {
+	h := w.Header()
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	// httpjail's marker, so scripts written for it still recognise us.
+	h.Set("HTTPJAIL", "true")
+	h.Set("Connection", "close")
+	w.WriteHeader(status)
+	io.WriteString(w, body)
+}
+
+type statusKey struct{}
+
+// handler decides and forwards each request of one client connection.
+func (p *Proxy) handler(c *conn) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		log := c.log.With("method", r.Method)
+		if r.Method == http.MethodConnect && c.scheme == "http" && c.name == "" {
+			p.serveConnect(c, w, r)
+			return
+		}
+		t, bad := c.resolveTarget(r)
+		if bad != "" {
+			log.Info("request denied", "verdict", "-", "url", r.URL.String(), "reason", bad)
+			writeText(w, http.StatusForbidden, blockedBody)
+			return
+		}
+		req := c.ruleRequest(r, t)
+		log = log.With("url", req.URL)
+		v := p.cfg.Rules.Evaluate(r.Context(), req)
+		if !v.Allow {
+			log.Info("request denied", "verdict", "-", "reason", v.Reason)
+			msg := blockedBody
+			if v.DenyMessage != "" {
+				msg += v.DenyMessage
+			}
+			writeText(w, http.StatusForbidden, msg)
+			return
+		}
+		if v.MaxTxBytes > 0 && !limitBody(w, r, v.MaxTxBytes, log) {
+			return
+		}
+		ctx := context.WithValue(r.Context(), statusKey{}, new(int))
+		ctx = withOrigIP(ctx, c.dialIP)
+		out := r.WithContext(ctx)
+		p.forwarder(c.scheme, t).ServeHTTP(w, out)
+		log.Info("request allowed", "verdict", "+", "status", *ctx.Value(statusKey{}).(*int),
+			"duration", time.Since(start).Round(time.Millisecond).String())
+	})
+}
+
+// forwarder proxies one request to t.
+func (p *Proxy) forwarder(scheme string, t target) *httputil.ReverseProxy {
+	return &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.Out.URL.Scheme = scheme
+			pr.Out.URL.Host = t.hostport()
+			// Keep the client's Host (checked against the target above).
+			pr.Out.Host = pr.In.Host
+		},
+		Transport:     p.transport,
+		FlushInterval: -1, // stream: server-sent events, long polls
+		ErrorLog:      discardLog,
+		ModifyResponse: func(resp *http.Response) error {
+			if s, ok := resp.Request.Context().Value(statusKey{}).(*int); ok {
+				*s = resp.StatusCode
+			}
+			return nil
+		},
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			if s, ok := r.Context().Value(statusKey{}).(*int); ok {
+				*s = http.StatusBadGateway
+			}
+			if errors.Is(err, context.Canceled) {
+				return // the client went away
+			}
+			writeText(w, http.StatusBadGateway, "Upstream error: "+err.Error()+"\n")
+		},
+	}
+}
+
+// limitBody applies a rule's max_tx_bytes (httpjail semantics): the request
+// line, headers and body together may not exceed max. A declared length
+// over the limit is refused with 413 before upstream is contacted;
+// otherwise the body is cut at the limit. It reports whether to go on.
+func limitBody(w http.ResponseWriter, r *http.Request, max int64, log *slog.Logger) bool {
+	head := int64(len(r.Method) + 1 + len(r.URL.RequestURI()) + len(" HTTP/1.1\r\n") + 2)
+	head += int64(len("Host: ") + len(r.Host) + 2)
+	for k, vs := range r.Header {
+		for _, v := range vs {
+			head += int64(len(k) + 2 + len(v) + 2)
+		}
+	}
+	if r.ContentLength >= 0 && head+r.ContentLength > max {
+		log.Info("request denied", "verdict", "-", "reason", "max_tx_bytes", "limit", max, "length", r.ContentLength)
+		writeText(w, http.StatusRequestEntityTooLarge, fmt.Sprintf(
+			"Request body size (%d bytes) exceeds maximum allowed (%d bytes)\n", r.ContentLength, max))
+		return false
+	}
+	room := max - head
+	if room < 0 {
+		room = 0
+	}
+	if r.Body != nil && r.Body != http.NoBody {
+		r.Body = &limitedBody{rc: r.Body, left: room}
+	}
+	return true
+}
+
+// limitedBody ends the body cleanly at the limit: upstream sees a complete,
+// shorter body (a chunked request just ends early).
+type limitedBody struct {
+	rc   io.ReadCloser
+	left int64
+}
+
+func (b *limitedBody) Read(p []byte) (int, error) {
+	if b.left <= 0 {
+		return 0, io.EOF
+	}
+	if int64(len(p)) > b.left {
+		p = p[:b.left]
+	}
+	n, err := b.rc.Read(p)
+	b.left -= int64(n)
+	return n, err
+}
+
+func (b *limitedBody) Close() error { return b.rc.Close() }
+
+// serveConnect handles a CONNECT from a client that was told to use a proxy
+// (its HTTPS_PROXY pointed somewhere): the tunnel is opened and what flows
+// in it is classified and decided like any other connection, with the
+// CONNECT host as the name every request must match.
+func (p *Proxy) serveConnect(c *conn, w http.ResponseWriter, r *http.Request) {
+	host, port := splitHost(r.Host)
+	if host == "" || port == 0 {
+		writeText(w, http.StatusBadRequest, "CONNECT needs host:port\n")
+		return
+	}
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		writeText(w, http.StatusBadRequest, "CONNECT is not supported here\n")
+		return
+	}
+	raw, brw, err := hj.Hijack()
+	if err != nil {
+		return
+	}
+	defer raw.Close()
+	if _, err := io.WriteString(raw, "HTTP/1.1 200 Connection established\r\n\r\n"); err != nil {
+		return
+	}
+	inner := *c
+	inner.name, inner.port = host, port
+	// Inside the tunnel the only address worth anything is the name's.
+	inner.dialIP = netip.Addr{}
+	inner.log = c.log.With("connect", r.Host)
+	var tunnel net.Conn = raw
+	if n := brw.Reader.Buffered(); n > 0 {
+		b, _ := brw.Reader.Peek(n)
+		tunnel = &prefixConn{Conn: raw, prefix: append([]byte(nil), b...)}
+	}
+	p.classify(&inner, tunnel)
+}
+
+// prefixConn replays bytes already read before the rest of Conn.
+type prefixConn struct {
+	net.Conn
+	prefix []byte
+}
+
+func (c *prefixConn) Read(b []byte) (int, error) {
+	if len(c.prefix) > 0 {
+		n := copy(b, c.prefix)
+		c.prefix = c.prefix[n:]
+		return n, nil
+	}
+	return c.Conn.Read(b)
+}
+
+// serveHTTP1 serves HTTP/1.x on one connection until it closes, and until
+// a handler that took the connection over (an upgrade) is done with it.
+func serveHTTP1(c net.Conn, h http.Handler) {
+	ln := &oneConnListener{conn: c, done: make(chan struct{})}
+	var running sync.WaitGroup
+	srv := &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			running.Add(1)
+			defer running.Done()
+			h.ServeHTTP(w, r)
+		}),
+		ReadHeaderTimeout: 60 * time.Second,
+		IdleTimeout:       5 * time.Minute,
+		ErrorLog:          discardLog,
+		ConnState: func(_ net.Conn, s http.ConnState) {
+			if s == http.StateClosed || s == http.StateHijacked {
+				ln.Close()
+			}
+		},
+	}
+	srv.Serve(ln)
+	running.Wait()
+}
+
+// oneConnListener hands out one connection, then blocks until it is done.
+type oneConnListener struct {
+	conn net.Conn
+	once sync.Once
+	used bool
+	done chan struct{}
+}
+
+func (l *oneConnListener) Accept() (net.Conn, error) {
+	if !l.used {
+		l.used = true
+		return l.conn, nil
+	}
+	<-l.done
+	return nil, net.ErrClosed
+}
+
+func (l *oneConnListener) Close() error {
+	l.once.Do(func() { close(l.done) })
+	return nil
+}
+
+func (l *oneConnListener) Addr() net.Addr { return l.conn.LocalAddr() }

@@ -1,0 +1,146 @@
+package proxy
+
+import (
+	"context"
+	"crypto/tls"
+	"io"
+	"log"
+	"net"
+	"path"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/net/http2"
+
+	"github.com/ebpfjail/ebpfjail/internal/rules"
+	"github.com/ebpfjail/ebpfjail/internal/sniff"
+)
+
+// Deadlines of the pipeline's early phases: a client that says nothing, or
+// stalls its handshake, is dropped rather than pinning a goroutine.
+const (
+	peekTimeout      = 5 * time.Second
+	handshakeTimeout = 10 * time.Second
+)
+
+var discardLog = log.New(io.Discard, "", 0)
+
+// CertSource mints the certificates the proxy presents (internal/tlsca).
+type CertSource interface {
+	// ServerConfig returns a config whose GetCertificate picks a leaf for
+	// the ClientHello's server name, or for fallback(hello) without one.
+	ServerConfig(nextProtos []string, fallback func(*tls.ClientHelloInfo) string) *tls.Config
+}
+
+// classify peeks at what the client sends first and serves it as TLS, as
+// HTTP, or refuses it.
+func (p *Proxy) classify(c *conn, raw net.Conn) {
+	res, pc, err := sniff.Peek(raw, peekTimeout)
+	if err != nil {
+		c.log.Info("connection closed before it said anything useful", "err", err)
+		return
+	}
+	switch res.Kind {
+	case sniff.KindTLS:
+		p.serveTLS(c, pc, res)
+	case sniff.KindHTTP:
+		serveHTTP1(pc, p.handler(c))
+	default:
+		// Non-HTTP TCP is blocked: a reset, and a line saying so.
+		c.log.Info("blocked non-HTTP connection", "verdict", "-")
+		if tc, ok := raw.(interface{ SetLinger(int) error }); ok {
+			tc.SetLinger(0)
+		}
+	}
+}
+
+// serveTLS terminates the client's TLS with a leaf for its server name and
+// serves HTTP inside, or splices it unopened for --no-mitm names.
+func (p *Proxy) serveTLS(c *conn, pc net.Conn, res sniff.Result) {
+	name := normalizeHost(res.SNI)
+	if c.name != "" && name != "" && name != c.name {
+		// In a CONNECT tunnel the TLS must be for the host the CONNECT named.
+		c.log.Info("blocked TLS for another host than CONNECT named", "verdict", "-", "sni", name)
+		return
+	}
+	if name == "" {
+		name = c.name
+	}
+	if name == "" {
+		// No SNI (a client dialing an IP): the certificate and the rule's
+		// host are the address the child connected to.
+		name = c.who.Dst.Addr().String()
+	}
+	tc := *c
+	tc.scheme, tc.name = "https", name
+	tc.log = c.log.With("sni", name)
+	if p.noMITM(name) {
+		p.spliceTLS(&tc, pc)
+		return
+	}
+	if p.cfg.CA == nil {
+		tc.log.Info("blocked TLS: no CA to intercept it", "verdict", "-")
+		return
+	}
+	cfg := p.cfg.CA.ServerConfig([]string{"h2", "http/1.1"}, func(*tls.ClientHelloInfo) string { return name })
+	conn := tls.Server(pc, cfg)
+	ctx, cancel := context.WithTimeout(p.ctx, handshakeTimeout)
+	err := conn.HandshakeContext(ctx)
+	cancel()
+	if err != nil {
+		// Most often the client does not trust the ebpfjail CA.
+		tc.log.Warn("TLS handshake with the client failed", "err", err,
+			"hint", "the client may not trust the ebpfjail CA: use --no-mitm "+name+" or point its CA variable at the bundle")
+		return
+	}
+	h := p.handler(&tc)
+	if conn.ConnectionState().NegotiatedProtocol == "h2" {
+		srv := &http2.Server{IdleTimeout: 5 * time.Minute}
+		srv.ServeConn(conn, &http2.ServeConnOpts{Context: p.ctx, Handler: h})
+		return
+	}
+	serveHTTP1(conn, h)
+}
+
+// noMITM reports whether name matches a --no-mitm glob.
+func (p *Proxy) noMITM(name string) bool {
+	for _, g := range p.cfg.NoMITM {
+		if ok, _ := path.Match(strings.ToLower(g), name); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// spliceTLS asks the rule once for the whole connection (method CONNECT,
+// url https://host:port) and, if allowed, splices the bytes unopened: the
+// client sees the origin's own certificate.
+func (p *Proxy) spliceTLS(c *conn, pc net.Conn) {
+	t := target{host: c.name, port: c.port}
+	req := &rules.Request{
+		URL: "https://" + t.hostport(), Method: "CONNECT", Scheme: "https", Host: t.host, Port: t.port,
+		Path: "", RequesterIP: c.requesterIP, Proc: c.proc,
+	}
+	if strings.Contains(t.host, ":") {
+		req.URL = "https://[" + t.host + "]:" + strconv.Itoa(t.port)
+	}
+	log := c.log.With("method", "CONNECT", "url", req.URL)
+	v := p.cfg.Rules.Evaluate(p.ctx, req)
+	if !v.Allow {
+		log.Info("request denied", "verdict", "-", "reason", v.Reason)
+		return
+	}
+	ctx, cancel := context.WithTimeout(withOrigIP(p.ctx, c.dialIP), dialTimeout)
+	up, err := p.dialer.DialContext(ctx, "tcp", t.hostport())
+	cancel()
+	if err != nil {
+		log.Info("upstream unreachable", "err", err)
+		return
+	}
+	p.track(up, true)
+	defer p.track(up, false)
+	start := time.Now()
+	sent, recv := pipe(pc, up)
+	log.Info("request allowed", "verdict", "+", "sent", sent, "received", recv, "duration", time.Since(start).Round(time.Millisecond).String())
+}

@@ -1,0 +1,27 @@
+// Package tlsca owns ebpfjail's certificate authority: the CA key and
+// certificate on disk, the leaf certificates the proxy presents when it
+// terminates a jailed client's TLS, and the CA bundle (system roots plus the
+// ebpfjail CA) the jailed command is pointed at through SSL_CERT_FILE and
+// friends.
+//
+// Invariants:
+//
+//   - The CA key never leaves its directory: it is written there once (mode
+//     0600, in a directory of mode 0700 owned by the effective user, root for
+//     a real jail) and only ever read back into this process. Nothing in this
+//     package copies it, exports it, or puts it in the bundle; [CA.CertPEM]
+//     and [WriteBundle] only ever contain certificates. A key file that other
+//     users could read, or that another user owns, is refused rather than
+//     used, because a jailed user who can read the key can mint certificates
+//     its own tools trust and so impersonate any host to them.
+//   - The CA is a CA for leaves only: MaxPathLen 0, so a leaked leaf key cannot
+//     be used to sign further certificates.
+//   - Upstream verification is never disabled anywhere: this package builds
+//     only server-side configurations for the jail-facing side, and nothing in
+//     ebpfjail sets InsecureSkipVerify. The upstream side of a terminated
+//     connection is verified against the system roots, never against this CA.
+//
+// Leaves are cheap to mint (one ECDSA P-256 signature, a key shared by all
+// leaves of a [CA]) and are cached in a bounded LRU; concurrent first
+// requests for one name sign once.
+package tlsca
