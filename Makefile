@@ -6,7 +6,7 @@ BIN      := bin/ebpfjail
 # one package at a time.
 TEST_FLAGS ?= -count=1 -p 1 -timeout 20m
 
-.PHONY: all build generate check-generated test test-unit bench lint clean help
+.PHONY: all build generate check-generated test test-unit fuzz bench lint clean help
 
 all: build
 
@@ -19,10 +19,17 @@ generate: ## regenerate the BPF object and its Go bindings (needs clang)
 check-generated: generate ## regenerate and fail if the committed object differs
 	git diff --exit-code -- internal/bpf || { echo "generated BPF files are stale: run 'make generate' and commit"; exit 1; }
 
-test: build ## unit, privileged (as root) and end-to-end tests
+test: build ## unit, privileged (as root) and end-to-end tests, then a short fuzz of every parser
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 	EBPFJAIL_BIN=$(CURDIR)/$(BIN) $(GO) test $(TEST_FLAGS) ./...
+	$(MAKE) fuzz FUZZTIME=10s
+
+FUZZTIME ?= 60s
+fuzz: ## run each fuzz target for FUZZTIME (default 60s)
+	$(GO) test -run '^$$' -fuzz '^FuzzPeekTLS$$' -fuzztime $(FUZZTIME) ./internal/sniff
+	$(GO) test -run '^$$' -fuzz '^FuzzPeekHTTP$$' -fuzztime $(FUZZTIME) ./internal/sniff
+	$(GO) test -run '^$$' -fuzz '^FuzzServeConn$$' -fuzztime $(FUZZTIME) ./internal/dns
 
 test-unit: ## tests that need no root
 	$(GO) test -count=1 -short ./...

@@ -153,16 +153,16 @@ func TestPrivilegedEachRequestIsDecidedByItsOwnHost(t *testing.T) {
 		// Two requests on one connection: the second names a denied host.
 		prog := `import http.client, sys
 c = http.client.HTTPConnection(sys.argv[1], 80, timeout=10)
+c.connect()
+first = c.sock
 for host in ("allowed.test", "denied.test"):
     c.request("GET", "/", headers={"Host": host})
+    same = c.sock is first
     r = c.getresponse(); r.read()
-    print(host, r.status)
-    if r.getheader("Connection") == "close":
-        c.close(); c = http.client.HTTPConnection(sys.argv[1], 80, timeout=10)
-print("connections", 1)`
+    print(host, r.status, "same-connection" if same else "new-connection")`
 		r := s.run(t, allowRule, nil, python(t), "-c", prog, "allowed.test")
-		contains(t, "first", r.stdout, "allowed.test 200")
-		contains(t, "second", r.stdout, "denied.test 403")
+		contains(t, "first", r.stdout, "allowed.test 200 same-connection")
+		contains(t, "second", r.stdout, "denied.test 403 same-connection")
 		s.sawNo(t, "denied.test")
 	})
 	t.Run("sni-differs-from-host", func(t *testing.T) {
@@ -199,6 +199,38 @@ func TestPrivilegedAddressFormsAndPortsAreInterceptedAndDecided(t *testing.T) {
 			contains(t, "denied", r.stdout, "status 403")
 		})
 	}
+	noJailsLeft(t)
+}
+
+func TestPrivilegedProxyClientsAndNonHTTPAreHandled(t *testing.T) {
+	s := newSite(t)
+	// A client told to use a proxy: its CONNECT is steered to ebpfjail like
+	// any connection, and each request inside the tunnel is decided.
+	proxyURL := "http://" + s.h.IPv4.String() + ":3128"
+	for _, tc := range []struct{ url, want string }{
+		{"https://allowed.test/", "status 200"},
+		{"https://denied.test/", "status 403"},
+		{"http://allowed.test/", "status 200"},
+		{"http://denied.test/", "status 403"},
+	} {
+		t.Run("proxy-"+tc.url, func(t *testing.T) {
+			r := s.run(t, allowRule, nil, "curl", "-sS", "-x", proxyURL, "-p", "-o", "/dev/null", "-w", "status %{http_code}\n", tc.url)
+			contains(t, "status", r.stdout, tc.want)
+		})
+	}
+	s.sawNo(t, "denied.test")
+	t.Run("ssh-like", func(t *testing.T) {
+		prog := `import socket, sys
+s = socket.create_connection((sys.argv[1], 22), timeout=10)
+s.sendall(b"SSH-2.0-OpenSSH_9.2\r\n")
+try:
+    print("got", s.recv(100))
+except ConnectionResetError:
+    print("reset")`
+		r := s.run(t, "true", nil, python(t), "-c", prog, s.h.IPv4.String())
+		contains(t, "client", r.stdout, "reset")
+		contains(t, "log", r.stderr, "blocked non-HTTP connection")
+	})
 	noJailsLeft(t)
 }
 

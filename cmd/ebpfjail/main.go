@@ -59,6 +59,9 @@ type options struct {
 	noMITM      []string
 	resolve     []string
 	ca          string // "export" or "path"
+	test        string   // --test's own value, "" without one
+	testSet     bool     // --test was given
+	testArgs    []string // [METHOD] URL
 	verbose     int
 	timeout     float64
 	user        string
@@ -82,6 +85,8 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	fs.DurationVar(&o.jsTimeout, "js-timeout", time.Second, "deny a request whose JavaScript rule runs longer than `DURATION`")
 	fs.StringArrayVar(&o.noMITM, "no-mitm", nil, "pass TLS to names matching `HOSTGLOB` through unopened (repeatable)")
 	fs.StringArrayVar(&o.resolve, "resolve", nil, "resolve `HOST:ADDR` for upstream connections, as curl --resolve (repeatable)")
+	fs.StringVar(&o.test, "test", "", "evaluate the rule once for `[METHOD] URL` and print ALLOW or DENY (exit 0 or 1); no jail, no root")
+	fs.Lookup("test").NoOptDefVal = noTestValue
 	fs.CountVarP(&o.verbose, "verbose", "v", "log connections (-v) and debugging detail (-vv)")
 	fs.Float64Var(&o.timeout, "timeout", 0, "stop the command after `SECONDS` and exit 124")
 	fs.StringVar(&o.user, "user", "", "run the command as `USER` (default: the user who ran sudo; root only as --user root)")
@@ -112,6 +117,20 @@ func parseArgs(args []string) (*options, error) {
 		return nil, err
 	}
 	rest := fs.Args()
+	if fs.Changed("test") {
+		o.testSet = true
+		if o.test != noTestValue {
+			rest = append(strings.Fields(o.test), rest...)
+		}
+		if len(rest) == 1 {
+			rest = strings.Fields(rest[0]) // --test "METHOD URL"
+		}
+		if len(rest) < 1 || len(rest) > 2 {
+			return nil, errors.New("--test wants [METHOD] URL")
+		}
+		o.testArgs = rest
+		return o, checkRules(o)
+	}
 	if fs.ArgsLenAtDash() == -1 && len(rest) > 0 && rest[0] == "check" {
 		if len(rest) > 1 {
 			return nil, fmt.Errorf("check takes no arguments, got %q", strings.Join(rest[1:], " "))
@@ -126,17 +145,8 @@ func parseArgs(args []string) (*options, error) {
 		o.ca = rest[1]
 		return o, nil
 	}
-	n := 0
-	for _, r := range []string{o.js, o.jsFile, o.sh, o.proc} {
-		if r != "" {
-			n++
-		}
-	}
-	if n > 1 {
-		return nil, errors.New("give at most one rule: --js, --js-file, --sh or --proc")
-	}
-	if o.jsTimeout <= 0 {
-		return nil, fmt.Errorf("--js-timeout must be positive, got %v", o.jsTimeout)
+	if err := checkRules(o); err != nil {
+		return nil, err
 	}
 	for _, g := range o.noMITM {
 		if _, err := path.Match(g, ""); err != nil {
@@ -177,6 +187,26 @@ func parseUpstream(s string) (string, error) {
 		return "", fmt.Errorf("--dns-upstream wants an IP address with an optional port, got %q", s)
 	}
 	return ap.String(), nil
+}
+
+// noTestValue stands for "--test given without =VALUE".
+const noTestValue = "\x00"
+
+// checkRules enforces at most one rule flag.
+func checkRules(o *options) error {
+	n := 0
+	for _, r := range []string{o.js, o.jsFile, o.sh, o.proc} {
+		if r != "" {
+			n++
+		}
+	}
+	if n > 1 {
+		return errors.New("give at most one rule: --js, --js-file, --sh or --proc")
+	}
+	if o.jsTimeout <= 0 {
+		return fmt.Errorf("--js-timeout must be positive, got %v", o.jsTimeout)
+	}
+	return nil
 }
 
 // parseResolve reads --resolve HOST:ADDR entries (curl's HOST:PORT:ADDR
@@ -260,6 +290,8 @@ func mainStatus(args []string) int {
 		status, err = runCheck(os.Stdout, log)
 	case o.ca != "":
 		status, err = runCA(os.Stdout, o.ca)
+	case o.testSet:
+		status, err = runTest(os.Stdout, o, log)
 	case o.cleanup:
 		status, err = runCleanup(os.Stdout, log)
 	default:

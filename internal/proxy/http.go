@@ -132,7 +132,6 @@ func writeText(w http.ResponseWriter, status int, body string) {
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	// httpjail's marker, so scripts written for it still recognise us.
 	h.Set("HTTPJAIL", "true")
-	h.Set("Connection", "close")
 	w.WriteHeader(status)
 	io.WriteString(w, body)
 }

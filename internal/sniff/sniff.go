@@ -74,8 +74,9 @@ type Result struct {
 // failed before the bytes could be classified: errors.Is(err,
 // os.ErrDeadlineExceeded) for the deadline, io.EOF for a client that closed
 // without sending anything, io.ErrUnexpectedEOF for one that closed in the
-// middle of a ClientHello or request head. Bytes that prove to be neither
-// TLS nor HTTP/1.x are KindOther with a nil error.
+// middle of a ClientHello or request head; or when c's deadline cannot be
+// set or cleared (c is closed). Bytes that prove to be neither TLS nor
+// HTTP/1.x are KindOther with a nil error.
 //
 // A positive timeout becomes c's read deadline, cleared again before Peek
 // returns; with timeout <= 0 Peek leaves c's deadline alone. Peek reads
