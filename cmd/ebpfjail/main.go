@@ -58,7 +58,7 @@ type options struct {
 	jsTimeout   time.Duration
 	noMITM      []string
 	resolve     []string
-	ca          string // "export" or "path"
+	ca          string   // "export" or "path"
 	test        string   // --test's own value, "" without one
 	testSet     bool     // --test was given
 	testArgs    []string // [METHOD] URL
