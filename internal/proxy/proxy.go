@@ -43,6 +43,9 @@ type Config struct {
 	// RootCAs verify upstream TLS; nil means the system roots
 	// (SSL_CERT_FILE and SSL_CERT_DIR honoured).
 	RootCAs *x509.CertPool
+	// PeekTimeout bounds how long a client may take to send its first
+	// bytes (ClientHello or request head); 0 means 5s.
+	PeekTimeout time.Duration
 	// Dial connects upstream to an address; nil means a net.Dialer.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
@@ -73,6 +76,9 @@ func Listen(cfg Config) (*Proxy, error) {
 	}
 	if cfg.Resolver == nil {
 		cfg.Resolver = &Resolver{}
+	}
+	if cfg.PeekTimeout == 0 {
+		cfg.PeekTimeout = peekTimeout
 	}
 	p := &Proxy{cfg: cfg, conns: map[net.Conn]struct{}{}}
 	p.dialer = &dialer{resolver: cfg.Resolver, dial: cfg.Dial}

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -59,10 +60,11 @@ func newProxyWith(t *testing.T, k *fakeKernel, dns func(net.Conn, bpf.Origin), d
 	t.Helper()
 	d := &net.Dialer{}
 	p, err := Listen(Config{
-		Logger:  discard(),
-		OrigDst: k.OrigDst,
-		DNS:     dns,
-		Rules:   e,
+		PeekTimeout: 300 * time.Millisecond,
+		Logger:      discard(),
+		OrigDst:     k.OrigDst,
+		DNS:         dns,
+		Rules:       e,
 		Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			dials.Add(1)
 			return d.DialContext(ctx, network, addr)
@@ -278,3 +280,30 @@ func TestCloseEndsOpenConnections(t *testing.T) {
 }
 
 func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func TestSilentClientIsDroppedAfterThePeekDeadline(t *testing.T) {
+	origin, _ := httpOrigin(t)
+	k := &fakeKernel{}
+	var dials atomic.Int32
+	p := newProxy(t, k, nil, &dials)
+	k.set(bpf.Origin{Dst: origin}, true)
+	before := runtime.NumGoroutine()
+	c := dialProxy(t, p)
+	defer c.Close()
+	start := time.Now()
+	n, err := c.Read(make([]byte, 1)) // says nothing, waits
+	if n != 0 || err == nil {
+		t.Fatalf("read: got %d, %v; want the proxy to close", n, err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("dropped after %v, want about the 300ms deadline", d)
+	}
+	// The connection's goroutine is gone too.
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := runtime.NumGoroutine(); got > before {
+		t.Errorf("goroutines: got %d, want at most %d as before the client came", got, before)
+	}
+}

@@ -36,7 +36,7 @@ type CertSource interface {
 // classify peeks at what the client sends first and serves it as TLS, as
 // HTTP, or refuses it.
 func (p *Proxy) classify(c *conn, raw net.Conn) {
-	res, pc, err := sniff.Peek(raw, peekTimeout)
+	res, pc, err := sniff.Peek(raw, p.cfg.PeekTimeout)
 	if err != nil {
 		c.log.Info("connection closed before it said anything useful", "err", err)
 		return
