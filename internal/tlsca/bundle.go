@@ -88,6 +88,15 @@ func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
 	defer os.Remove(f.Name()) // fails harmlessly once renamed
 	// CreateTemp makes the file 0600, and a umask could strip bits from
 	// anything else: set the mode the jailed user needs explicitly.
+	if err := fillAndClose(f, perm, data); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
+}
+
+// fillAndClose sets f's mode to perm (explicitly: a umask may have removed
+// bits), writes data, syncs and closes it; f is closed whatever happens.
+func fillAndClose(f *os.File, perm os.FileMode, data []byte) error {
 	if err := f.Chmod(perm); err != nil {
 		f.Close()
 		return err
@@ -100,8 +109,5 @@ func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
 		f.Close()
 		return err
 	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
+	return f.Close()
 }

@@ -428,19 +428,7 @@ func publish(root *os.Root, name string, data []byte, perm os.FileMode) error {
 	defer root.Remove(tmp)
 	// The umask may have removed bits from perm (the certificate must stay
 	// world-readable for export) or left none for the owner.
-	if err := f.Chmod(perm); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
+	if err := fillAndClose(f, perm, data); err != nil {
 		return err
 	}
 	if err := root.Link(tmp, name); err != nil {
