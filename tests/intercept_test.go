@@ -17,8 +17,9 @@ import (
 // names resolve to it through its DNS server) over HTTP on 80 and 8080 and
 // HTTPS on 443, with a certificate from a test CA ebpfjail is told to trust.
 type site struct {
-	h  *testutil.Host
-	ca *testutil.TestCA
+	h   *testutil.Host
+	ca  *testutil.TestCA
+	dns *testutil.DNSRecorder
 }
 
 func newSite(t *testing.T) *site {
@@ -28,7 +29,7 @@ func newSite(t *testing.T) *site {
 	s.h.ServeHTTP(t, 80)
 	s.h.ServeHTTP(t, 8080)
 	s.h.ServeHTTPS(t, 443, s.ca, "allowed.test", "denied.test", s.h.IPv4.String(), s.h.IPv6.String())
-	s.h.ServeDNS(t, 53)
+	s.dns = s.h.ServeDNS(t, 53)
 	return s
 }
 

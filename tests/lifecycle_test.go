@@ -128,7 +128,7 @@ func TestPrivilegedDNSFromAnyServerAddressReachesTheShim(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			name := tc.name + ".example.test"
-			r := jail(t, runOpts{}, "-v", "--user", "nobody", "--dns-upstream", upstream.IPv4.String()+":53", "--",
+			r := jail(t, runOpts{}, "-v", "--user", "nobody", "--dns", "forward", "--js", "true", "--dns-upstream", upstream.IPv4.String()+":53", "--",
 				"dig", "@"+tc.server, tc.proto, "+tries=1", "+time=5", "+short", name, "A")
 			if r.code != 0 {
 				t.Fatalf("%s", r)

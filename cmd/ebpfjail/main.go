@@ -37,6 +37,8 @@ Examples:
   sudo ebpfjail --sh ./allow.sh -- python3 fetch.py    allow.sh gets HTTPJAIL_URL etc.
   sudo ebpfjail --js "true" --no-mitm '*.pinned.example' -- ./client
   sudo ebpfjail --timeout 60 -- ./unknown-binary       deny all, see what it tries
+  sudo ebpfjail --tcp --js "r.host === 'db.internal' && r.port === 5432" -- psql -h db.internal
+  sudo ebpfjail --dns forward --js "r.host.endsWith('.corp.example')" -- ./tool
   sudo ebpfjail --user alice -- make test              run as alice (default: who ran sudo)
   sudo ebpfjail check
 
@@ -57,6 +59,8 @@ type options struct {
 	proc        string
 	jsTimeout   time.Duration
 	noMITM      []string
+	dnsMode     string
+	tcp         bool
 	resolve     []string
 	ca          string   // "export" or "path"
 	test        string   // --test's own value, "" without one
@@ -90,6 +94,8 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	fs.CountVarP(&o.verbose, "verbose", "v", "log connections (-v) and debugging detail (-vv)")
 	fs.Float64Var(&o.timeout, "timeout", 0, "stop the command after `SECONDS` and exit 124")
 	fs.StringVar(&o.user, "user", "", "run the command as `USER` (default: the user who ran sudo; root only as --user root)")
+	fs.StringVar(&o.dnsMode, "dns", "fake", "`MODE` fake: answer every lookup with a stand-in address, forward nothing; forward: ask --dns-upstream for names the rule allows (r.scheme 'dns')")
+	fs.BoolVar(&o.tcp, "tcp", false, "let the rule decide non-HTTP TCP (r.scheme 'tcp', r.url tcp://host:port) instead of refusing it")
 	fs.StringVar(&o.dnsUpstream, "dns-upstream", "", "resolver `ADDR` (ip:port) the DNS shim forwards to (default: first nameserver of /etc/resolv.conf)")
 	fs.BoolVar(&o.cleanup, "cleanup", false, "remove jails left by an ebpfjail that died, then exit")
 	fs.BoolVarP(&o.version, "version", "V", false, "print the version and exit")
@@ -147,6 +153,9 @@ func parseArgs(args []string) (*options, error) {
 	}
 	if err := checkRules(o); err != nil {
 		return nil, err
+	}
+	if o.dnsMode != "fake" && o.dnsMode != "forward" {
+		return nil, fmt.Errorf("--dns takes fake or forward, got %q", o.dnsMode)
 	}
 	for _, g := range o.noMITM {
 		if _, err := path.Match(g, ""); err != nil {

@@ -224,15 +224,23 @@ func startServices(o *options, log *slog.Logger, engine rules.Engine, ca proxy.C
 	if err != nil {
 		return nil, fail(exitUsage, err)
 	}
-	s.dns, err = dns.Listen(dns.Config{
+	dcfg := dns.Config{
 		Upstream:     upstream,
 		Logger:       log.With("component", "dns"),
 		SocketOrigin: s.socketOrigin,
-	})
+	}
+	var synthetic *dns.Synthetic
+	if o.dnsMode == "fake" {
+		synthetic = dns.NewSynthetic()
+		dcfg.Fake = synthetic
+	} else {
+		dcfg.Rules = engine
+	}
+	s.dns, err = dns.Listen(dcfg)
 	if err != nil {
 		return nil, fail(exitFailure, err)
 	}
-	s.proxy, err = proxy.Listen(proxy.Config{
+	pcfg := proxy.Config{
 		Logger:   log.With("component", "proxy"),
 		OrigDst:  s.origDst,
 		DNS:      s.dns.ServeConn,
@@ -240,7 +248,14 @@ func startServices(o *options, log *slog.Logger, engine rules.Engine, ca proxy.C
 		CA:       ca,
 		NoMITM:   o.noMITM,
 		Resolver: &proxy.Resolver{Pins: pins},
-	})
+		TCP:      o.tcp,
+	}
+	if synthetic != nil {
+		pcfg.Synthetic = synthetic
+	} else {
+		pcfg.ResolvedNames = s.dns.Names
+	}
+	s.proxy, err = proxy.Listen(pcfg)
 	if err != nil {
 		s.close()
 		return nil, fail(exitFailure, err)

@@ -14,6 +14,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/ebpfjail/ebpfjail/internal/bpf"
+	"github.com/ebpfjail/ebpfjail/internal/rules"
 )
 
 // Config configures a [Shim].
@@ -26,7 +27,20 @@ type Config struct {
 	// socket cookie (see [bpf.Objects.SocketOrigin]). Nil means UDP queries
 	// are logged without a process.
 	SocketOrigin func(cookie uint64) (bpf.Origin, error)
+	// Fake, when set, answers every query from this table and forwards
+	// nothing (--dns fake): A and AAAA get the name's synthetic addresses,
+	// every other type an empty answer.
+	Fake *Synthetic
+	// Rules, in forward mode, decides per name (scheme "dns", method
+	// "QUERY"): a denied name gets NXDOMAIN and never leaves the machine.
+	// Nil forwards everything.
+	Rules rules.Engine
 }
+
+// fakeTTL is the TTL of synthetic answers: the address is stable for the
+// jail's life, so any value works; a short one keeps caches from outliving
+// the jail by much.
+const fakeTTL = 60
 
 const (
 	// upstreamTimeout bounds one query's whole upstream work, the TCP retry
@@ -61,6 +75,9 @@ type Shim struct {
 	log          *slog.Logger
 	upstream     string
 	socketOrigin func(cookie uint64) (bpf.Origin, error)
+	fake         *Synthetic
+	rules        rules.Engine
+	seen         *observed     // forward mode: address -> names answered
 	timeout      time.Duration // upstreamTimeout; shorter in tests
 
 	v4, v6  uint16
@@ -79,10 +96,12 @@ type Shim struct {
 
 // query is one DNS query as the shim sees it.
 type query struct {
-	msg   *dns.Msg
-	net   string     // "udp" or "tcp": how it came, and how it is forwarded
-	who   bpf.Origin // the process that asked, when known
-	known bool       // whether who is set
+	msg     *dns.Msg
+	net     string     // "udp" or "tcp": how it came, and how it is forwarded
+	who     bpf.Origin // the process that asked, when known
+	known   bool       // whether who is set
+	verdict string     // "+" answered, "-" refused by the rule
+	reason  string     // why refused
 }
 
 // Listen starts a shim with UDP sockets on 127.0.0.1 and [::1], each on its
@@ -96,7 +115,7 @@ func listen(cfg Config, timeout time.Duration) (*Shim, error) {
 	if cfg.Logger == nil {
 		return nil, errors.New("start dns shim: no logger")
 	}
-	if _, _, err := net.SplitHostPort(cfg.Upstream); err != nil {
+	if _, _, err := net.SplitHostPort(cfg.Upstream); err != nil && cfg.Fake == nil {
 		return nil, fmt.Errorf("start dns shim: upstream %q: %w", cfg.Upstream, err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -104,6 +123,9 @@ func listen(cfg Config, timeout time.Duration) (*Shim, error) {
 		log:          cfg.Logger,
 		upstream:     cfg.Upstream,
 		socketOrigin: cfg.SocketOrigin,
+		fake:         cfg.Fake,
+		rules:        cfg.Rules,
+		seen:         newObserved(),
 		timeout:      timeout,
 		ctx:          ctx,
 		cancel:       cancel,
@@ -294,12 +316,68 @@ func (s *Shim) respond(ctx context.Context, q *query) *dns.Msg {
 	return resp
 }
 
-// answer decides the reply to one query. This step forwards every query;
-// the fake and rule-driven modes of DESIGN.md §4 decide here, with the name
-// and the process at hand, before anything leaves the machine.
+// answer decides the reply to one query: from the synthetic table in fake
+// mode; in forward mode from the upstream, if the rule allows the name.
 func (s *Shim) answer(ctx context.Context, q *query) (*dns.Msg, error) {
-	return s.forward(ctx, q.msg, q.net)
+	if len(q.msg.Question) != 1 {
+		// Every resolver asks one question per message; more is not
+		// something to forward or fake.
+		m := new(dns.Msg)
+		m.SetRcode(q.msg, dns.RcodeFormatError)
+		return m, nil
+	}
+	question := q.msg.Question[0]
+	if s.fake != nil {
+		q.verdict = "+"
+		return s.fakeAnswer(q.msg, question), nil
+	}
+	if s.rules != nil {
+		name := normalizeName(question.Name)
+		v := s.rules.Evaluate(ctx, &rules.Request{
+			URL: "dns://" + name, Method: "QUERY", Scheme: "dns", Host: name, Port: 53,
+			RequesterIP: "127.0.0.1", Proc: rules.Proc{PID: q.who.PID, UID: q.who.UID, Comm: q.who.Comm},
+		})
+		if !v.Allow {
+			q.verdict, q.reason = "-", v.Reason
+			m := new(dns.Msg)
+			m.SetRcode(q.msg, dns.RcodeNameError)
+			return m, nil
+		}
+		q.verdict = "+"
+	}
+	resp, err := s.forward(ctx, q.msg, q.net)
+	if err == nil {
+		s.seen.record(question.Name, resp)
+	}
+	return resp, err
 }
+
+// fakeAnswer answers from the synthetic table: nothing leaves the machine.
+func (s *Shim) fakeAnswer(req *dns.Msg, q dns.Question) *dns.Msg {
+	m := new(dns.Msg)
+	m.SetReply(req)
+	m.RecursionAvailable = true
+	if q.Qclass != dns.ClassINET {
+		return m
+	}
+	v4, v6 := s.fake.Addrs(q.Name)
+	hdr := dns.RR_Header{Name: q.Name, Class: dns.ClassINET, Ttl: fakeTTL}
+	switch q.Qtype {
+	case dns.TypeA:
+		hdr.Rrtype = dns.TypeA
+		m.Answer = append(m.Answer, &dns.A{Hdr: hdr, A: v4.AsSlice()})
+	case dns.TypeAAAA:
+		hdr.Rrtype = dns.TypeAAAA
+		m.Answer = append(m.Answer, &dns.AAAA{Hdr: hdr, AAAA: v6.AsSlice()})
+	}
+	// Any other type (HTTPS and SVCB included, so no ECH keys) gets an
+	// empty answer: the name exists, it just has no such record.
+	return m
+}
+
+// Names returns the names whose forwarded answers contained a (forward
+// mode), most recent first.
+func (s *Shim) Names(a netip.Addr) []string { return s.seen.names(a) }
 
 // forward sends req to the upstream over network ("udp" or "tcp") and returns
 // its answer. A truncated UDP answer is fetched again over TCP.
@@ -354,12 +432,20 @@ func (s *Shim) logQuery(q *query, resp *dns.Msg, d time.Duration, err error) {
 			args = append(args, "server", q.who.Dst.String())
 		}
 	}
-	args = append(args,
-		"rcode", rcodeString(resp.Rcode),
-		"answers", len(resp.Answer),
-		"upstream", s.upstream,
-		"duration", d,
-	)
+	if q.verdict != "" {
+		args = append(args, "verdict", q.verdict)
+	}
+	if q.reason != "" {
+		args = append(args, "reason", q.reason)
+	}
+	args = append(args, "rcode", rcodeString(resp.Rcode), "answers", len(resp.Answer))
+	if a := firstAddr(resp); a != "" {
+		args = append(args, "answer", a)
+	}
+	if s.fake == nil && q.verdict != "-" {
+		args = append(args, "upstream", s.upstream)
+	}
+	args = append(args, "duration", d)
 	if err != nil {
 		args = append(args, "error", err)
 	}

@@ -35,8 +35,11 @@ type conn struct {
 	// port is the destination port the child asked for.
 	port int
 	// dialIP is the child's original destination address, dialed only when
-	// it belongs to the request's host; invalid inside a CONNECT tunnel.
-	dialIP      netip.Addr
+	// it belongs to the request's host; invalid inside a CONNECT tunnel and
+	// for synthetic (fake DNS) addresses.
+	dialIP netip.Addr
+	// destName is the name a synthetic destination address stands for.
+	destName    string
 	requesterIP string
 	log         *slog.Logger
 }
@@ -91,13 +94,22 @@ func (c *conn) resolveTarget(r *http.Request) (target, string) {
 		return target{host: uhost, port: uport}, ""
 	}
 	if hhost == "" {
-		// HTTP/1.0 without Host: all we know is the address.
-		return target{host: c.who.Dst.Addr().String(), port: c.port}, ""
+		// HTTP/1.0 without Host: all we know is where it went.
+		return target{host: c.destHost(), port: c.port}, ""
 	}
 	if hport == 0 {
 		hport = c.port
 	}
 	return target{host: hhost, port: hport}, ""
+}
+
+// destHost names the destination without help from the client: the name
+// behind a synthetic address, else the address.
+func (c *conn) destHost() string {
+	if c.destName != "" {
+		return c.destName
+	}
+	return c.who.Dst.Addr().Unmap().String()
 }
 
 // ruleRequest builds the object the rule sees for r going to t.

@@ -43,11 +43,27 @@ type Config struct {
 	// RootCAs verify upstream TLS; nil means the system roots
 	// (SSL_CERT_FILE and SSL_CERT_DIR honoured).
 	RootCAs *x509.CertPool
+	// Synthetic is fake DNS mode's table: a connection to one of its
+	// addresses is for the name it stands for, and that address is never
+	// dialed (ebpfjail resolves the name itself). Nil in forward mode.
+	Synthetic SyntheticNames
+	// ResolvedNames, when set, tells which names the jail resolved to an
+	// address (forward mode), for the logs.
+	ResolvedNames func(netip.Addr) []string
+	// TCP sends non-HTTP connections to the rule (scheme "tcp") instead of
+	// refusing them; allowed ones are spliced upstream.
+	TCP bool
 	// PeekTimeout bounds how long a client may take to send its first
 	// bytes (ClientHello or request head); 0 means 5s.
 	PeekTimeout time.Duration
 	// Dial connects upstream to an address; nil means a net.Dialer.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+}
+
+// SyntheticNames maps fake DNS answers back to names (internal/dns).
+type SyntheticNames interface {
+	Name(netip.Addr) (string, bool)
+	Contains(netip.Addr) bool
 }
 
 // Proxy is the transparent listener on 127.0.0.1 and [::1].
@@ -206,7 +222,7 @@ func (p *Proxy) handle(c *net.TCPConn) {
 		c.Close()
 		return
 	}
-	p.classify(&conn{
+	cn := &conn{
 		id:          id,
 		who:         who,
 		proc:        procOf(who),
@@ -215,7 +231,19 @@ func (p *Proxy) handle(c *net.TCPConn) {
 		dialIP:      who.Dst.Addr(),
 		requesterIP: peer.Addr().String(),
 		log:         log,
-	}, c)
+	}
+	if syn := p.cfg.Synthetic; syn != nil && syn.Contains(cn.dialIP) {
+		// A fake DNS answer: the name is what the child asked for; the
+		// address means nothing outside the jail.
+		cn.destName, _ = syn.Name(cn.dialIP)
+		cn.dialIP = netip.Addr{}
+		cn.log = cn.log.With("name", cn.destName)
+	} else if p.cfg.ResolvedNames != nil {
+		if names := p.cfg.ResolvedNames(cn.dialIP); len(names) > 0 {
+			cn.log = cn.log.With("names", strings.Join(names, ","))
+		}
+	}
+	p.classify(cn, c)
 	c.Close()
 }
 

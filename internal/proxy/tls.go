@@ -3,9 +3,11 @@ package proxy
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"io"
 	"log"
 	"net"
+	"os"
 	"path"
 	"strconv"
 	"strings"
@@ -37,22 +39,51 @@ type CertSource interface {
 // HTTP, or refuses it.
 func (p *Proxy) classify(c *conn, raw net.Conn) {
 	res, pc, err := sniff.Peek(raw, p.cfg.PeekTimeout)
-	if err != nil {
+	if err != nil && !(p.cfg.TCP && errors.Is(err, os.ErrDeadlineExceeded)) {
 		c.log.Info("connection closed before it said anything useful", "err", err)
 		return
 	}
-	switch res.Kind {
-	case sniff.KindTLS:
+	switch {
+	case err != nil:
+		// A silent client under --tcp: a protocol where the server speaks
+		// first (SSH, SMTP, databases).
+		p.serveTCP(c, pc, raw)
+	case res.Kind == sniff.KindTLS:
 		p.serveTLS(c, pc, res)
-	case sniff.KindHTTP:
+	case res.Kind == sniff.KindHTTP:
 		serveHTTP1(pc, p.handler(c))
+	case p.cfg.TCP:
+		p.serveTCP(c, pc, raw)
 	default:
 		// Non-HTTP TCP is blocked: a reset, and a line saying so.
-		c.log.Info("blocked non-HTTP connection", "verdict", "-")
-		if tc, ok := raw.(interface{ SetLinger(int) error }); ok {
-			tc.SetLinger(0)
-		}
+		c.log.Info("blocked non-HTTP connection", "verdict", "-", "hint", "--tcp lets the rule decide non-HTTP connections")
+		resetConn(raw)
 	}
+}
+
+func resetConn(c net.Conn) {
+	if tc, ok := c.(interface{ SetLinger(int) error }); ok {
+		tc.SetLinger(0)
+	}
+}
+
+// serveTCP asks the rule about a non-HTTP connection (scheme "tcp", url
+// tcp://host:port, host the name behind a synthetic address, else the
+// address) and splices it upstream if allowed.
+func (p *Proxy) serveTCP(c *conn, pc, raw net.Conn) {
+	t := target{host: c.destHost(), port: c.port}
+	if c.name != "" {
+		t.host = c.name // inside a CONNECT tunnel
+	}
+	hostURL := t.host
+	if strings.Contains(hostURL, ":") {
+		hostURL = "[" + hostURL + "]"
+	}
+	req := &rules.Request{
+		URL: "tcp://" + hostURL + ":" + strconv.Itoa(t.port), Method: "CONNECT", Scheme: "tcp",
+		Host: t.host, Port: t.port, RequesterIP: c.requesterIP, Proc: c.proc,
+	}
+	p.splice(c, pc, raw, t, req)
 }
 
 // serveTLS terminates the client's TLS with a leaf for its server name and
@@ -69,8 +100,9 @@ func (p *Proxy) serveTLS(c *conn, pc net.Conn, res sniff.Result) {
 	}
 	if name == "" {
 		// No SNI (a client dialing an IP): the certificate and the rule's
-		// host are the address the child connected to.
-		name = c.who.Dst.Addr().String()
+		// host are where the child connected to (the name, for a fake DNS
+		// address).
+		name = c.destHost()
 	}
 	tc := *c
 	tc.scheme, tc.name = "https", name
@@ -122,13 +154,19 @@ func (p *Proxy) spliceTLS(c *conn, pc net.Conn) {
 		URL: "https://" + t.hostport(), Method: "CONNECT", Scheme: "https", Host: t.host, Port: t.port,
 		Path: "", RequesterIP: c.requesterIP, Proc: c.proc,
 	}
-	if strings.Contains(t.host, ":") {
-		req.URL = "https://[" + t.host + "]:" + strconv.Itoa(t.port)
-	}
-	log := c.log.With("method", "CONNECT", "url", req.URL)
+	p.splice(c, pc, nil, t, req)
+}
+
+// splice decides req once for the whole connection and, if allowed,
+// copies the bytes both ways unopened.
+func (p *Proxy) splice(c *conn, pc, raw net.Conn, t target, req *rules.Request) {
+	log := c.log.With("method", req.Method, "url", req.URL)
 	v := p.cfg.Rules.Evaluate(p.ctx, req)
 	if !v.Allow {
 		log.Info("request denied", "verdict", "-", "reason", v.Reason)
+		if raw != nil {
+			resetConn(raw)
+		}
 		return
 	}
 	ctx, cancel := context.WithTimeout(withOrigIP(p.ctx, c.dialIP), dialTimeout)

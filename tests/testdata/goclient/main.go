@@ -3,11 +3,14 @@
 //
 //	goclient URL...      GET each URL; print "status <code> <X-Remote-Addr>" and the body
 //	goclient ws URL      WebSocket echo: send a line, print what comes back
+//	goclient resolve NAME  look NAME up with Go's own resolver; print the addresses
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -19,6 +22,16 @@ import (
 func main() {
 	if len(os.Args) == 3 && os.Args[1] == "ws" {
 		wsEcho(os.Args[2])
+		return
+	}
+	if len(os.Args) == 3 && os.Args[1] == "resolve" {
+		r := &net.Resolver{PreferGo: true}
+		addrs, err := r.LookupHost(context.Background(), os.Args[2])
+		if err != nil {
+			fmt.Println("error", err)
+			os.Exit(1)
+		}
+		fmt.Println("resolved", strings.Join(addrs, " "))
 		return
 	}
 	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{Proxy: nil}}
