@@ -160,6 +160,7 @@ func (p *Proxy) handler(c *conn) http.Handler {
 			return
 		}
 		t, bad := c.resolveTarget(r)
+		t.host = p.unsynth(t.host)
 		if bad != "" {
 			log.Info("request denied", "verdict", "-", "url", r.URL.String(), "reason", bad)
 			writeText(w, http.StatusForbidden, blockedBody)

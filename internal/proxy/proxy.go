@@ -98,6 +98,9 @@ func Listen(cfg Config) (*Proxy, error) {
 	}
 	p := &Proxy{cfg: cfg, conns: map[net.Conn]struct{}{}}
 	p.dialer = &dialer{resolver: cfg.Resolver, dial: cfg.Dial}
+	if cfg.Synthetic != nil {
+		p.dialer.never = cfg.Synthetic.Contains
+	}
 	p.transport = newTransport(p.dialer, cfg.RootCAs)
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	for i, addr := range []string{"127.0.0.1:0", "[::1]:0"} {
@@ -294,4 +297,20 @@ func closeWrite(c net.Conn) {
 		return
 	}
 	c.Close()
+}
+
+// unsynth replaces a synthetic address written as a host (a URL or Host
+// header naming 198.18.x.y) with the name it stands for.
+func (p *Proxy) unsynth(host string) string {
+	if p.cfg.Synthetic == nil {
+		return host
+	}
+	a, err := netip.ParseAddr(host)
+	if err != nil || !p.cfg.Synthetic.Contains(a) {
+		return host
+	}
+	if name, ok := p.cfg.Synthetic.Name(a); ok {
+		return name
+	}
+	return host
 }

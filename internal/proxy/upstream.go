@@ -85,6 +85,8 @@ func origIP(ctx context.Context) netip.Addr {
 type dialer struct {
 	resolver *Resolver
 	dial     func(ctx context.Context, network, addr string) (net.Conn, error)
+	// never are addresses that must not be dialed (fake DNS answers).
+	never func(netip.Addr) bool
 }
 
 func (d *dialer) DialContext(ctx context.Context, network, hostport string) (net.Conn, error) {
@@ -102,6 +104,10 @@ func (d *dialer) DialContext(ctx context.Context, network, hostport string) (net
 	}
 	var errs []error
 	for _, a := range addrs {
+		if d.never != nil && d.never(a) {
+			errs = append(errs, fmt.Errorf("dial %s: a stand-in address from fake DNS, not a host", a))
+			continue
+		}
 		c, err := d.dial(ctx, "tcp", netip.AddrPortFrom(a, uint16(port)).String())
 		if err == nil {
 			return c, nil

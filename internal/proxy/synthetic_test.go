@@ -1,0 +1,59 @@
+package proxy
+
+import (
+	"net/netip"
+	"strconv"
+	"testing"
+
+	"github.com/ebpfjail/ebpfjail/internal/bpf"
+	"github.com/ebpfjail/ebpfjail/internal/dns"
+	"github.com/ebpfjail/ebpfjail/internal/rules"
+)
+
+// A connection to a fake DNS address is for the name behind it: the rule
+// sees the name, ebpfjail dials the name, never the stand-in address.
+func TestSyntheticDestinationIsDecidedAndDialedByName(t *testing.T) {
+	origin, seen := httpOrigin(t)
+	syn := dns.NewSynthetic()
+	fake4, _ := syn.Addrs("allowed.test")
+	k := &fakeKernel{}
+	var hosts []string
+	p, err := Listen(Config{
+		Logger:    discard(),
+		OrigDst:   k.OrigDst,
+		Synthetic: syn,
+		Resolver:  &Resolver{Pins: map[string][]netip.Addr{"allowed.test": {origin.Addr()}}},
+		Rules: ruleFunc(func(r *rules.Request) rules.Verdict {
+			hosts = append(hosts, r.Host)
+			return rules.Verdict{Allow: r.Host == "allowed.test"}
+		}),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	dst := netip.AddrPortFrom(fake4, origin.Port())
+	k.set(bpf.Origin{Dst: dst}, true)
+	port := strconv.Itoa(int(origin.Port()))
+	for _, host := range []string{"allowed.test:" + port, fake4.String() + ":" + port} {
+		resp, body := get(t, p, host, "/x")
+		if resp.StatusCode != 200 || body != "hello /x" {
+			t.Errorf("Host %s: got %d %q, want 200 from the origin", host, resp.StatusCode, body)
+		}
+	}
+	if seen.Load() != 2 {
+		t.Errorf("origin saw %d requests, want 2", seen.Load())
+	}
+	for _, h := range hosts {
+		if h != "allowed.test" {
+			t.Errorf("rule saw host %q, want allowed.test", h)
+		}
+	}
+	// An address the table never handed out is not dialed.
+	unknown := netip.AddrPortFrom(netip.MustParseAddr("198.19.1.1"), origin.Port())
+	k.set(bpf.Origin{Dst: unknown}, true)
+	p.cfg.Rules = rules.AllowAll()
+	if resp, _ := get(t, p, unknown.String(), "/"); resp.StatusCode != 502 {
+		t.Errorf("unknown stand-in address: got %d, want 502", resp.StatusCode)
+	}
+}
