@@ -1,0 +1,91 @@
+package event
+
+import "time"
+
+// Version is the schema version, the "v" field of every event.
+const Version = 1
+
+// Types of event.
+const (
+	TypeRequest    = "request"    // one rule evaluation of an HTTP(S) request (or a spliced connection)
+	TypeConnection = "connection" // a connection that carried no request: non-HTTP, a failed TLS handshake
+	TypeDNS        = "dns"        // one lookup answered by the shim
+	TypeExec       = "exec"       // a process started in the jail
+	TypeSummary    = "summary"    // at exit: what the jail did, per process
+)
+
+// Verdicts.
+const (
+	Allow = "allow"
+	Deny  = "deny"
+)
+
+// Event is one line of --log-json.
+type Event struct {
+	V    int       `json:"v"`
+	Type string    `json:"type"`
+	Time time.Time `json:"time"` // RFC 3339 with milliseconds, UTC
+
+	Verdict string `json:"verdict,omitempty"` // allow or deny
+	Reason  string `json:"reason,omitempty"`  // why (rule, rule error, no rule, max_tx_bytes, ...)
+	Hint    string `json:"hint,omitempty"`    // what the user can do about a failure
+
+	// The process (kernel-recorded at connect() or exec time).
+	PID  uint32 `json:"pid,omitempty"`
+	PPID uint32 `json:"ppid,omitempty"`
+	UID  uint32 `json:"uid,omitempty"`
+	Comm string `json:"comm,omitempty"`
+	Exe  string `json:"exe,omitempty"`
+
+	// request and connection
+	Method     string  `json:"method,omitempty"`
+	URL        string  `json:"url,omitempty"`
+	Scheme     string  `json:"scheme,omitempty"` // http, https, tcp, dns
+	Host       string  `json:"host,omitempty"`
+	Port       int     `json:"port,omitempty"`
+	Dst        string  `json:"dst,omitempty"`    // address:port the process connected to
+	Status     int     `json:"status,omitempty"` // HTTP status sent to the client
+	BytesUp    int64   `json:"bytes_up,omitempty"`
+	BytesDown  int64   `json:"bytes_down,omitempty"`
+	DurationMS float64 `json:"duration_ms,omitempty"`
+
+	// dns
+	Name   string `json:"name,omitempty"`
+	QType  string `json:"qtype,omitempty"`
+	Rcode  string `json:"rcode,omitempty"`
+	Answer string `json:"answer,omitempty"` // first address answered
+
+	// exec
+	Argv []string `json:"argv,omitempty"`
+
+	// summary
+	Summary *Summary `json:"summary,omitempty"`
+}
+
+// Summary is what --audit prints at exit, per process.
+type Summary struct {
+	ExitStatus int       `json:"exit_status"`
+	DurationMS float64   `json:"duration_ms"`
+	Processes  []Process `json:"processes"`
+}
+
+// Process groups what one executable (comm and exe) did.
+type Process struct {
+	Comm     string   `json:"comm"`
+	Exe      string   `json:"exe,omitempty"`
+	PIDs     []uint32 `json:"pids"`
+	Hosts    []Host   `json:"hosts,omitempty"`
+	DNSNames []string `json:"dns_names,omitempty"`
+	Blocked  []string `json:"blocked,omitempty"` // non-HTTP and other refused attempts, "tcp://host:port" and the like
+}
+
+// Host is what one process did with one host:port.
+type Host struct {
+	Host      string         `json:"host"`
+	Port      int            `json:"port"`
+	Methods   map[string]int `json:"methods"` // requests per method
+	Allowed   int            `json:"allowed"`
+	Denied    int            `json:"denied"`
+	BytesUp   int64          `json:"bytes_up"`
+	BytesDown int64          `json:"bytes_down"`
+}
