@@ -15,6 +15,7 @@ import (
 
 	"github.com/ebpfjail/ebpfjail/internal/bpf"
 	"github.com/ebpfjail/ebpfjail/internal/rules"
+	"github.com/ebpfjail/ebpfjail/pkg/event"
 )
 
 // Config configures a [Shim].
@@ -31,6 +32,8 @@ type Config struct {
 	// nothing (--dns fake): A and AAAA get the name's synthetic addresses,
 	// every other type an empty answer.
 	Fake *Synthetic
+	// Events receives one event per query (pkg/event); nil drops them.
+	Events func(event.Event)
 	// Rules, in forward mode, decides per name (scheme "dns", method
 	// "QUERY"): a denied name gets NXDOMAIN and never leaves the machine.
 	// Nil forwards everything.
@@ -77,6 +80,7 @@ type Shim struct {
 	socketOrigin func(cookie uint64) (bpf.Origin, error)
 	fake         *Synthetic
 	rules        rules.Engine
+	events       func(event.Event)
 	seen         *observed     // forward mode: address -> names answered
 	timeout      time.Duration // upstreamTimeout; shorter in tests
 
@@ -125,6 +129,7 @@ func listen(cfg Config, timeout time.Duration) (*Shim, error) {
 		socketOrigin: cfg.SocketOrigin,
 		fake:         cfg.Fake,
 		rules:        cfg.Rules,
+		events:       cfg.Events,
 		seen:         newObserved(),
 		timeout:      timeout,
 		ctx:          ctx,
@@ -449,7 +454,25 @@ func (s *Shim) logQuery(q *query, resp *dns.Msg, d time.Duration, err error) {
 	if err != nil {
 		args = append(args, "error", err)
 	}
-	s.log.Info("dns query", args...)
+	// The event is the record; the log line is for debugging the shim.
+	s.log.Debug("dns query", args...)
+	if s.events != nil {
+		e := event.Event{
+			V: event.Version, Type: event.TypeDNS, Time: time.Now().UTC(),
+			Name: normalizeName(name), QType: qtype, Rcode: rcodeString(resp.Rcode), Answer: firstAddr(resp),
+			Scheme: "dns", Verdict: event.Allow, Reason: q.reason, DurationMS: float64(d.Microseconds()) / 1000,
+		}
+		if q.verdict == "-" {
+			e.Verdict = event.Deny
+		}
+		if err != nil {
+			e.Reason = err.Error()
+		}
+		if q.known {
+			e.PID, e.UID, e.Comm = q.who.PID, q.who.UID, q.who.Comm
+		}
+		s.events(e)
+	}
 }
 
 func rcodeString(rcode int) string {

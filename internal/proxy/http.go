@@ -17,6 +17,7 @@ import (
 
 	"github.com/ebpfjail/ebpfjail/internal/bpf"
 	"github.com/ebpfjail/ebpfjail/internal/rules"
+	"github.com/ebpfjail/ebpfjail/pkg/event"
 )
 
 // blockedBody starts every 403 the proxy writes (DESIGN.md §1.6).
@@ -103,6 +104,28 @@ func (c *conn) resolveTarget(r *http.Request) (target, string) {
 	return target{host: hhost, port: hport}, ""
 }
 
+// isLoop reports whether t is this proxy itself (explicit mode, where a
+// client can name any address).
+func (p *Proxy) isLoop(t target) bool {
+	if p.cfg.Explicit == "" {
+		return false
+	}
+	local := p.Addr().(*net.TCPAddr)
+	if t.port != local.Port {
+		return false
+	}
+	if t.host == "localhost" {
+		return true
+	}
+	a, err := netip.ParseAddr(t.host)
+	if err != nil {
+		return false
+	}
+	a = a.Unmap()
+	la, _ := netip.AddrFromSlice(local.IP)
+	return a.IsLoopback() || a.IsUnspecified() || a == la.Unmap()
+}
+
 // destHost names the destination without help from the client: the name
 // behind a synthetic address, else the address.
 func (c *conn) destHost() string {
@@ -148,29 +171,33 @@ func writeText(w http.ResponseWriter, status int, body string) {
 	io.WriteString(w, body)
 }
 
-type statusKey struct{}
-
 // handler decides and forwards each request of one client connection.
 func (p *Proxy) handler(c *conn) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		log := c.log.With("method", r.Method)
 		if r.Method == http.MethodConnect && c.scheme == "http" && c.name == "" {
 			p.serveConnect(c, w, r)
 			return
 		}
 		t, bad := c.resolveTarget(r)
 		t.host = p.unsynth(t.host)
+		if bad == "" && p.isLoop(t) {
+			bad = "Loop detected: a request to ebpfjail's own proxy"
+		}
 		if bad != "" {
-			log.Info("request denied", "verdict", "-", "url", r.URL.String(), "reason", bad)
+			e := c.newEvent(event.TypeRequest)
+			e.Method, e.URL, e.Scheme = r.Method, c.scheme+"://"+r.Host+r.URL.RequestURI(), c.scheme
+			e.Verdict, e.Reason, e.Status = event.Deny, bad, http.StatusForbidden
+			p.emit(e)
 			writeText(w, http.StatusForbidden, blockedBody)
 			return
 		}
 		req := c.ruleRequest(r, t)
-		log = log.With("url", req.URL)
 		v := p.cfg.Rules.Evaluate(r.Context(), req)
+		e := c.requestEvent(req, v)
 		if !v.Allow {
-			log.Info("request denied", "verdict", "-", "reason", v.Reason)
+			e.Status = http.StatusForbidden
+			p.emit(e)
 			msg := blockedBody
 			if v.DenyMessage != "" {
 				msg += v.DenyMessage
@@ -178,15 +205,24 @@ func (p *Proxy) handler(c *conn) http.Handler {
 			writeText(w, http.StatusForbidden, msg)
 			return
 		}
-		if v.MaxTxBytes > 0 && !limitBody(w, r, v.MaxTxBytes, log) {
+		if v.MaxTxBytes > 0 && !limitBody(w, r, v.MaxTxBytes) {
+			e.Verdict, e.Reason, e.Status = event.Deny, "max_tx_bytes", http.StatusRequestEntityTooLarge
+			p.emit(e)
 			return
 		}
-		ctx := context.WithValue(r.Context(), statusKey{}, new(int))
-		ctx = withOrigIP(ctx, c.dialIP)
-		out := r.WithContext(ctx)
-		p.forwarder(c.scheme, t).ServeHTTP(w, out)
-		log.Info("request allowed", "verdict", "+", "status", *ctx.Value(statusKey{}).(*int),
-			"duration", time.Since(start).Round(time.Millisecond).String())
+		cw := &countingWriter{ResponseWriter: w}
+		var body *countingBody
+		if r.Body != nil && r.Body != http.NoBody {
+			body = &countingBody{ReadCloser: r.Body}
+			r.Body = body
+		}
+		out := r.WithContext(withOrigIP(r.Context(), c.dialIP))
+		p.forwarder(c.scheme, t).ServeHTTP(cw, out)
+		e.Status, e.BytesDown, e.DurationMS = cw.status, cw.n, sinceMS(start)
+		if body != nil {
+			e.BytesUp = body.n
+		}
+		p.emit(e)
 	})
 }
 
@@ -202,16 +238,7 @@ func (p *Proxy) forwarder(scheme string, t target) *httputil.ReverseProxy {
 		Transport:     p.transport,
 		FlushInterval: -1, // stream: server-sent events, long polls
 		ErrorLog:      discardLog,
-		ModifyResponse: func(resp *http.Response) error {
-			if s, ok := resp.Request.Context().Value(statusKey{}).(*int); ok {
-				*s = resp.StatusCode
-			}
-			return nil
-		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			if s, ok := r.Context().Value(statusKey{}).(*int); ok {
-				*s = http.StatusBadGateway
-			}
 			if errors.Is(err, context.Canceled) {
 				return // the client went away
 			}
@@ -224,7 +251,7 @@ func (p *Proxy) forwarder(scheme string, t target) *httputil.ReverseProxy {
 // line, headers and body together may not exceed max. A declared length
 // over the limit is refused with 413 before upstream is contacted;
 // otherwise the body is cut at the limit. It reports whether to go on.
-func limitBody(w http.ResponseWriter, r *http.Request, max int64, log *slog.Logger) bool {
+func limitBody(w http.ResponseWriter, r *http.Request, max int64) bool {
 	head := int64(len(r.Method) + 1 + len(r.URL.RequestURI()) + len(" HTTP/1.1\r\n") + 2)
 	head += int64(len("Host: ") + len(r.Host) + 2)
 	for k, vs := range r.Header {
@@ -233,7 +260,6 @@ func limitBody(w http.ResponseWriter, r *http.Request, max int64, log *slog.Logg
 		}
 	}
 	if r.ContentLength >= 0 && head+r.ContentLength > max {
-		log.Info("request denied", "verdict", "-", "reason", "max_tx_bytes", "limit", max, "length", r.ContentLength)
 		writeText(w, http.StatusRequestEntityTooLarge, fmt.Sprintf(
 			"Request body size (%d bytes) exceeds maximum allowed (%d bytes)\n", r.ContentLength, max))
 		return false
@@ -297,6 +323,7 @@ func (p *Proxy) serveConnect(c *conn, w http.ResponseWriter, r *http.Request) {
 	// Inside the tunnel the only address worth anything is the name's.
 	inner.dialIP = netip.Addr{}
 	inner.log = c.log.With("connect", r.Host)
+	c.log.Debug("tunnel opened", "connect", r.Host)
 	var tunnel net.Conn = raw
 	if n := brw.Reader.Buffered(); n > 0 {
 		b, _ := brw.Reader.Peek(n)

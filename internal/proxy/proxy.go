@@ -19,6 +19,7 @@ import (
 
 	"github.com/ebpfjail/ebpfjail/internal/bpf"
 	"github.com/ebpfjail/ebpfjail/internal/rules"
+	"github.com/ebpfjail/ebpfjail/pkg/event"
 )
 
 // dialTimeout bounds connecting upstream; the client's own connect() already
@@ -53,6 +54,13 @@ type Config struct {
 	// TCP sends non-HTTP connections to the rule (scheme "tcp") instead of
 	// refusing them; allowed ones are spliced upstream.
 	TCP bool
+	// Events receives an event per rule evaluation, refused connection and
+	// failed handshake (pkg/event); nil drops them.
+	Events func(event.Event)
+	// Explicit, when set, makes this an explicit proxy on that address
+	// (--server, --weak): clients name their destination (absolute-form
+	// requests, CONNECT); there is no kernel record and OrigDst is unused.
+	Explicit string
 	// PeekTimeout bounds how long a client may take to send its first
 	// bytes (ClientHello or request head); 0 means 5s.
 	PeekTimeout time.Duration
@@ -83,8 +91,8 @@ type Proxy struct {
 
 // Listen binds the listener (ephemeral ports) and starts serving.
 func Listen(cfg Config) (*Proxy, error) {
-	if cfg.Logger == nil || cfg.OrigDst == nil || cfg.Rules == nil {
-		return nil, errors.New("proxy: Logger, OrigDst and Rules are required")
+	if cfg.Logger == nil || cfg.Rules == nil || (cfg.OrigDst == nil && cfg.Explicit == "") {
+		return nil, errors.New("proxy: Logger, Rules and OrigDst (or Explicit) are required")
 	}
 	if cfg.Dial == nil {
 		d := &net.Dialer{Timeout: dialTimeout}
@@ -103,10 +111,17 @@ func Listen(cfg Config) (*Proxy, error) {
 	}
 	p.transport = newTransport(p.dialer, cfg.RootCAs)
 	p.ctx, p.cancel = context.WithCancel(context.Background())
-	for i, addr := range []string{"127.0.0.1:0", "[::1]:0"} {
+	addrs := []string{"127.0.0.1:0", "[::1]:0"}
+	if cfg.Explicit != "" {
+		addrs = []string{cfg.Explicit}
+	}
+	for i, addr := range addrs {
 		network := "tcp4"
 		if i == 1 {
 			network = "tcp6"
+		}
+		if cfg.Explicit != "" {
+			network = "tcp"
 		}
 		ln, err := net.Listen(network, addr)
 		if err != nil {
@@ -125,6 +140,9 @@ func Listen(cfg Config) (*Proxy, error) {
 
 // Ports returns the IPv4 and IPv6 listener ports.
 func (p *Proxy) Ports() (v4, v6 uint16) { return p.ports[0], p.ports[1] }
+
+// Addr is the first listener's address (the explicit proxy's).
+func (p *Proxy) Addr() net.Addr { return p.lns[0].Addr() }
 
 // Close stops accepting, closes open connections and waits for their
 // goroutines.
@@ -206,6 +224,16 @@ func (p *Proxy) handle(c *net.TCPConn) {
 	peer := c.RemoteAddr().(*net.TCPAddr).AddrPort()
 	peer = netip.AddrPortFrom(peer.Addr().Unmap(), peer.Port())
 	log := p.cfg.Logger.With("conn", id)
+	if p.cfg.Explicit != "" {
+		// The client names where it goes; there is no kernel record.
+		local := c.LocalAddr().(*net.TCPAddr).AddrPort()
+		p.classify(&conn{
+			id: id, scheme: "http", port: int(local.Port()),
+			requesterIP: peer.Addr().String(), log: log,
+		}, c)
+		c.Close()
+		return
+	}
 	who, err := p.cfg.OrigDst(peer)
 	if err != nil {
 		// Not from the jail, or its record is gone: never dial locally.
@@ -215,7 +243,9 @@ func (p *Proxy) handle(c *net.TCPConn) {
 	}
 	log = log.With("dst", who.Dst.String(), "pid", who.PID, "comm", who.Comm, "uid", who.UID)
 	if p.isSelf(who.Dst) {
-		log.Warn("refused connection to the listener itself")
+		e := (&conn{who: who, proc: procOf(who)}).newEvent(event.TypeConnection)
+		e.Verdict, e.Reason = event.Deny, "loop: a connection to ebpfjail's own listener"
+		p.emit(e)
 		reset(c)
 		return
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/ebpfjail/ebpfjail/internal/rules"
 	"github.com/ebpfjail/ebpfjail/internal/sniff"
+	"github.com/ebpfjail/ebpfjail/pkg/event"
 )
 
 // Deadlines of the pipeline's early phases: a client that says nothing, or
@@ -40,7 +41,11 @@ type CertSource interface {
 func (p *Proxy) classify(c *conn, raw net.Conn) {
 	res, pc, err := sniff.Peek(raw, p.cfg.PeekTimeout)
 	if err != nil && !(p.cfg.TCP && errors.Is(err, os.ErrDeadlineExceeded)) {
-		c.log.Info("connection closed before it said anything useful", "err", err)
+		c.log.Debug("connection closed before it said anything useful", "err", err)
+		e := c.newEvent(event.TypeConnection)
+		e.Verdict, e.Reason = event.Deny, "no request: "+err.Error()
+		e.URL = "tcp://" + hostURL(c.destHost(), c.port)
+		p.emit(e)
 		return
 	}
 	switch {
@@ -56,7 +61,11 @@ func (p *Proxy) classify(c *conn, raw net.Conn) {
 		p.serveTCP(c, pc, raw)
 	default:
 		// Non-HTTP TCP is blocked: a reset, and a line saying so.
-		c.log.Info("blocked non-HTTP connection", "verdict", "-", "hint", "--tcp lets the rule decide non-HTTP connections")
+		e := c.newEvent(event.TypeConnection)
+		e.Verdict, e.Reason, e.Scheme = event.Deny, "non-HTTP", "tcp"
+		e.URL, e.Host, e.Port = "tcp://"+hostURL(c.destHost(), c.port), c.destHost(), c.port
+		e.Hint = "--tcp lets the rule decide non-HTTP connections"
+		p.emit(e)
 		resetConn(raw)
 	}
 }
@@ -92,7 +101,9 @@ func (p *Proxy) serveTLS(c *conn, pc net.Conn, res sniff.Result) {
 	name := normalizeHost(res.SNI)
 	if c.name != "" && name != "" && name != c.name {
 		// In a CONNECT tunnel the TLS must be for the host the CONNECT named.
-		c.log.Info("blocked TLS for another host than CONNECT named", "verdict", "-", "sni", name)
+		e := c.newEvent(event.TypeConnection)
+		e.Verdict, e.Reason, e.Host = event.Deny, "TLS server name "+name+" is not the CONNECT host "+c.name, name
+		p.emit(e)
 		return
 	}
 	if name == "" {
@@ -112,7 +123,9 @@ func (p *Proxy) serveTLS(c *conn, pc net.Conn, res sniff.Result) {
 		return
 	}
 	if p.cfg.CA == nil {
-		tc.log.Info("blocked TLS: no CA to intercept it", "verdict", "-")
+		e := tc.newEvent(event.TypeConnection)
+		e.Verdict, e.Reason, e.Host = event.Deny, "no CA to intercept TLS", name
+		p.emit(e)
 		return
 	}
 	cfg := p.cfg.CA.ServerConfig([]string{"h2", "http/1.1"}, func(*tls.ClientHelloInfo) string { return name })
@@ -122,8 +135,11 @@ func (p *Proxy) serveTLS(c *conn, pc net.Conn, res sniff.Result) {
 	cancel()
 	if err != nil {
 		// Most often the client does not trust the ebpfjail CA.
-		tc.log.Warn("TLS handshake with the client failed", "err", err,
-			"hint", "the client may not trust the ebpfjail CA: use --no-mitm "+name+" or point its CA variable at the bundle")
+		e := tc.newEvent(event.TypeConnection)
+		e.Verdict, e.Reason = event.Deny, "TLS handshake failed: "+err.Error()
+		e.Scheme, e.Host, e.Port, e.URL = "https", name, tc.port, "https://"+hostURL(name, tc.port)
+		e.Hint = "the client may not trust the ebpfjail CA: use --no-mitm " + name + ", or point the variable its runtime reads (SSL_CERT_FILE, NODE_EXTRA_CA_CERTS, REQUESTS_CA_BUNDLE, ...) at the bundle"
+		p.emit(e)
 		return
 	}
 	h := p.handler(&tc)
@@ -160,10 +176,10 @@ func (p *Proxy) spliceTLS(c *conn, pc net.Conn) {
 // splice decides req once for the whole connection and, if allowed,
 // copies the bytes both ways unopened.
 func (p *Proxy) splice(c *conn, pc, raw net.Conn, t target, req *rules.Request) {
-	log := c.log.With("method", req.Method, "url", req.URL)
 	v := p.cfg.Rules.Evaluate(p.ctx, req)
+	e := c.requestEvent(req, v)
 	if !v.Allow {
-		log.Info("request denied", "verdict", "-", "reason", v.Reason)
+		p.emit(e)
 		if raw != nil {
 			resetConn(raw)
 		}
@@ -173,12 +189,17 @@ func (p *Proxy) splice(c *conn, pc, raw net.Conn, t target, req *rules.Request) 
 	up, err := p.dialer.DialContext(ctx, "tcp", t.hostport())
 	cancel()
 	if err != nil {
-		log.Info("upstream unreachable", "err", err)
+		e.Reason = "upstream unreachable: " + err.Error()
+		p.emit(e)
+		if raw != nil {
+			resetConn(raw)
+		}
 		return
 	}
 	p.track(up, true)
 	defer p.track(up, false)
 	start := time.Now()
-	sent, recv := pipe(pc, up)
-	log.Info("request allowed", "verdict", "+", "sent", sent, "received", recv, "duration", time.Since(start).Round(time.Millisecond).String())
+	e.BytesUp, e.BytesDown = pipe(pc, up)
+	e.DurationMS = sinceMS(start)
+	p.emit(e)
 }

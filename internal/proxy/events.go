@@ -1,0 +1,102 @@
+package proxy
+
+import (
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/ebpfjail/ebpfjail/internal/rules"
+	"github.com/ebpfjail/ebpfjail/pkg/event"
+)
+
+// newEvent starts an event about connection c: the process and the
+// destination it asked for.
+func (c *conn) newEvent(typ string) event.Event {
+	e := event.Event{
+		V: event.Version, Type: typ, Time: time.Now().UTC(),
+		PID: c.proc.PID, PPID: c.proc.PPID, UID: c.proc.UID, Comm: c.proc.Comm, Exe: c.proc.Exe,
+	}
+	if c.who.Dst.IsValid() {
+		e.Dst = c.who.Dst.String()
+	}
+	return e
+}
+
+// requestEvent is the event of one rule evaluation.
+func (c *conn) requestEvent(req *rules.Request, v rules.Verdict) event.Event {
+	e := c.newEvent(event.TypeRequest)
+	e.Method, e.URL, e.Scheme, e.Host, e.Port = req.Method, req.URL, req.Scheme, req.Host, req.Port
+	e.Verdict, e.Reason = event.Deny, v.Reason
+	if v.Allow {
+		e.Verdict = event.Allow
+	}
+	return e
+}
+
+// emit hands e to the configured sink, and logs it at debug level.
+func (p *Proxy) emit(e event.Event) {
+	if p.cfg.Events != nil {
+		p.cfg.Events(e)
+	}
+}
+
+func sinceMS(t time.Time) float64 {
+	return float64(time.Since(t).Microseconds()) / 1000
+}
+
+// countingWriter counts what goes to the client and remembers the status.
+// Unwrap lets http.ResponseController (which ReverseProxy uses to flush
+// and to take over upgraded connections) reach the real writer.
+type countingWriter struct {
+	http.ResponseWriter
+	status int
+	n      int64
+}
+
+func (w *countingWriter) WriteHeader(s int) {
+	if w.status == 0 {
+		w.status = s
+	}
+	w.ResponseWriter.WriteHeader(s)
+}
+
+func (w *countingWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(b)
+	w.n += int64(n)
+	return n, err
+}
+
+func (w *countingWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// countingBody counts the request body sent upstream.
+type countingBody struct {
+	io.ReadCloser
+	n int64
+}
+
+func (b *countingBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	b.n += int64(n)
+	return n, err
+}
+
+// hostURL writes host for a URL: IPv6 in brackets.
+func hostURL(host string, port int) string {
+	if len(host) > 0 && host[0] != '[' && containsColon(host) {
+		host = "[" + host + "]"
+	}
+	return host + ":" + strconv.Itoa(port)
+}
+
+func containsColon(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] == ':' {
+			return true
+		}
+	}
+	return false
+}
