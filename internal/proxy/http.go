@@ -132,6 +132,9 @@ func (c *conn) destHost() string {
 	if c.destName != "" {
 		return c.destName
 	}
+	if !c.who.Dst.IsValid() {
+		return "unknown" // explicit mode: only the client's words say where
+	}
 	return c.who.Dst.Addr().Unmap().String()
 }
 
