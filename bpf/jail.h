@@ -32,6 +32,22 @@ struct tuple_key {
 	__u16 pad;
 };
 
+/* Sizes of the variable parts of an exec event; longer values are truncated. */
+#define EXEC_FILENAME_MAX 256
+#define EXEC_ARGS_MAX 512
+
+/* One successful execve() in the jail, sent through the execs ring buffer. */
+struct exec_event {
+	__u32 pid;       /* tgid of the task that exec'd (its pid is kept across exec) */
+	__u32 ppid;      /* tgid of its real parent */
+	__u32 uid;       /* real uid after the exec */
+	__u32 args_len;  /* bytes of args filled: the argv strings, each NUL terminated */
+	__u32 args_size; /* size of the whole argv block; > args_len when truncated */
+	char comm[16];   /* the new comm (basename of the file), NUL padded */
+	char filename[EXEC_FILENAME_MAX]; /* the path given to execve, NUL terminated */
+	char args[EXEC_ARGS_MAX];
+};
+
 /* Indexes of the per-CPU counters in the stats map (`ebpfjail -vv` prints them). */
 enum stat_idx {
 	STAT_TCP_REDIR,
@@ -43,6 +59,7 @@ enum stat_idx {
 	STAT_TUPLE_NOORIG,
 	STAT_PEER_REWRITTEN,
 	STAT_RECV_REWRITTEN,
+	STAT_EXEC_DROPPED,
 	STAT_MAX,
 };
 

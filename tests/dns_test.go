@@ -110,7 +110,7 @@ func TestPrivilegedTCPFlagLetsTheRuleDecideNonHTTP(t *testing.T) {
 	}
 	r := s.run(t, rule, append([]string{"--tcp"}, pin...), nc("ssh.test")...)
 	contains(t, "allowed banner", r.stdout, "SSH-2.0-ebpfjail-test-banner")
-	contains(t, "rule saw tcp", r.stderr, "url=tcp://ssh.test:22")
+	contains(t, "rule saw tcp", r.stderr, "allowed CONNECT tcp://ssh.test:22")
 	for _, tc := range []struct {
 		name  string
 		extra []string

@@ -230,7 +230,7 @@ except ConnectionResetError:
     print("reset")`
 		r := s.run(t, "true", nil, python(t), "-c", prog, s.h.IPv4.String())
 		contains(t, "client", r.stdout, "reset")
-		contains(t, "log", r.stderr, "blocked non-HTTP connection")
+		contains(t, "log", r.stderr, "blocked tcp "+s.h.IPv4.String()+":22 (python3 pid")
 	})
 	noJailsLeft(t)
 }
@@ -263,7 +263,7 @@ func TestPrivilegedUpstreamFailuresLimitsAndNoMITM(t *testing.T) {
 		r := s.run(t, "r.method === 'CONNECT' && r.host === 'allowed.test'", []string{"--no-mitm", "*.test"},
 			"curl", "-sS", "--cacert", s.ca.PEMPath, "-w", "\nstatus %{http_code}\n", "https://allowed.test/")
 		contains(t, "status", r.stdout, "status 200")
-		contains(t, "rule saw CONNECT", r.stderr, "url=https://allowed.test:443")
+		contains(t, "rule saw CONNECT", r.stderr, "allowed CONNECT https://allowed.test:443 (curl pid")
 	})
 	noJailsLeft(t)
 }

@@ -135,8 +135,8 @@ func TestPrivilegedDNSFromAnyServerAddressReachesTheShim(t *testing.T) {
 			}
 			// The upstream's answer (its own address) came back to dig.
 			contains(t, "answer", r.stdout, upstream.IPv4.String())
-			contains(t, "shim log", r.stderr, "name="+name+".")
-			contains(t, "shim log process", r.stderr, "comm=dig")
+			contains(t, "shim log", r.stderr, "dns A "+name+" ")
+			contains(t, "shim log process", r.stderr, "(dig pid ")
 		})
 	}
 	for _, q := range asked.Queries() {

@@ -2,6 +2,7 @@ package tests
 
 import (
 	"bytes"
+	"encoding/json"
 	"context"
 	"fmt"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ebpfjail/ebpfjail/internal/testutil"
+	"github.com/ebpfjail/ebpfjail/pkg/event"
 )
 
 var bin string
@@ -150,4 +152,31 @@ func python(t *testing.T) string {
 	}
 	t.Skip("no python3 that the jailed user can run (install Debian's python3)")
 	return ""
+}
+
+// readEvents parses a --log-json file; a line that is not JSON fails the
+// test.
+func readEvents(t *testing.T, path string) []event.Event {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("read events: %v", err)
+	}
+	var out []event.Event
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		if line == "" {
+			continue
+		}
+		var e event.Event
+		if err := json.Unmarshal([]byte(line), &e); err != nil {
+			t.Fatalf("event line is not JSON: %q: %v", line, err)
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+// eventsPath is a fresh --log-json file for one run.
+func eventsPath(t *testing.T) string {
+	return filepath.Join(t.TempDir(), "events.jsonl")
 }

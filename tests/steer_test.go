@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ebpfjail/ebpfjail/internal/testutil"
+	"github.com/ebpfjail/ebpfjail/pkg/event"
 )
 
 // urlsFor are the three ways to name the test host: IPv4, IPv6 and an
@@ -23,17 +24,16 @@ func urlsFor(h *testutil.Host, port int) map[string]string {
 	}
 }
 
-// wantConnectionLog checks the -v log names the original destination and
-// the process that connected.
-func wantConnectionLog(t *testing.T, stderr, dst, comm string) {
+// wantConnectionEvent checks that the listener recorded a request to the
+// original destination dst made by comm.
+func wantConnectionEvent(t *testing.T, events []event.Event, dst, comm string) {
 	t.Helper()
-	for _, line := range strings.Split(stderr, "\n") {
-		if strings.Contains(line, `msg="request allowed"`) && strings.Contains(line, "dst="+dst) &&
-			strings.Contains(line, "comm="+comm) && strings.Contains(line, " pid=") {
+	for _, e := range events {
+		if e.Type == event.TypeRequest && e.Verdict == event.Allow && e.Dst == dst && e.Comm == comm && e.PID > 0 {
 			return
 		}
 	}
-	t.Errorf("no connection log line with dst=%s comm=%s in:\n%s", dst, comm, stderr)
+	t.Errorf("no allowed request event with dst=%s comm=%s in %+v", dst, comm, events)
 }
 
 func TestPrivilegedClientsReachTestHostThroughTheListener(t *testing.T) {
@@ -53,22 +53,24 @@ func TestPrivilegedClientsReachTestHostThroughTheListener(t *testing.T) {
 	for family, url := range urlsFor(h, 8080) {
 		t.Run("curl-"+family, func(t *testing.T) {
 			requireTool(t, "curl")
-			r := jail(t, runOpts{}, "-v", "--user", "nobody", "--js", "true", "--", "curl", "-sS", "--noproxy", "*", "-D", "-", url)
+			ev := eventsPath(t)
+			r := jail(t, runOpts{}, "-v", "--log-json", ev, "--user", "nobody", "--js", "true", "--", "curl", "-sS", "--noproxy", "*", "-D", "-", url)
 			if r.code != 0 {
 				t.Fatalf("%s", r)
 			}
 			contains(t, "curl output", r.stdout, "hello from testhost")
 			// The test host sees ebpfjail's dial from the root namespace, not the jail.
 			contains(t, "seen remote", r.stdout, "X-Remote-Addr: ")
-			wantConnectionLog(t, r.stderr, dsts[family], "curl")
+			wantConnectionEvent(t, readEvents(t, ev), dsts[family], "curl")
 		})
 		t.Run("go-"+family, func(t *testing.T) {
-			r := jail(t, runOpts{}, "-v", "--user", "nobody", "--js", "true", "--", goclient, url)
+			ev := eventsPath(t)
+			r := jail(t, runOpts{}, "-v", "--log-json", ev, "--user", "nobody", "--js", "true", "--", goclient, url)
 			if r.code != 0 {
 				t.Fatalf("%s", r)
 			}
 			contains(t, "go client", r.stdout, "status 200")
-			wantConnectionLog(t, r.stderr, dsts[family], "goclient")
+			wantConnectionEvent(t, readEvents(t, ev), dsts[family], "goclient")
 		})
 		t.Run("python-"+family, func(t *testing.T) {
 			host, port, _ := net.SplitHostPort(strings.TrimSuffix(strings.TrimPrefix(url, "http://"), "/"))
@@ -88,13 +90,14 @@ while True:
     data += b
 print(data.decode().splitlines()[0])
 `
-			r := jail(t, runOpts{}, "-v", "--user", "nobody", "--js", "true", "--", python(t), "-c", prog, host, port)
+			ev := eventsPath(t)
+			r := jail(t, runOpts{}, "-v", "--log-json", ev, "--user", "nobody", "--js", "true", "--", python(t), "-c", prog, host, port)
 			if r.code != 0 {
 				t.Fatalf("%s", r)
 			}
 			contains(t, "python getpeername", r.stdout, "peer "+host+" "+port)
 			contains(t, "python response", r.stdout, "HTTP/1.0 200 OK")
-			wantConnectionLog(t, r.stderr, dsts[family], "python3")
+			wantConnectionEvent(t, readEvents(t, ev), dsts[family], "python3")
 		})
 	}
 	noJailsLeft(t)
@@ -117,7 +120,8 @@ cp /bin/sleep %[2]s/%[3]s
 ( setsid sh -c 'curl -s --noproxy "*" %[1]s > %[2]s/daemon; exec %[2]s/%[3]s 300' & )
 for i in $(seq 100); do [ -s %[2]s/daemon ] && break; sleep 0.1; done
 `, url, dir, marker)
-	r := jail(t, runOpts{}, "-v", "--user", "nobody", "--js", "true", "--", "sh", "-c", script)
+	ev := eventsPath(t)
+	r := jail(t, runOpts{}, "-v", "--log-json", ev, "--user", "nobody", "--js", "true", "--", "sh", "-c", script)
 	if r.code != 0 {
 		t.Fatalf("%s", r)
 	}
@@ -125,8 +129,14 @@ for i in $(seq 100); do [ -s %[2]s/daemon ] && break; sleep 0.1; done
 		b, _ := os.ReadFile(filepath.Join(dir, f))
 		contains(t, f, string(b), "hello from testhost")
 	}
-	if n := strings.Count(r.stderr, `msg="request allowed"`); n < 2 {
-		t.Errorf("connections logged: got %d, want 2\n%s", n, r.stderr)
+	n := 0
+	for _, e := range readEvents(t, ev) {
+		if e.Type == event.TypeRequest && e.Comm == "curl" {
+			n++
+		}
+	}
+	if n < 2 {
+		t.Errorf("requests recorded: got %d, want 2\n%s", n, r.stderr)
 	}
 	contains(t, "teardown log", r.stderr, "killing processes left in the jail")
 	if out, _ := exec.Command("pgrep", "-f", marker).Output(); len(out) > 0 {

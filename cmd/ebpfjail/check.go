@@ -84,6 +84,12 @@ func checkPrograms(p jail.Paths, add func(string, error, string) bool) {
 	for _, r := range objs.ProbeAttach(dir) {
 		add("attach "+r.Name, r.Err, "this kernel cannot attach the "+r.Name+" program to a cgroup")
 	}
+	// Optional: without it a jail runs, but --log-json has no exec events.
+	if err := objs.ProbeExec(); err != nil {
+		fmt.Fprintf(os.Stderr, "ebpfjail: warning: exec events unavailable: %v\n", err)
+	} else {
+		add("attach the exec hook (sched_process_exec)", nil, "")
+	}
 }
 
 func kernelRelease() string {

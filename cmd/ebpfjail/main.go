@@ -26,6 +26,9 @@ refused, and DNS is answered by ebpfjail.
 
 Usage:
   ebpfjail [RULE] [OPTIONS] -- COMMAND [ARGS...]   jail a command
+  ebpfjail [RULE] --server [--listen ADDR]         an explicit proxy only (no jail, no root)
+  ebpfjail [RULE] --weak -- COMMAND                no root: proxy variables only
+  ebpfjail [RULE] --test [METHOD] URL              evaluate the rule once: ALLOW/DENY, exit 0/1
   ebpfjail check                                   what this host supports, with hints
   ebpfjail --cleanup                               remove jails left by a dead ebpfjail
   ebpfjail ca export | ca path                     the CA certificate (PEM) / where it lives
@@ -36,10 +39,13 @@ Examples:
   sudo ebpfjail --js-file policy.js -v -- npm install
   sudo ebpfjail --sh ./allow.sh -- python3 fetch.py    allow.sh gets HTTPJAIL_URL etc.
   sudo ebpfjail --js "true" --no-mitm '*.pinned.example' -- ./client
+  sudo ebpfjail --audit -- ./unknown-binary            allow all, then a table of who talked to whom
   sudo ebpfjail --timeout 60 -- ./unknown-binary       deny all, see what it tries
   sudo ebpfjail --tcp --js "r.host === 'db.internal' && r.port === 5432" -- psql -h db.internal
   sudo ebpfjail --dns forward --js "r.host.endsWith('.corp.example')" -- ./tool
   sudo ebpfjail --user alice -- make test              run as alice (default: who ran sudo)
+  sudo ebpfjail --js-file policy.js --log-json events.jsonl --request-log requests.log -- ./agent
+  ebpfjail --js-file policy.js --server --listen 127.0.0.1:8080   reloads policy.js on change
   sudo ebpfjail check
 
 Options:
@@ -61,6 +67,12 @@ type options struct {
 	noMITM      []string
 	dnsMode     string
 	tcp         bool
+	requestLog  string
+	logJSON     string
+	audit       bool
+	server      bool
+	listen      string
+	weak        bool
 	resolve     []string
 	ca          string   // "export" or "path"
 	test        string   // --test's own value, "" without one
@@ -91,7 +103,13 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	fs.StringArrayVar(&o.resolve, "resolve", nil, "resolve `HOST:ADDR` for upstream connections, as curl --resolve (repeatable)")
 	fs.StringVar(&o.test, "test", "", "evaluate the rule once for `[METHOD] URL` and print ALLOW or DENY (exit 0 or 1); no jail, no root")
 	fs.Lookup("test").NoOptDefVal = noTestValue
-	fs.CountVarP(&o.verbose, "verbose", "v", "log connections (-v) and debugging detail (-vv)")
+	fs.StringVar(&o.requestLog, "request-log", "", "append one line per request decision to `FILE` (httpjail's format)")
+	fs.StringVar(&o.logJSON, "log-json", "", "write every event as one JSON object per line to `FILE` (- for stdout)")
+	fs.BoolVar(&o.audit, "audit", false, "allow everything, record everything, print a table per process at exit (a rule is still asked, for the record)")
+	fs.BoolVar(&o.server, "server", false, "run only an explicit HTTP/CONNECT proxy (no jail, no root) until interrupted")
+	fs.StringVar(&o.listen, "listen", "", "with --server: listen on `ADDR` (ip:port, :port, port or ip; default 127.0.0.1:8080)")
+	fs.BoolVar(&o.weak, "weak", false, "no root, no eBPF: only tell the command to use the proxy (HTTP_PROXY, ...); software that ignores it is not covered")
+	fs.CountVarP(&o.verbose, "verbose", "v", "show every request (-v) and debugging detail (-vv); denied ones are always shown")
 	fs.Float64Var(&o.timeout, "timeout", 0, "stop the command after `SECONDS` and exit 124")
 	fs.StringVar(&o.user, "user", "", "run the command as `USER` (default: the user who ran sudo; root only as --user root)")
 	fs.StringVar(&o.dnsMode, "dns", "fake", "`MODE` fake: answer every lookup with a stand-in address, forward nothing; forward: ask --dns-upstream for names the rule allows (r.scheme 'dns')")
@@ -176,10 +194,16 @@ func parseArgs(args []string) (*options, error) {
 		}
 		o.dnsUpstream = up
 	}
+	if o.server && (len(o.command) > 0 || o.weak || o.cleanup || o.timeout > 0) {
+		return nil, errors.New("--server takes no command, --weak, --cleanup or --timeout")
+	}
+	if o.listen != "" && !o.server {
+		return nil, errors.New("--listen needs --server")
+	}
 	if o.cleanup && len(o.command) > 0 {
 		return nil, errors.New("--cleanup takes no command")
 	}
-	if !o.help && !o.version && !o.cleanup && len(o.command) == 0 {
+	if !o.help && !o.version && !o.cleanup && !o.server && len(o.command) == 0 {
 		return nil, errors.New("no command to run")
 	}
 	return o, nil
@@ -301,6 +325,10 @@ func mainStatus(args []string) int {
 		status, err = runCA(os.Stdout, o.ca)
 	case o.testSet:
 		status, err = runTest(os.Stdout, o, log)
+	case o.server:
+		status, err = runServer(o, log)
+	case o.weak:
+		status, err = runWeak(o, log)
 	case o.cleanup:
 		status, err = runCleanup(os.Stdout, log)
 	default:

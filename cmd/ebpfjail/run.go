@@ -20,6 +20,7 @@ import (
 	"github.com/ebpfjail/ebpfjail/internal/jail"
 	"github.com/ebpfjail/ebpfjail/internal/proxy"
 	"github.com/ebpfjail/ebpfjail/internal/rules"
+	"github.com/ebpfjail/ebpfjail/pkg/event"
 )
 
 // termGrace is how long a command has to exit after SIGTERM on --timeout
@@ -80,6 +81,10 @@ func runJail(o *options, log *slog.Logger) (int, error) {
 		return 0, err
 	}
 	defer engine.Close()
+	out, err := openOutputs(o)
+	if err != nil {
+		return 0, err
+	}
 	ca, trustEnv, removeTrust, err := trust(log)
 	if err != nil {
 		return 0, err
@@ -96,8 +101,9 @@ func runJail(o *options, log *slog.Logger) (int, error) {
 		log.Info("removed jails of dead supervisors", "count", len(swept))
 	}
 
-	s, err := startServices(o, log, engine, ca)
+	s, err := startServices(o, log, engine, ca, out)
 	if err != nil {
+		out.close()
 		return 0, err
 	}
 	defer s.close()
@@ -118,6 +124,7 @@ func runJail(o *options, log *slog.Logger) (int, error) {
 		return 0, fail(exitFailure, err, "run 'ebpfjail check' to see which program this kernel cannot attach")
 	}
 	log.Debug("jail ready", "id", j.ID, "cgroup", j.Cgroup, "pins", j.PinDir)
+	stopExec := watchExec(s.objs, j.Cgroup, out, log)
 	teardown := func() {
 		// Kill first, then detach: nothing of the jail runs unsteered.
 		if procs, _ := j.Procs(); len(procs) > 0 {
@@ -129,6 +136,7 @@ func runJail(o *options, log *slog.Logger) (int, error) {
 		if err := links.Close(); err != nil {
 			log.Warn("detach programs", "err", err)
 		}
+		stopExec()
 		if err := j.Destroy(); err != nil {
 			log.Warn("remove jail; 'ebpfjail --cleanup' retries", "err", err)
 		}
@@ -154,21 +162,16 @@ func runJail(o *options, log *slog.Logger) (int, error) {
 	})
 	if err != nil {
 		teardown()
-		switch {
-		case errors.Is(err, jail.ErrNotFound):
-			return 0, fail(exitNotFound, fmt.Errorf("command not found: %s", o.command[0]), "check its name and the PATH")
-		case errors.Is(err, jail.ErrNotExecutable):
-			return 0, fail(exitNotExecutable, fmt.Errorf("command not executable: %s", o.command[0]),
-				fmt.Sprintf("it must be executable by %s, the user it runs as", user.Name))
-		}
-		return 0, fail(exitFailure, err)
+		out.close()
+		return 0, startError(o, err, user.Name)
 	}
 	log.Info("command started", "pid", proc.Pid, "user", user.Name, "jail", j.ID)
-	status := wait(proc.Pid, fg, sigs, o.timeout, j, log)
+	status := wait(proc.Pid, fg, sigs, o.timeout, func() { j.Kill() }, log)
 	if fg {
 		reclaimTerminal(os.Stdin)
 	}
 	teardown()
+	out.finish(status)
 	return status, nil
 }
 
@@ -210,7 +213,7 @@ func (s *services) close() {
 	}
 }
 
-func startServices(o *options, log *slog.Logger, engine rules.Engine, ca proxy.CertSource) (*services, error) {
+func startServices(o *options, log *slog.Logger, engine rules.Engine, ca proxy.CertSource, out *outputs) (*services, error) {
 	s := &services{}
 	upstream := o.dnsUpstream
 	if upstream == "" {
@@ -228,6 +231,7 @@ func startServices(o *options, log *slog.Logger, engine rules.Engine, ca proxy.C
 		Upstream:     upstream,
 		Logger:       log.With("component", "dns"),
 		SocketOrigin: s.socketOrigin,
+		Events:       out.emit,
 	}
 	var synthetic *dns.Synthetic
 	if o.dnsMode == "fake" {
@@ -249,6 +253,7 @@ func startServices(o *options, log *slog.Logger, engine rules.Engine, ca proxy.C
 		NoMITM:   o.noMITM,
 		Resolver: &proxy.Resolver{Pins: pins},
 		TCP:      o.tcp,
+		Events:   out.emit,
 	}
 	if synthetic != nil {
 		pcfg.Synthetic = synthetic
@@ -280,7 +285,8 @@ func startServices(o *options, log *slog.Logger, engine rules.Engine, ca proxy.C
 }
 
 // wait waits for the command and returns the status ebpfjail exits with.
-func wait(pid int, fg bool, sigs <-chan os.Signal, timeout float64, j *jail.Jail, log *slog.Logger) int {
+// killAll, after --timeout's grace, kills whatever of the command is left.
+func wait(pid int, fg bool, sigs <-chan os.Signal, timeout float64, killAll func(), log *slog.Logger) int {
 	done := make(chan unix.WaitStatus, 1)
 	go func() { done <- reap(pid, fg, log) }()
 	var timer <-chan time.Time
@@ -308,7 +314,7 @@ func wait(pid int, fg bool, sigs <-chan os.Signal, timeout float64, j *jail.Jail
 			unix.Kill(-pid, unix.SIGTERM)
 			go func() {
 				time.Sleep(termGrace)
-				j.Kill()
+				killAll()
 			}()
 		}
 	}
@@ -392,4 +398,32 @@ func runCleanup(w io.Writer, log *slog.Logger) (int, error) {
 		fmt.Fprintln(w, "no jails to clean up")
 	}
 	return 0, nil
+}
+
+// watchExec reports each process started in the jail as an exec event.
+// Without the hook the jail still works: the events are simply missing.
+func watchExec(objs *bpf.Objects, cgroup string, out *outputs, log *slog.Logger) (stop func()) {
+	w, err := objs.WatchExec(cgroup)
+	if err != nil {
+		log.Warn("no exec events", "err", err)
+		return func() {}
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			ev, err := w.Next()
+			if err != nil {
+				return // closed, after the buffered events
+			}
+			out.emit(event.Event{
+				V: event.Version, Type: event.TypeExec, Time: time.Now().UTC(),
+				PID: ev.PID, PPID: ev.PPID, UID: ev.UID, Comm: ev.Comm, Exe: ev.Exe, Argv: ev.Argv,
+			})
+		}
+	}()
+	return func() {
+		w.Close()
+		<-done
+	}
 }

@@ -6,6 +6,12 @@
 // the bindings in jail_bpfel.go, both committed so building needs no clang.
 // This package knows nothing of HTTP, TLS or rules.
 //
+// The same object carries one more program, sharing nothing with the cgroup
+// ones but the stats map: a BTF tracepoint on sched_process_exec (WatchExec)
+// that reports each exec of the jail's cgroup through a ring buffer. It is
+// attached only while watched, needs no tracefs, and costs every other exec
+// on the host one cgroup test (~0.15 us).
+//
 // Each jail loads its own copy of the object, so jails share no maps and can
 // run side by side. The links are pinned in bpffs: if the supervisor dies
 // the programs stay attached and keep steering towards its dead listener, so

@@ -13,6 +13,18 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type jailExecEvent struct {
+	_        structs.HostLayout
+	Pid      uint32
+	Ppid     uint32
+	Uid      uint32
+	ArgsLen  uint32
+	ArgsSize uint32
+	Comm     [16]int8
+	Filename [256]int8
+	Args     [512]int8
+}
+
 type jailOrigDst struct {
 	_      structs.HostLayout
 	Addr   [4]uint32
@@ -35,11 +47,14 @@ type jailTupleKey struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	jailMapExecs            = "execs"
+	jailMapJailCgroup       = "jail_cgroup"
 	jailMapOrigByCookie     = "orig_by_cookie"
 	jailMapOrigByTuple      = "orig_by_tuple"
 	jailMapStats            = "stats"
 	jailProgJailConnect4    = "jail_connect4"
 	jailProgJailConnect6    = "jail_connect6"
+	jailProgJailExec        = "jail_exec"
 	jailProgJailGetpeer4    = "jail_getpeer4"
 	jailProgJailGetpeer6    = "jail_getpeer6"
 	jailProgJailRecvmsg4    = "jail_recvmsg4"
@@ -51,6 +66,7 @@ const (
 	jailProgJailSockops     = "jail_sockops"
 	jailVarDnsPort4         = "dns_port4"
 	jailVarDnsPort6         = "dns_port6"
+	jailVarExecEventType    = "exec_event_type"
 	jailVarListenPort4      = "listen_port4"
 	jailVarListenPort6      = "listen_port6"
 )
@@ -99,6 +115,7 @@ type jailSpecs struct {
 type jailProgramSpecs struct {
 	JailConnect4    *ebpf.ProgramSpec `ebpf:"jail_connect4"`
 	JailConnect6    *ebpf.ProgramSpec `ebpf:"jail_connect6"`
+	JailExec        *ebpf.ProgramSpec `ebpf:"jail_exec"`
 	JailGetpeer4    *ebpf.ProgramSpec `ebpf:"jail_getpeer4"`
 	JailGetpeer6    *ebpf.ProgramSpec `ebpf:"jail_getpeer6"`
 	JailRecvmsg4    *ebpf.ProgramSpec `ebpf:"jail_recvmsg4"`
@@ -114,6 +131,8 @@ type jailProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type jailMapSpecs struct {
+	Execs        *ebpf.MapSpec `ebpf:"execs"`
+	JailCgroup   *ebpf.MapSpec `ebpf:"jail_cgroup"`
 	OrigByCookie *ebpf.MapSpec `ebpf:"orig_by_cookie"`
 	OrigByTuple  *ebpf.MapSpec `ebpf:"orig_by_tuple"`
 	Stats        *ebpf.MapSpec `ebpf:"stats"`
@@ -123,10 +142,11 @@ type jailMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type jailVariableSpecs struct {
-	DnsPort4    *ebpf.VariableSpec `ebpf:"dns_port4"`
-	DnsPort6    *ebpf.VariableSpec `ebpf:"dns_port6"`
-	ListenPort4 *ebpf.VariableSpec `ebpf:"listen_port4"`
-	ListenPort6 *ebpf.VariableSpec `ebpf:"listen_port6"`
+	DnsPort4      *ebpf.VariableSpec `ebpf:"dns_port4"`
+	DnsPort6      *ebpf.VariableSpec `ebpf:"dns_port6"`
+	ExecEventType *ebpf.VariableSpec `ebpf:"exec_event_type"`
+	ListenPort4   *ebpf.VariableSpec `ebpf:"listen_port4"`
+	ListenPort6   *ebpf.VariableSpec `ebpf:"listen_port6"`
 }
 
 // jailObjects contains all objects after they have been loaded into the kernel.
@@ -149,6 +169,8 @@ func (o *jailObjects) Close() error {
 //
 // It can be passed to loadJailObjects or ebpf.CollectionSpec.LoadAndAssign.
 type jailMaps struct {
+	Execs        *ebpf.Map `ebpf:"execs"`
+	JailCgroup   *ebpf.Map `ebpf:"jail_cgroup"`
 	OrigByCookie *ebpf.Map `ebpf:"orig_by_cookie"`
 	OrigByTuple  *ebpf.Map `ebpf:"orig_by_tuple"`
 	Stats        *ebpf.Map `ebpf:"stats"`
@@ -156,6 +178,8 @@ type jailMaps struct {
 
 func (m *jailMaps) Close() error {
 	return _JailClose(
+		m.Execs,
+		m.JailCgroup,
 		m.OrigByCookie,
 		m.OrigByTuple,
 		m.Stats,
@@ -166,10 +190,11 @@ func (m *jailMaps) Close() error {
 //
 // It can be passed to loadJailObjects or ebpf.CollectionSpec.LoadAndAssign.
 type jailVariables struct {
-	DnsPort4    *ebpf.Variable `ebpf:"dns_port4"`
-	DnsPort6    *ebpf.Variable `ebpf:"dns_port6"`
-	ListenPort4 *ebpf.Variable `ebpf:"listen_port4"`
-	ListenPort6 *ebpf.Variable `ebpf:"listen_port6"`
+	DnsPort4      *ebpf.Variable `ebpf:"dns_port4"`
+	DnsPort6      *ebpf.Variable `ebpf:"dns_port6"`
+	ExecEventType *ebpf.Variable `ebpf:"exec_event_type"`
+	ListenPort4   *ebpf.Variable `ebpf:"listen_port4"`
+	ListenPort6   *ebpf.Variable `ebpf:"listen_port6"`
 }
 
 // jailPrograms contains all programs after they have been loaded into the kernel.
@@ -178,6 +203,7 @@ type jailVariables struct {
 type jailPrograms struct {
 	JailConnect4    *ebpf.Program `ebpf:"jail_connect4"`
 	JailConnect6    *ebpf.Program `ebpf:"jail_connect6"`
+	JailExec        *ebpf.Program `ebpf:"jail_exec"`
 	JailGetpeer4    *ebpf.Program `ebpf:"jail_getpeer4"`
 	JailGetpeer6    *ebpf.Program `ebpf:"jail_getpeer6"`
 	JailRecvmsg4    *ebpf.Program `ebpf:"jail_recvmsg4"`
@@ -193,6 +219,7 @@ func (p *jailPrograms) Close() error {
 	return _JailClose(
 		p.JailConnect4,
 		p.JailConnect6,
+		p.JailExec,
 		p.JailGetpeer4,
 		p.JailGetpeer6,
 		p.JailRecvmsg4,

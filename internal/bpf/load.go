@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
@@ -23,6 +24,9 @@ type Config struct {
 // Objects is one loaded copy of the jail object.
 type Objects struct {
 	objs jailObjects
+
+	mu   sync.Mutex
+	exec *ExecWatcher // the one reader of the execs ring buffer, if any
 }
 
 // Load loads the object with cfg's ports. A verifier rejection is returned
@@ -58,8 +62,16 @@ func Load(cfg Config) (*Objects, error) {
 	return o, nil
 }
 
-// Close releases the maps and programs. Attached links keep what they need.
+// Close releases the maps and programs, and an ExecWatcher's buffer.
+// Attached cgroup links keep what they need.
 func (o *Objects) Close() error {
+	o.mu.Lock()
+	w := o.exec
+	o.mu.Unlock()
+	if w != nil {
+		w.Close()
+		w.release()
+	}
 	return o.objs.Close()
 }
 
@@ -69,6 +81,8 @@ type attachment struct {
 	typ  ebpf.AttachType
 }
 
+// attachments are the cgroup programs only; the exec hook is a tracing
+// program with its own attach (WatchExec, ProbeExec).
 func (o *Objects) attachments() []attachment {
 	p := &o.objs.jailPrograms
 	// sock_create first: from then on no raw socket can be made, before a

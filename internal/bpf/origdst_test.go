@@ -15,6 +15,12 @@ func TestStructSizesMatchC(t *testing.T) {
 	if got, want := unsafe.Sizeof(jailTupleKey{}), uintptr(20); got != want {
 		t.Errorf("sizeof(struct tuple_key): got %d, want %d", got, want)
 	}
+	if got, want := unsafe.Sizeof(jailExecEvent{}), uintptr(804); got != want {
+		t.Errorf("sizeof(struct exec_event): got %d, want %d", got, want)
+	}
+	if got, want := unsafe.Offsetof(jailExecEvent{}.Args), uintptr(292); got != want {
+		t.Errorf("offsetof(struct exec_event, args): got %d, want %d", got, want)
+	}
 }
 
 func TestStatNamesCoverEveryCounter(t *testing.T) {

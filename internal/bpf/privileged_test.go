@@ -24,7 +24,7 @@ type kernelJail struct {
 	udp    [2]*net.UDPConn
 }
 
-func newKernelJail(t *testing.T) *kernelJail {
+func newKernelJail(t testing.TB) *kernelJail {
 	t.Helper()
 	testutil.RequireRoot(t)
 	mnt := testutil.Cgroup2Mount(t)

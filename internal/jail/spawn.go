@@ -35,6 +35,21 @@ var (
 // Start starts cmd inside the jail's cgroup. The returned process is the
 // leader of its own process group.
 func (j *Jail) Start(c Command) (*os.Process, error) {
+	cg, err := os.Open(j.Cgroup)
+	if err != nil {
+		return nil, fmt.Errorf("open cgroup: %w", err)
+	}
+	defer cg.Close()
+	return start(c, int(cg.Fd()))
+}
+
+// StartUnjailed starts cmd without a jail, as this process's user when
+// c.User is nil (ebpfjail --weak: no root, no kernel steering).
+func StartUnjailed(c Command) (*os.Process, error) {
+	return start(c, -1)
+}
+
+func start(c Command, cgroupFD int) (*os.Process, error) {
 	if len(c.Args) == 0 {
 		return nil, fmt.Errorf("start command: %w", ErrNotFound)
 	}
@@ -42,26 +57,23 @@ func (j *Jail) Start(c Command) (*os.Process, error) {
 	if err != nil {
 		return nil, err
 	}
-	cg, err := os.Open(j.Cgroup)
-	if err != nil {
-		return nil, fmt.Errorf("open cgroup: %w", err)
-	}
-	defer cg.Close()
-
 	cmd := exec.Command(path)
 	cmd.Args = c.Args
-	cmd.Env = userEnv(c.Env, c.User)
+	cmd.Env = c.Env
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = c.Stdin, c.Stdout, c.Stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if cgroupFD >= 0 {
 		// Born in the jail: no window in which it runs outside.
-		UseCgroupFD: true,
-		CgroupFD:    int(cg.Fd()),
-		Setpgid:     true,
-		Credential: &syscall.Credential{
+		cmd.SysProcAttr.UseCgroupFD = true
+		cmd.SysProcAttr.CgroupFD = cgroupFD
+	}
+	if c.User != nil {
+		cmd.Env = userEnv(c.Env, c.User)
+		cmd.SysProcAttr.Credential = &syscall.Credential{
 			Uid:    c.User.UID,
 			Gid:    c.User.GID,
 			Groups: c.User.Groups,
-		},
+		}
 	}
 	if c.Foreground && c.Stdin != nil {
 		cmd.SysProcAttr.Foreground = true

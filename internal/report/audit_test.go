@@ -1,0 +1,188 @@
+package report
+
+import (
+	"bytes"
+	"encoding/json"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ebpfjail/ebpfjail/pkg/event"
+)
+
+// auditEvents is what `--audit -- sh -c 'curl A; python3 B; nc C 22'`
+// and a little more produce: several pids of one executable, two hosts,
+// a denied request, DNS names in mixed case, blocked attempts of both
+// kinds, a process with no network, and events the audit must ignore.
+func auditEvents() []event.Event {
+	curl := func(pid uint32, verdict, method, host string, port int, up, down int64) event.Event {
+		return event.Event{Type: event.TypeRequest, Verdict: verdict, Reason: "rule", PID: pid, Comm: "curl",
+			Exe: "/usr/bin/curl", Method: method, URL: "https://" + host + "/", Scheme: "https", Host: host, Port: port,
+			BytesUp: up, BytesDown: down}
+	}
+	return []event.Event{
+		{Type: event.TypeExec, PID: 1, Comm: "sh", Exe: "/bin/sh", Argv: []string{"sh", "-c", "..."}},
+		{Type: event.TypeExec, PID: 1234, PPID: 1, Comm: "curl", Exe: "/usr/bin/curl"},
+		{Type: event.TypeDNS, Verdict: event.Allow, PID: 1234, Comm: "curl", Name: "Allowed.TEST.", QType: "A"},
+		{Type: event.TypeDNS, Verdict: event.Allow, PID: 1234, Comm: "curl", Name: "allowed.test", QType: "AAAA"},
+		curl(1234, event.Allow, "GET", "allowed.test", 443, 90, 600),
+		curl(1234, event.Allow, "GET", "allowed.test", 443, 90, 629),
+		curl(1240, event.Deny, "POST", "denied.test", 443, 0, 0),
+		curl(1240, event.Allow, "GET", "allowed.test", 8443, 0, 5<<20),
+		{Type: event.TypeRequest, Verdict: event.Allow, PID: 2000, Comm: "python3", Exe: "/usr/bin/python3.12",
+			Method: "GET", URL: "http://[2001:db8::5]:8080/x", Scheme: "http", Host: "2001:db8::5", Port: 8080, BytesDown: 10},
+		// No host field: the audit falls back to the URL.
+		{Type: event.TypeRequest, Verdict: event.Deny, Reason: "Loop detected", PID: 2000, Comm: "python3",
+			Exe: "/usr/bin/python3.12", Method: "GET", URL: "http://127.0.0.1/"},
+		{Type: event.TypeConnection, Verdict: event.Deny, Reason: "non-HTTP", PID: 99, Comm: "nc", Exe: "/usr/bin/nc.openbsd",
+			URL: "tcp://ssh.test:22", Scheme: "tcp", Host: "ssh.test", Port: 22},
+		{Type: event.TypeConnection, Verdict: event.Deny, Reason: "non-HTTP", PID: 99, Comm: "nc", Exe: "/usr/bin/nc.openbsd",
+			URL: "tcp://ssh.test:22", Scheme: "tcp", Host: "ssh.test", Port: 22},
+		{Type: event.TypeConnection, Verdict: event.Deny, Reason: "TLS handshake failed: remote error: tls: bad certificate",
+			PID: 2000, Comm: "python3", Exe: "/usr/bin/python3.12", URL: "https://pinned.test:443", Scheme: "https", Host: "pinned.test", Port: 443},
+		// A DNS query whose process was not found.
+		{Type: event.TypeDNS, Verdict: event.Allow, Name: "orphan.test", QType: "A"},
+		// Ignored: a summary, an allowed connection, an unknown type.
+		{Type: event.TypeSummary, Summary: &event.Summary{}},
+		{Type: event.TypeConnection, Verdict: event.Allow, PID: 5, Comm: "x"},
+		{Type: "future", PID: 6, Comm: "y"},
+	}
+}
+
+func wantSummary() event.Summary {
+	return event.Summary{ExitStatus: 7, DurationMS: 2345.679, Processes: []event.Process{
+		{Comm: "", PIDs: []uint32{}, DNSNames: []string{"orphan.test"}},
+		{Comm: "curl", Exe: "/usr/bin/curl", PIDs: []uint32{1234, 1240}, Hosts: []event.Host{
+			{Host: "allowed.test", Port: 443, Methods: map[string]int{"GET": 2}, Allowed: 2, BytesUp: 180, BytesDown: 1229},
+			{Host: "allowed.test", Port: 8443, Methods: map[string]int{"GET": 1}, Allowed: 1, BytesDown: 5 << 20},
+			{Host: "denied.test", Port: 443, Methods: map[string]int{"POST": 1}, Denied: 1},
+		}, DNSNames: []string{"allowed.test"}},
+		{Comm: "nc", Exe: "/usr/bin/nc.openbsd", PIDs: []uint32{99}, Blocked: []string{"tcp://ssh.test:22"}},
+		{Comm: "python3", Exe: "/usr/bin/python3.12", PIDs: []uint32{2000}, Hosts: []event.Host{
+			{Host: "127.0.0.1", Port: 80, Methods: map[string]int{"GET": 1}, Denied: 1},
+			{Host: "2001:db8::5", Port: 8080, Methods: map[string]int{"GET": 1}, Allowed: 1, BytesDown: 10},
+		}, Blocked: []string{"https://pinned.test:443 (TLS handshake failed)"}},
+		{Comm: "sh", Exe: "/bin/sh", PIDs: []uint32{1}},
+	}}
+}
+
+const auditDuration = 2345678901 * time.Nanosecond
+
+func TestAuditSummary(t *testing.T) {
+	a := NewAudit()
+	for _, e := range auditEvents() {
+		a.Emit(e)
+	}
+	got := a.Summary(7, auditDuration)
+	if want := wantSummary(); !reflect.DeepEqual(got, want) {
+		g, _ := json.MarshalIndent(got, "", " ")
+		w, _ := json.MarshalIndent(want, "", " ")
+		t.Errorf("got\n%s\nwant\n%s", g, w)
+	}
+
+	// The summary is a copy: aggregating on does not change it.
+	a.Emit(auditEvents()[4])
+	if !reflect.DeepEqual(got, wantSummary()) {
+		t.Error("a later Emit changed a returned summary")
+	}
+}
+
+// TestAuditDeterministic: any order of the same events, emitted from many
+// goroutines, gives the same summary and the same table.
+func TestAuditDeterministic(t *testing.T) {
+	ref := NewAudit()
+	for _, e := range auditEvents() {
+		ref.Emit(e)
+	}
+	var want bytes.Buffer
+	if err := ref.WriteTable(&want, ref.Summary(7, auditDuration)); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		events := auditEvents()
+		rand.Shuffle(len(events), func(i, j int) { events[i], events[j] = events[j], events[i] })
+		a := NewAudit()
+		var wg sync.WaitGroup
+		for _, e := range events {
+			wg.Go(func() { a.Emit(e) })
+		}
+		wg.Wait()
+		s := a.Summary(7, auditDuration)
+		if !reflect.DeepEqual(s, wantSummary()) {
+			t.Fatalf("shuffle %d: summary differs", i)
+		}
+		var got bytes.Buffer
+		a.WriteTable(&got, s)
+		if got.String() != want.String() {
+			t.Fatalf("shuffle %d: table differs:\n%s\nwant\n%s", i, got.String(), want.String())
+		}
+	}
+}
+
+func TestAuditTableGolden(t *testing.T) {
+	cases := map[string]event.Summary{
+		"audit.golden":       wantSummary(),
+		"audit-empty.golden": NewAudit().Summary(0, 0),
+		"audit-many-pids.golden": {Processes: []event.Process{{
+			Comm: "bash", Exe: "/usr/bin/bash", PIDs: []uint32{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11},
+			Blocked: []string{"tcp://a.test:25", "tcp://b.test:25"},
+		}}},
+		"audit-hostile.golden": {Processes: []event.Process{{
+			Comm: "x\x1b[31m", Exe: "/tmp/\x1b]0;t\x07", PIDs: []uint32{4},
+			DNSNames: []string{"a\x1b.test"},
+			Hosts:    []event.Host{{Host: "h\x1b.test", Port: 443, Methods: map[string]int{"G\x1bT": 1}, Allowed: 1}},
+		}}},
+	}
+	for name, s := range cases {
+		t.Run(name, func(t *testing.T) {
+			var got bytes.Buffer
+			if err := NewAudit().WriteTable(&got, s); err != nil {
+				t.Fatal(err)
+			}
+			if strings.ContainsRune(got.String(), '\x1b') {
+				t.Error("an escape character reached the table")
+			}
+			for _, l := range strings.Split(got.String(), "\n") {
+				if strings.TrimRight(l, " ") != l {
+					t.Errorf("trailing spaces: %q", l)
+				}
+			}
+			path := filepath.Join("testdata", name)
+			if *update {
+				if err := os.WriteFile(path, got.Bytes(), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (go test -update creates it)", err)
+			}
+			if got.String() != string(want) {
+				t.Errorf("table changed (go test -update rewrites it):\n got:\n%s\nwant:\n%s", got.String(), want)
+			}
+		})
+	}
+}
+
+// TestAuditTableFromJSON: the table depends only on the summary, so one
+// read back from --log-json prints the same.
+func TestAuditTableFromJSON(t *testing.T) {
+	var buf bytes.Buffer
+	s := wantSummary()
+	NewJSON(&buf).Emit(event.Event{Type: event.TypeSummary, Summary: &s})
+	var e event.Event
+	if err := json.Unmarshal(buf.Bytes(), &e); err != nil {
+		t.Fatal(err)
+	}
+	var a, b bytes.Buffer
+	NewAudit().WriteTable(&a, s)
+	NewAudit().WriteTable(&b, *e.Summary)
+	if a.String() != b.String() {
+		t.Errorf("from JSON:\n%s\nwant\n%s", b.String(), a.String())
+	}
+}
