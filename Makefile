@@ -6,7 +6,7 @@ BIN      := bin/ebpfjail
 # one package at a time.
 TEST_FLAGS ?= -count=1 -p 1 -timeout 20m
 
-.PHONY: all build generate check-generated test test-unit fuzz bench lint clean help
+.PHONY: all build generate check-generated test test-unit fuzz demo bench lint clean help
 
 all: build
 
@@ -33,6 +33,9 @@ fuzz: ## run each fuzz target for FUZZTIME (default 60s)
 
 test-unit: ## tests that need no root
 	$(GO) test -count=1 -short ./...
+
+demo: build ## see it work, offline: jailed curl, node and python3 against a test origin, then --audit (root)
+	EBPFJAIL_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -run '^TestPrivilegedDemo$$' -v ./tests
 
 bench: build ## benchmarks (ratios against a direct connection)
 	EBPFJAIL_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench . -benchmem ./...

@@ -48,7 +48,6 @@ Examples:
   ebpfjail --js-file policy.js --server --listen 127.0.0.1:8080   reloads policy.js on change
   sudo ebpfjail check
 
-Options:
 `
 
 const usageTail = `
@@ -75,7 +74,6 @@ type options struct {
 	weak        bool
 	resolve     []string
 	ca          string   // "export" or "path"
-	test        string   // --test's own value, "" without one
 	testSet     bool     // --test was given
 	testArgs    []string // [METHOD] URL
 	verbose     int
@@ -101,8 +99,7 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	fs.DurationVar(&o.jsTimeout, "js-timeout", time.Second, "deny a request whose JavaScript rule runs longer than `DURATION`")
 	fs.StringArrayVar(&o.noMITM, "no-mitm", nil, "pass TLS to names matching `HOSTGLOB` through unopened (repeatable)")
 	fs.StringArrayVar(&o.resolve, "resolve", nil, "resolve `HOST:ADDR` for upstream connections, as curl --resolve (repeatable)")
-	fs.StringVar(&o.test, "test", "", "evaluate the rule once for `[METHOD] URL` and print ALLOW or DENY (exit 0 or 1); no jail, no root")
-	fs.Lookup("test").NoOptDefVal = noTestValue
+	fs.BoolVar(&o.testSet, "test", false, "evaluate the rule once for the [METHOD] URL that follow; print ALLOW or DENY (exit 0 or 1); no jail, no root")
 	fs.StringVar(&o.requestLog, "request-log", "", "append one line per request decision to `FILE` (httpjail's format)")
 	fs.StringVar(&o.logJSON, "log-json", "", "write every event as one JSON object per line to `FILE` (- for stdout)")
 	fs.BoolVar(&o.audit, "audit", false, "allow everything, record everything, print a table per process at exit (a rule is still asked, for the record)")
@@ -122,10 +119,43 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	return fs
 }
 
+// flagGroups order the options in --help.
+var flagGroups = []struct {
+	title string
+	names []string
+}{
+	{"Rule (at most one; none denies everything)", []string{"js", "js-file", "sh", "proc", "js-timeout", "test"}},
+	{"Network", []string{"no-mitm", "resolve", "dns", "dns-upstream", "tcp"}},
+	{"Records", []string{"request-log", "log-json", "audit", "verbose"}},
+	{"The command", []string{"user", "timeout"}},
+	{"Other modes", []string{"server", "listen", "weak", "cleanup", "version", "help"}},
+}
+
 func usage(w io.Writer) {
 	var o options
+	fs := newFlagSet(&o)
 	fmt.Fprint(w, usageHead)
-	fmt.Fprint(w, newFlagSet(&o).FlagUsages())
+	seen := map[string]bool{}
+	for i, g := range flagGroups {
+		group := pflag.NewFlagSet(g.title, pflag.ContinueOnError)
+		group.SortFlags = false
+		for _, n := range g.names {
+			group.AddFlag(fs.Lookup(n))
+			seen[n] = true
+		}
+		if i > 0 {
+			fmt.Fprintln(w)
+		}
+		fmt.Fprintf(w, "%s:\n%s", g.title, group.FlagUsages())
+	}
+	// A flag missing from the groups still shows, at the end.
+	fs.VisitAll(func(f *pflag.Flag) {
+		if !seen[f.Name] {
+			rest := pflag.NewFlagSet("", pflag.ContinueOnError)
+			rest.AddFlag(f)
+			fmt.Fprint(w, rest.FlagUsages())
+		}
+	})
 	fmt.Fprint(w, usageTail)
 }
 
@@ -133,6 +163,8 @@ func usage(w io.Writer) {
 func parseArgs(args []string) (*options, error) {
 	o := &options{}
 	fs := newFlagSet(o)
+	// --test=URL is httpjail's spelling too; the flag itself takes no value.
+	args = splitTestValue(args)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
 			o.help = true
@@ -141,11 +173,7 @@ func parseArgs(args []string) (*options, error) {
 		return nil, err
 	}
 	rest := fs.Args()
-	if fs.Changed("test") {
-		o.testSet = true
-		if o.test != noTestValue {
-			rest = append(strings.Fields(o.test), rest...)
-		}
+	if o.testSet {
 		if len(rest) == 1 {
 			rest = strings.Fields(rest[0]) // --test "METHOD URL"
 		}
@@ -222,8 +250,22 @@ func parseUpstream(s string) (string, error) {
 	return ap.String(), nil
 }
 
-// noTestValue stands for "--test given without =VALUE".
-const noTestValue = "\x00"
+// splitTestValue turns "--test=VALUE" into "--test VALUE" (before any
+// "--", which ends ebpfjail's own options).
+func splitTestValue(args []string) []string {
+	out := make([]string, 0, len(args)+1)
+	for i, a := range args {
+		if a == "--" {
+			return append(out, args[i:]...)
+		}
+		if v, ok := strings.CutPrefix(a, "--test="); ok {
+			out = append(out, "--test", v)
+			continue
+		}
+		out = append(out, a)
+	}
+	return out
+}
 
 // checkRules enforces at most one rule flag.
 func checkRules(o *options) error {

@@ -3,6 +3,9 @@ package main
 import (
 	"bytes"
 	"errors"
+	"flag"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -77,5 +80,25 @@ func TestParseUpstreamDefaultsToPort53(t *testing.T) {
 		if got, err := parseUpstream(in); err != nil || got != want {
 			t.Errorf("%s: got %q, %v; want %q", in, got, err, want)
 		}
+	}
+}
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+// The help text is part of the interface: a change to it is reviewed as a
+// change to testdata/help.golden (go test ./cmd/ebpfjail -update).
+func TestHelpMatchesGolden(t *testing.T) {
+	var b bytes.Buffer
+	usage(&b)
+	golden := filepath.Join("testdata", "help.golden")
+	if *update {
+		os.WriteFile(golden, b.Bytes(), 0o644)
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.String() != string(want) {
+		t.Errorf("help text differs from %s (run with -update if intended):\ngot:\n%s", golden, b.String())
 	}
 }

@@ -33,16 +33,38 @@ import (
 //
 // Every one of those events with a pid adds it to its process. Summary
 // events, and connection events with verdict allow (which schema v1 does
-// not produce), are ignored. Memory grows with the distinct processes, hosts, names and
-// blocked attempts, not with the number of events.
+// not produce), are ignored. Memory grows with the distinct processes,
+// hosts, names and blocked attempts, not with the number of events.
+//
+// The producers do not all know the same things about a process: request
+// and connection events have the resolved /proc/PID/exe
+// (/usr/bin/python3.12), exec events the path given to execve
+// (/usr/bin/python3), DNS events no exe at all. So that one program is one
+// entry, [Audit.Summary] folds the weaker entries into the entry with a
+// /proc exe: an entry whose exe came only from exec events joins the entry
+// with the same comm that shares one of its pids; then an entry without an
+// exe joins the entry with the same comm and an exe that shares a pid, or,
+// failing that, the only entry with that comm and an exe. What cannot be
+// matched stays an entry of its own.
 type Audit struct {
 	mu    sync.Mutex
 	procs map[procKey]*procAgg
 }
 
-type procKey struct{ comm, exe string }
+// procKey is an entry of the aggregate. Events that know their program
+// (a /proc exe) aggregate per (comm, exe); the others per process too
+// (pid set), so that each can be folded into its own program's entry.
+type procKey struct {
+	comm, exe string
+	pid       uint32
+}
+
+func (k procKey) compare(o procKey) int {
+	return cmp.Or(cmp.Compare(k.comm, o.comm), cmp.Compare(k.exe, o.exe), cmp.Compare(k.pid, o.pid))
+}
 
 type procAgg struct {
+	procExe bool // exe came from a request or connection event (/proc)
 	pids    map[uint32]bool
 	hosts   map[hostKey]*event.Host
 	names   map[string]bool
@@ -52,6 +74,15 @@ type procAgg struct {
 type hostKey struct {
 	host string
 	port int
+}
+
+func newProcAgg() *procAgg {
+	return &procAgg{
+		pids:    map[uint32]bool{},
+		hosts:   map[hostKey]*event.Host{},
+		names:   map[string]bool{},
+		blocked: map[string]bool{},
+	}
 }
 
 // NewAudit returns an empty Audit.
@@ -75,19 +106,23 @@ func (a *Audit) Emit(e event.Event) {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	p := a.proc(e)
+	k := procKey{comm: e.Comm, exe: e.Exe}
+	if e.Exe == "" || e.Type == event.TypeExec {
+		k.pid = e.PID
+	}
+	p := a.procs[k]
+	if p == nil {
+		p = newProcAgg()
+		a.procs[k] = p
+	}
 	if e.PID != 0 {
 		p.pids[e.PID] = true
 	}
 	switch e.Type {
 	case event.TypeRequest:
+		p.procExe = p.procExe || e.Exe != ""
 		host, port := hostPort(e)
-		k := hostKey{host, port}
-		h := p.hosts[k]
-		if h == nil {
-			h = &event.Host{Host: host, Port: port, Methods: map[string]int{}}
-			p.hosts[k] = h
-		}
+		h := p.host(hostKey{host, port})
 		if e.Method != "" {
 			h.Methods[e.Method]++
 		}
@@ -103,24 +138,52 @@ func (a *Audit) Emit(e event.Event) {
 			p.names[name] = true
 		}
 	case event.TypeConnection:
+		p.procExe = p.procExe || e.Exe != ""
 		p.blocked[blockedEntry(e)] = true
 	}
 }
 
-// proc returns e's process aggregate, creating it. Called with a.mu held.
-func (a *Audit) proc(e event.Event) *procAgg {
-	k := procKey{e.Comm, e.Exe}
-	p := a.procs[k]
-	if p == nil {
-		p = &procAgg{
-			pids:    map[uint32]bool{},
-			hosts:   map[hostKey]*event.Host{},
-			names:   map[string]bool{},
-			blocked: map[string]bool{},
-		}
-		a.procs[k] = p
+// host returns p's entry for k, creating it.
+func (p *procAgg) host(k hostKey) *event.Host {
+	h := p.hosts[k]
+	if h == nil {
+		h = &event.Host{Host: k.host, Port: k.port, Methods: map[string]int{}}
+		p.hosts[k] = h
 	}
-	return p
+	return h
+}
+
+// absorb adds what q holds to p.
+func (p *procAgg) absorb(q *procAgg) {
+	p.procExe = p.procExe || q.procExe
+	for pid := range q.pids {
+		p.pids[pid] = true
+	}
+	for k, qh := range q.hosts {
+		h := p.host(k)
+		for m, n := range qh.Methods {
+			h.Methods[m] += n
+		}
+		h.Allowed += qh.Allowed
+		h.Denied += qh.Denied
+		h.BytesUp += qh.BytesUp
+		h.BytesDown += qh.BytesDown
+	}
+	for n := range q.names {
+		p.names[n] = true
+	}
+	for b := range q.blocked {
+		p.blocked[b] = true
+	}
+}
+
+func (p *procAgg) sharesPID(q *procAgg) bool {
+	for pid := range q.pids {
+		if p.pids[pid] {
+			return true
+		}
+	}
+	return false
 }
 
 // blockedEntry names a refused connection: its URL, else scheme://host:port,
@@ -158,20 +221,33 @@ func (a *Audit) Summary(exitStatus int, duration time.Duration) event.Summary {
 		return s
 	}
 	a.mu.Lock()
-	defer a.mu.Unlock()
+	work := make(map[procKey]*procAgg, len(a.procs))
 	for k, p := range a.procs {
+		c := newProcAgg()
+		c.absorb(p) // a deep copy: the merges below must not touch the Audit
+		work[k] = c
+	}
+	a.mu.Unlock()
+	merge(work)
+	// What could not be folded is combined per program.
+	byProg := map[procKey]*procAgg{}
+	for k, p := range work {
+		k.pid = 0
+		if q := byProg[k]; q != nil {
+			q.absorb(p)
+		} else {
+			byProg[k] = p
+		}
+	}
+
+	for k, p := range byProg {
 		out := event.Process{Comm: k.comm, Exe: k.exe, PIDs: []uint32{}}
 		for pid := range p.pids {
 			out.PIDs = append(out.PIDs, pid)
 		}
 		slices.Sort(out.PIDs)
 		for _, h := range p.hosts {
-			c := *h
-			c.Methods = make(map[string]int, len(h.Methods))
-			for m, n := range h.Methods {
-				c.Methods[m] = n
-			}
-			out.Hosts = append(out.Hosts, c)
+			out.Hosts = append(out.Hosts, *h)
 		}
 		slices.SortFunc(out.Hosts, func(x, y event.Host) int {
 			return cmp.Or(cmp.Compare(x.Host, y.Host), cmp.Compare(x.Port, y.Port))
@@ -184,6 +260,66 @@ func (a *Audit) Summary(exitStatus int, duration time.Duration) event.Summary {
 		return cmp.Or(cmp.Compare(x.Comm, y.Comm), cmp.Compare(x.Exe, y.Exe))
 	})
 	return s
+}
+
+// merge folds the entries that know less about their program into an
+// entry that knows more (see [Audit]). Keys are visited in sorted order
+// and the first match wins, so the result does not depend on map order.
+func merge(work map[procKey]*procAgg) {
+	keys := func() []procKey {
+		ks := make([]procKey, 0, len(work))
+		for k := range work {
+			ks = append(ks, k)
+		}
+		slices.SortFunc(ks, procKey.compare)
+		return ks
+	}
+	// An exe from execve (maybe a symlink, maybe relative) joins the
+	// /proc exe of the same process.
+	for _, k := range keys() {
+		p := work[k]
+		if k.exe == "" || p.procExe {
+			continue
+		}
+		for _, t := range keys() {
+			if q := work[t]; t != k && t.comm == k.comm && q.procExe && q.sharesPID(p) {
+				q.absorb(p)
+				delete(work, k)
+				break
+			}
+		}
+	}
+	// No exe at all (DNS events, a process gone before /proc was read):
+	// the program that had the same pid, else the only program of that
+	// comm.
+	for _, k := range keys() {
+		if k.exe != "" {
+			continue
+		}
+		p := work[k]
+		var target *procAgg
+		progs := map[string]bool{}
+		for _, t := range keys() {
+			if t.comm != k.comm || t.exe == "" {
+				continue
+			}
+			q := work[t]
+			if q.sharesPID(p) {
+				target, progs = q, nil
+				break
+			}
+			if !progs[t.exe] {
+				progs[t.exe] = true
+				if target == nil {
+					target = q
+				}
+			}
+		}
+		if target != nil && len(progs) <= 1 {
+			target.absorb(p)
+			delete(work, k)
+		}
+	}
 }
 
 func sortedKeys(m map[string]bool) []string {
@@ -210,17 +346,18 @@ const maxPIDs = 8
 // on s, so a summary read back from --log-json prints the same table.
 //
 //	ebpfjail audit: 2 processes, 3 requests (2 allowed, 1 denied), 1 DNS name, 1 blocked
-//	curl  /usr/bin/curl        pids 1234
+//	curl  /usr/bin/curl        pids 1234 1240
 //	  allowed.test:443  GET 2   allowed 2  denied 0  up 180 B  down 1.2 KiB
+//	  denied.test:443   POST 1  allowed 0  denied 1  up   0 B  down     0 B
 //	  dns: allowed.test
-//	nc    /usr/bin/nc.openbsd  pids 99
+//	nc    /usr/bin/nc.openbsd  pid 99
 //	  blocked: tcp://ssh.test:22
 func (a *Audit) WriteTable(w io.Writer, s event.Summary) error {
 	var b strings.Builder
 	var requests, allowed, denied, blocked int
 	names := map[string]bool{}
 	// Column widths over the whole table.
-	var wComm, wExe, wHost, wMeth, wAllow, wDeny, wUp int
+	var wComm, wExe, wHost, wMeth, wAllow, wDeny, wUp, wDown int
 	type hostRow struct{ host, methods, allowed, denied, up, down string }
 	rows := make([][]hostRow, len(s.Processes))
 	for i, p := range s.Processes {
@@ -239,7 +376,8 @@ func (a *Audit) WriteTable(w io.Writer, s event.Summary) error {
 				down:    humanBytes(h.BytesDown),
 			}
 			wHost, wMeth = max(wHost, width(r.host)), max(wMeth, width(r.methods))
-			wAllow, wDeny, wUp = max(wAllow, len(r.allowed)), max(wDeny, len(r.denied)), max(wUp, len(r.up))
+			wAllow, wDeny = max(wAllow, len(r.allowed)), max(wDeny, len(r.denied))
+			wUp, wDown = max(wUp, len(r.up)), max(wDown, len(r.down))
 			rows[i] = append(rows[i], r)
 		}
 		for _, n := range p.DNSNames {
@@ -255,11 +393,13 @@ func (a *Audit) WriteTable(w io.Writer, s event.Summary) error {
 		if wExe > 0 {
 			line += "  " + pad(clean(p.Exe), wExe)
 		}
-		line += "  " + pidList(p.PIDs)
-		b.WriteString(line + "\n")
+		if len(p.PIDs) > 0 {
+			line += "  " + pidList(p.PIDs)
+		}
+		b.WriteString(strings.TrimRight(line, " ") + "\n")
 		for _, r := range rows[i] {
-			line := fmt.Sprintf("  %s  %s  allowed %*s  denied %*s  up %*s  down %s",
-				pad(r.host, wHost), pad(r.methods, wMeth), wAllow, r.allowed, wDeny, r.denied, wUp, r.up, r.down)
+			line := fmt.Sprintf("  %s  %s  allowed %*s  denied %*s  up %*s  down %*s",
+				pad(r.host, wHost), pad(r.methods, wMeth), wAllow, r.allowed, wDeny, r.denied, wUp, r.up, wDown, r.down)
 			b.WriteString(line + "\n")
 		}
 		if len(p.DNSNames) > 0 {
@@ -277,10 +417,10 @@ func (a *Audit) WriteTable(w io.Writer, s event.Summary) error {
 }
 
 // procComm is a process's name for the table; events without one (a DNS
-// query whose sender could not be found) group under "?".
+// query whose sender could not be found) group under "(unknown)".
 func procComm(p event.Process) string {
 	if p.Comm == "" {
-		return "?"
+		return "(unknown)"
 	}
 	return clean(p.Comm)
 }
@@ -309,9 +449,6 @@ func methodList(m map[string]int) string {
 
 // pidList writes "pids 1 2 3", at most maxPIDs of them.
 func pidList(pids []uint32) string {
-	if len(pids) == 0 {
-		return "pids ?"
-	}
 	words := []string{"pids"}
 	if len(pids) == 1 {
 		words[0] = "pid"

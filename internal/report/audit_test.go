@@ -28,8 +28,13 @@ func auditEvents() []event.Event {
 	return []event.Event{
 		{Type: event.TypeExec, PID: 1, Comm: "sh", Exe: "/bin/sh", Argv: []string{"sh", "-c", "..."}},
 		{Type: event.TypeExec, PID: 1234, PPID: 1, Comm: "curl", Exe: "/usr/bin/curl"},
+		// DNS events have no exe; the audit folds them into curl's entry.
 		{Type: event.TypeDNS, Verdict: event.Allow, PID: 1234, Comm: "curl", Name: "Allowed.TEST.", QType: "A"},
 		{Type: event.TypeDNS, Verdict: event.Allow, PID: 1234, Comm: "curl", Name: "allowed.test", QType: "AAAA"},
+		// A curl that never connected: folded by its comm alone.
+		{Type: event.TypeDNS, Verdict: event.Deny, PID: 1250, Comm: "curl", Name: "nope.test", QType: "A", Rcode: "NXDOMAIN"},
+		// exec names the symlink; /proc names its target.
+		{Type: event.TypeExec, PID: 2000, PPID: 1, Comm: "python3", Exe: "/usr/bin/python3"},
 		curl(1234, event.Allow, "GET", "allowed.test", 443, 90, 600),
 		curl(1234, event.Allow, "GET", "allowed.test", 443, 90, 629),
 		curl(1240, event.Deny, "POST", "denied.test", 443, 0, 0),
@@ -57,11 +62,11 @@ func auditEvents() []event.Event {
 func wantSummary() event.Summary {
 	return event.Summary{ExitStatus: 7, DurationMS: 2345.679, Processes: []event.Process{
 		{Comm: "", PIDs: []uint32{}, DNSNames: []string{"orphan.test"}},
-		{Comm: "curl", Exe: "/usr/bin/curl", PIDs: []uint32{1234, 1240}, Hosts: []event.Host{
+		{Comm: "curl", Exe: "/usr/bin/curl", PIDs: []uint32{1234, 1240, 1250}, Hosts: []event.Host{
 			{Host: "allowed.test", Port: 443, Methods: map[string]int{"GET": 2}, Allowed: 2, BytesUp: 180, BytesDown: 1229},
 			{Host: "allowed.test", Port: 8443, Methods: map[string]int{"GET": 1}, Allowed: 1, BytesDown: 5 << 20},
 			{Host: "denied.test", Port: 443, Methods: map[string]int{"POST": 1}, Denied: 1},
-		}, DNSNames: []string{"allowed.test"}},
+		}, DNSNames: []string{"allowed.test", "nope.test"}},
 		{Comm: "nc", Exe: "/usr/bin/nc.openbsd", PIDs: []uint32{99}, Blocked: []string{"tcp://ssh.test:22"}},
 		{Comm: "python3", Exe: "/usr/bin/python3.12", PIDs: []uint32{2000}, Hosts: []event.Host{
 			{Host: "127.0.0.1", Port: 80, Methods: map[string]int{"GET": 1}, Denied: 1},
@@ -184,5 +189,31 @@ func TestAuditTableFromJSON(t *testing.T) {
 	NewAudit().WriteTable(&b, *e.Summary)
 	if a.String() != b.String() {
 		t.Errorf("from JSON:\n%s\nwant\n%s", b.String(), a.String())
+	}
+}
+
+// TestAuditMergeAmbiguous: an entry without exe joins the entry sharing
+// its pid, and stays apart when its comm names two programs and no pid
+// says which.
+func TestAuditMergeAmbiguous(t *testing.T) {
+	a := NewAudit()
+	for _, e := range []event.Event{
+		{Type: event.TypeRequest, Verdict: event.Allow, PID: 1, Comm: "x", Exe: "/a/x", Host: "a.test", Port: 80},
+		{Type: event.TypeRequest, Verdict: event.Allow, PID: 2, Comm: "x", Exe: "/b/x", Host: "b.test", Port: 80},
+		{Type: event.TypeDNS, PID: 2, Comm: "x", Name: "b.test"},
+		{Type: event.TypeDNS, PID: 3, Comm: "x", Name: "c.test"},
+		// Same comm and pid, another program: exec-only entries that match
+		// nothing stay.
+		{Type: event.TypeExec, PID: 9, Comm: "x", Exe: "./x"},
+	} {
+		a.Emit(e)
+	}
+	var got []string
+	for _, p := range a.Summary(0, 0).Processes {
+		got = append(got, p.Exe+" "+strings.Join(p.DNSNames, ","))
+	}
+	want := []string{" c.test", "./x ", "/a/x ", "/b/x b.test"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got %q, want %q", got, want)
 	}
 }

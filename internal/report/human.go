@@ -18,8 +18,8 @@ import (
 //
 //	0  what went wrong: denied requests and DNS names, blocked connections,
 //	   TLS handshakes the client rejected, upstream failures
-//	1  also every allowed request (status, duration), every DNS answer and
-//	   every other connection
+//	1  also every allowed request (status, duration), every DNS answer,
+//	   and connections that hung up without sending a byte
 //	2  also exec and summary events, byte counts and DNS timings
 //
 // Examples:
