@@ -18,6 +18,7 @@ type outputs struct {
 	sink   report.Sink
 	audit  *report.Audit
 	json   *report.JSON
+	reqLog *report.RequestLog
 	files  []io.Closer
 	start  time.Time
 	stderr io.Writer
@@ -34,7 +35,8 @@ func openOutputs(o *options) (*outputs, error) {
 			return nil, fail(exitFailure, fmt.Errorf("open request log: %w", err), "--request-log takes a file ebpfjail can append to")
 		}
 		out.files = append(out.files, f)
-		sinks = append(sinks, report.NewRequestLog(f))
+		out.reqLog = report.NewRequestLog(f)
+		sinks = append(sinks, out.reqLog)
 	}
 	if o.logJSON != "" {
 		var w io.Writer = os.Stdout
@@ -73,6 +75,13 @@ func (out *outputs) finish(status int) {
 }
 
 func (out *outputs) close() {
+	// A record that could not be written is worth a word: the user relies on it.
+	if out.reqLog != nil && out.reqLog.Err() != nil {
+		warnf(out.stderr, "the request log is incomplete: %v", out.reqLog.Err())
+	}
+	if out.json != nil && out.json.Err() != nil {
+		warnf(out.stderr, "the JSON log is incomplete: %v", out.json.Err())
+	}
 	for _, f := range out.files {
 		f.Close()
 	}

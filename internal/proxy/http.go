@@ -219,15 +219,23 @@ func (p *Proxy) handler(c *conn) http.Handler {
 			body = &countingBody{ReadCloser: r.Body}
 			r.Body = body
 		}
-		out := r.WithContext(withOrigIP(r.Context(), c.dialIP))
-		p.forwarder(c.scheme, t).ServeHTTP(cw, out)
+		var upErr string
+		ctx := context.WithValue(withOrigIP(r.Context(), c.dialIP), upstreamErrKey{}, &upErr)
+		p.forwarder(c.scheme, t).ServeHTTP(cw, r.WithContext(ctx))
 		e.Status, e.BytesDown, e.DurationMS = cw.status, cw.n, sinceMS(start)
+		if upErr != "" {
+			e.Reason = "upstream error: " + upErr
+		}
 		if body != nil {
 			e.BytesUp = body.n
 		}
 		p.emit(e)
 	})
 }
+
+// upstreamErrKey carries a *string the forwarder fills with why the
+// upstream failed, for the request's event.
+type upstreamErrKey struct{}
 
 // forwarder proxies one request to t.
 func (p *Proxy) forwarder(scheme string, t target) *httputil.ReverseProxy {
@@ -242,6 +250,9 @@ func (p *Proxy) forwarder(scheme string, t target) *httputil.ReverseProxy {
 		FlushInterval: -1, // stream: server-sent events, long polls
 		ErrorLog:      discardLog,
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			if p, ok := r.Context().Value(upstreamErrKey{}).(*string); ok {
+				*p = err.Error()
+			}
 			if errors.Is(err, context.Canceled) {
 				return // the client went away
 			}
