@@ -2,6 +2,8 @@
 GO       ?= go
 BPF_CLANG ?= clang
 BIN      := bin/ebpfjail
+# --version names the commit; this workplace sets GOFLAGS=-buildvcs=false.
+BUILDVCS := $(shell git rev-parse --git-dir >/dev/null 2>&1 && echo true || echo false)
 # Privileged and end-to-end tests share kernel state (cgroups, test hosts):
 # one package at a time.
 TEST_FLAGS ?= -count=1 -p 1 -timeout 20m
@@ -11,7 +13,7 @@ TEST_FLAGS ?= -count=1 -p 1 -timeout 20m
 all: build
 
 build: ## build bin/ebpfjail (no clang needed: the BPF object is committed)
-	$(GO) build -trimpath -o $(BIN) ./cmd/ebpfjail
+	$(GO) build -trimpath -buildvcs=$(BUILDVCS) -o $(BIN) ./cmd/ebpfjail
 
 generate: ## regenerate the BPF object and its Go bindings (needs clang)
 	BPF_CLANG=$(BPF_CLANG) $(GO) generate ./internal/bpf

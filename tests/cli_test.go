@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -32,6 +33,10 @@ func TestHelpAndVersion(t *testing.T) {
 	r = jail(t, runOpts{}, "--version")
 	if r.code != 0 || !strings.HasPrefix(r.stdout, "ebpfjail ") {
 		t.Errorf("--version: %s", r)
+	}
+	// `make` builds with the commit stamped in.
+	if os.Getenv("EBPFJAIL_BIN") != "" && !regexp.MustCompile(`\([0-9a-f]{12}\)`).MatchString(r.stdout) {
+		t.Errorf("--version: got %q, want the commit in parentheses", r.stdout)
 	}
 }
 

@@ -144,6 +144,7 @@ func runJail(o *options, log *slog.Logger) (int, error) {
 			if st, err := s.objs.Stats(); err == nil {
 				log.Debug("kernel counters", "stats", st)
 			}
+			log.Debug("dns shim", "malformed_queries", s.dns.Malformed())
 		}
 	}
 	// A signal during setup aborts before the command starts.

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/miekg/dns"
@@ -82,6 +83,7 @@ type Shim struct {
 	rules        rules.Engine
 	events       func(event.Event)
 	seen         *observed     // forward mode: address -> names answered
+	malformed    atomic.Uint64 // messages that did not parse as a query
 	timeout      time.Duration // upstreamTimeout; shorter in tests
 
 	v4, v6  uint16
@@ -172,6 +174,7 @@ func (s *Shim) serveUDP(network, addr string) (uint16, error) {
 		UDPSize:           dns.MaxMsgSize,
 		NotifyStartedFunc: func() { close(started) },
 		MsgInvalidFunc: func(m []byte, err error) {
+			s.malformed.Add(1)
 			s.log.Debug("malformed dns query", "net", "udp", "bytes", len(m), "error", err)
 		},
 	}
@@ -379,6 +382,10 @@ func (s *Shim) fakeAnswer(req *dns.Msg, q dns.Question) *dns.Msg {
 	// empty answer: the name exists, it just has no such record.
 	return m
 }
+
+// Malformed counts the messages dropped or answered FORMERR/NOTIMP
+// because they did not parse as a query.
+func (s *Shim) Malformed() uint64 { return s.malformed.Load() }
 
 // Names returns the names whose forwarded answers contained a (forward
 // mode), most recent first.

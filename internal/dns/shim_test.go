@@ -362,6 +362,11 @@ func TestGarbageUDP(t *testing.T) {
 	if err != nil || resp.Rcode != dns.RcodeSuccess {
 		t.Fatalf("query after garbage: got %v, %v, want an answer", resp, err)
 	}
+	// The junk that reached the parser is counted (the empty datagram and
+	// the accepted-then-refused header-only query may not be).
+	if got := s.Malformed(); got < 2 {
+		t.Errorf("Malformed(): got %d, want at least 2", got)
+	}
 }
 
 func TestGarbageTCP(t *testing.T) {

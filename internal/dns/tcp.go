@@ -48,6 +48,7 @@ func (s *Shim) ServeConn(c net.Conn, who bpf.Origin) {
 		if errors.Is(err, dns.ErrShortRead) {
 			// Shorter than a header: there is no ID to answer to. The
 			// length prefix was honoured, so the stream is still in step.
+			s.malformed.Add(1)
 			s.log.Debug("malformed dns query", "net", "tcp", "error", err)
 			continue
 		}
@@ -59,6 +60,7 @@ func (s *Shim) ServeConn(c net.Conn, who bpf.Origin) {
 			continue
 		}
 		if reply != nil {
+			s.malformed.Add(1)
 			s.log.Debug("malformed dns query", "net", "tcp", "bytes", len(raw), "rcode", rcodeString(reply.Rcode))
 		}
 		tokens <- struct{}{}
