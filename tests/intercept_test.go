@@ -38,7 +38,6 @@ func newSite(t *testing.T) *site {
 func (s *site) run(t *testing.T, rule string, extra []string, command ...string) result {
 	t.Helper()
 	args := []string{"-v", "--user", "nobody", "--js", rule,
-		"--dns-upstream", s.h.IPv4.String(),
 		"--resolve", "allowed.test:" + s.h.IPv4.String(),
 		"--resolve", "denied.test:" + s.h.IPv4.String()}
 	args = append(append(args, extra...), "--")

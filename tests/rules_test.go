@@ -84,7 +84,7 @@ except urllib.error.HTTPError as e: print('python', e.code)"`
 		script := `curl -sS -o /dev/null -w "before %{http_code}\n" http://allowed.test/second
 echo "true" > ` + policy + `; sleep 0.3
 curl -sS -o /dev/null -w "after %{http_code}\n" http://allowed.test/second`
-		args := []string{"-v", "--user", "nobody", "--js-file", policy, "--dns-upstream", s.h.IPv4.String(),
+		args := []string{"-v", "--user", "nobody", "--js-file", policy,
 			"--resolve", "allowed.test:" + s.h.IPv4.String(), "--", "sh", "-c", script}
 		r := jail(t, runOpts{}, args...)
 		contains(t, "before", r.stdout, "before 403")

@@ -235,6 +235,9 @@ func startServices(o *options, log *slog.Logger, engine rules.Engine, ca proxy.C
 		Events:       out.emit,
 	}
 	var synthetic *dns.Synthetic
+	if o.dnsMode == "fake" && o.dnsUpstream != "" {
+		warnf(os.Stderr, "--dns-upstream has no effect with --dns fake (nothing is forwarded); add --dns forward")
+	}
 	if o.dnsMode == "fake" {
 		synthetic = dns.NewSynthetic()
 		dcfg.Fake = synthetic
