@@ -12,6 +12,8 @@
  *                          (address, port) so the listener finds it from accept()
  *   cgroup/sock_create     only TCP and UDP inet sockets (no raw, ICMP, SCTP, MPTCP)
  *   cgroup/sock_release    drop the socket's record (UDP never reaches sockops)
+ *   cgroup/connect_unix    unix sockets: connect() and sendto() to an address in
+ *   cgroup/sendmsg_unix    unix_deny -> EPERM (Linux 6.7+; optional, see load.go)
  *
  * and, sharing nothing with them but the object and the stats map:
  *
@@ -445,6 +447,90 @@ int jail_sock_release(struct bpf_sock *sk)
 
 	bpf_map_delete_elem(&orig_by_cookie, &cookie);
 	return 1;
+}
+
+/* ---------------- unix sockets ---------------- */
+
+/*
+ * A unix socket can lead out of the jail without a single inet socket: the
+ * resolver daemons (systemd-resolved, nscd) look names up for the caller,
+ * and a container engine's socket starts an unjailed container. DenyUnix
+ * fills this map with the addresses the jail may not reach.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, struct unix_path);
+	__type(value, __u8);
+} unix_deny SEC(".maps");
+
+/* The kernel context behind struct bpf_sock_addr. Its UAPI view has no
+ * field for a unix address; the kernel one points at the sockaddr_un the
+ * caller passed (already copied into a kernel buffer). Just the fields we
+ * read; CO-RE relocates them. */
+struct bpf_sock_addr_kern {
+	void *uaddr;
+	__u32 uaddrlen;
+} __attribute__((preserve_access_index));
+
+/* kfunc, Linux 6.2+ (the unix hooks need 6.7). */
+extern void *bpf_cast_to_kern_ctx(void *obj) __ksym;
+
+#define SUN_PATH_OFFSET 2 /* offsetof(struct sockaddr_un, sun_path) */
+
+/*
+ * unix_verdict returns 1 to let the address through and 0 (EPERM) when it is
+ * in unix_deny. The key is the address as the kernel will read it: a
+ * pathname ends at the first NUL or at the address length, whichever comes
+ * first (what follows a NUL is ignored by the kernel, so it is zeroed here,
+ * or "/run/docker.sock\0x" would slip past); an abstract name (leading NUL)
+ * is every byte of the address length. Nothing else is normalised: the
+ * kernel resolves the path only after this hook, so "/run//x", a relative
+ * path or a symlink to a denied socket are other keys (Go documents it).
+ */
+static __always_inline int unix_verdict(struct bpf_sock_addr *ctx)
+{
+	struct bpf_sock_addr_kern *sa = bpf_cast_to_kern_ctx(ctx);
+	struct unix_path k = {};
+	__u32 len = sa->uaddrlen;
+	int end = 0;
+
+	/* unix_validate_addr() has checked this already; be safe anyway. */
+	if (len <= SUN_PATH_OFFSET || len > SUN_PATH_OFFSET + UNIX_PATH_MAX)
+		goto deny;
+	len -= SUN_PATH_OFFSET;
+	if (bpf_probe_read_kernel(k.path, len, (char *)sa->uaddr + SUN_PATH_OFFSET))
+		goto deny;
+	if (k.path[0]) {
+		/* A bounded loop (~4,000 instructions verified): unrolled it
+		 * would double the object for nothing. */
+#pragma clang loop unroll(disable)
+		for (int i = 1; i < UNIX_PATH_MAX; i++) {
+			if (!k.path[i])
+				end = 1;
+			if (end)
+				k.path[i] = 0;
+		}
+	}
+	if (!bpf_map_lookup_elem(&unix_deny, &k))
+		return 1;
+deny:
+	stat_inc(STAT_UNIX_DENIED);
+	return 0;
+}
+
+/* connect() of stream, seqpacket and datagram unix sockets. */
+SEC("cgroup/connect_unix")
+int jail_connect_unix(struct bpf_sock_addr *ctx)
+{
+	return unix_verdict(ctx);
+}
+
+/* sendto()/sendmsg() with an address on a datagram unix socket. */
+SEC("cgroup/sendmsg_unix")
+int jail_sendmsg_unix(struct bpf_sock_addr *ctx)
+{
+	return unix_verdict(ctx);
 }
 
 /* ---------------- exec events ---------------- */

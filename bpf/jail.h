@@ -48,6 +48,17 @@ struct exec_event {
 	char args[EXEC_ARGS_MAX];
 };
 
+/* sun_path of a struct sockaddr_un. */
+#define UNIX_PATH_MAX 108
+
+/* Key of the unix_deny map: a unix socket address as the kernel reads it,
+ * zero padded. A pathname ends at its first NUL (bytes after it are zeroed);
+ * an abstract name keeps its leading NUL and every byte of its length, so
+ * "\0foo" and "\0foo\0" share a key (the deny covers both). */
+struct unix_path {
+	char path[UNIX_PATH_MAX];
+};
+
 /* Indexes of the per-CPU counters in the stats map (`ebpfjail -vv` prints them). */
 enum stat_idx {
 	STAT_TCP_REDIR,
@@ -60,6 +71,7 @@ enum stat_idx {
 	STAT_PEER_REWRITTEN,
 	STAT_RECV_REWRITTEN,
 	STAT_EXEC_DROPPED,
+	STAT_UNIX_DENIED,
 	STAT_MAX,
 };
 

@@ -18,5 +18,7 @@
 // the jail fails closed until the pins are removed.
 //
 // Minimum kernel: 5.8 (cgroup getpeername hooks, bpf_link for cgroups,
-// BPF_MAP_LOOKUP_AND_DELETE_ELEM on hash maps needs 5.14).
+// BPF_MAP_LOOKUP_AND_DELETE_ELEM on hash maps needs 5.14). The unix socket
+// programs (connect_unix, sendmsg_unix: DenyUnix) need 6.7; an older kernel
+// loads and attaches everything else, and Links.Missing names them.
 package bpf

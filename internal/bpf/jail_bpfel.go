@@ -43,6 +43,11 @@ type jailTupleKey struct {
 	Pad  uint16
 }
 
+type jailUnixPath struct {
+	_    structs.HostLayout
+	Path [108]int8
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
@@ -52,8 +57,10 @@ const (
 	jailMapOrigByCookie     = "orig_by_cookie"
 	jailMapOrigByTuple      = "orig_by_tuple"
 	jailMapStats            = "stats"
+	jailMapUnixDeny         = "unix_deny"
 	jailProgJailConnect4    = "jail_connect4"
 	jailProgJailConnect6    = "jail_connect6"
+	jailProgJailConnectUnix = "jail_connect_unix"
 	jailProgJailExec        = "jail_exec"
 	jailProgJailGetpeer4    = "jail_getpeer4"
 	jailProgJailGetpeer6    = "jail_getpeer6"
@@ -61,6 +68,7 @@ const (
 	jailProgJailRecvmsg6    = "jail_recvmsg6"
 	jailProgJailSendmsg4    = "jail_sendmsg4"
 	jailProgJailSendmsg6    = "jail_sendmsg6"
+	jailProgJailSendmsgUnix = "jail_sendmsg_unix"
 	jailProgJailSockCreate  = "jail_sock_create"
 	jailProgJailSockRelease = "jail_sock_release"
 	jailProgJailSockops     = "jail_sockops"
@@ -115,6 +123,7 @@ type jailSpecs struct {
 type jailProgramSpecs struct {
 	JailConnect4    *ebpf.ProgramSpec `ebpf:"jail_connect4"`
 	JailConnect6    *ebpf.ProgramSpec `ebpf:"jail_connect6"`
+	JailConnectUnix *ebpf.ProgramSpec `ebpf:"jail_connect_unix"`
 	JailExec        *ebpf.ProgramSpec `ebpf:"jail_exec"`
 	JailGetpeer4    *ebpf.ProgramSpec `ebpf:"jail_getpeer4"`
 	JailGetpeer6    *ebpf.ProgramSpec `ebpf:"jail_getpeer6"`
@@ -122,6 +131,7 @@ type jailProgramSpecs struct {
 	JailRecvmsg6    *ebpf.ProgramSpec `ebpf:"jail_recvmsg6"`
 	JailSendmsg4    *ebpf.ProgramSpec `ebpf:"jail_sendmsg4"`
 	JailSendmsg6    *ebpf.ProgramSpec `ebpf:"jail_sendmsg6"`
+	JailSendmsgUnix *ebpf.ProgramSpec `ebpf:"jail_sendmsg_unix"`
 	JailSockCreate  *ebpf.ProgramSpec `ebpf:"jail_sock_create"`
 	JailSockRelease *ebpf.ProgramSpec `ebpf:"jail_sock_release"`
 	JailSockops     *ebpf.ProgramSpec `ebpf:"jail_sockops"`
@@ -136,6 +146,7 @@ type jailMapSpecs struct {
 	OrigByCookie *ebpf.MapSpec `ebpf:"orig_by_cookie"`
 	OrigByTuple  *ebpf.MapSpec `ebpf:"orig_by_tuple"`
 	Stats        *ebpf.MapSpec `ebpf:"stats"`
+	UnixDeny     *ebpf.MapSpec `ebpf:"unix_deny"`
 }
 
 // jailVariableSpecs contains global variables before they are loaded into the kernel.
@@ -174,6 +185,7 @@ type jailMaps struct {
 	OrigByCookie *ebpf.Map `ebpf:"orig_by_cookie"`
 	OrigByTuple  *ebpf.Map `ebpf:"orig_by_tuple"`
 	Stats        *ebpf.Map `ebpf:"stats"`
+	UnixDeny     *ebpf.Map `ebpf:"unix_deny"`
 }
 
 func (m *jailMaps) Close() error {
@@ -183,6 +195,7 @@ func (m *jailMaps) Close() error {
 		m.OrigByCookie,
 		m.OrigByTuple,
 		m.Stats,
+		m.UnixDeny,
 	)
 }
 
@@ -203,6 +216,7 @@ type jailVariables struct {
 type jailPrograms struct {
 	JailConnect4    *ebpf.Program `ebpf:"jail_connect4"`
 	JailConnect6    *ebpf.Program `ebpf:"jail_connect6"`
+	JailConnectUnix *ebpf.Program `ebpf:"jail_connect_unix"`
 	JailExec        *ebpf.Program `ebpf:"jail_exec"`
 	JailGetpeer4    *ebpf.Program `ebpf:"jail_getpeer4"`
 	JailGetpeer6    *ebpf.Program `ebpf:"jail_getpeer6"`
@@ -210,6 +224,7 @@ type jailPrograms struct {
 	JailRecvmsg6    *ebpf.Program `ebpf:"jail_recvmsg6"`
 	JailSendmsg4    *ebpf.Program `ebpf:"jail_sendmsg4"`
 	JailSendmsg6    *ebpf.Program `ebpf:"jail_sendmsg6"`
+	JailSendmsgUnix *ebpf.Program `ebpf:"jail_sendmsg_unix"`
 	JailSockCreate  *ebpf.Program `ebpf:"jail_sock_create"`
 	JailSockRelease *ebpf.Program `ebpf:"jail_sock_release"`
 	JailSockops     *ebpf.Program `ebpf:"jail_sockops"`
@@ -219,6 +234,7 @@ func (p *jailPrograms) Close() error {
 	return _JailClose(
 		p.JailConnect4,
 		p.JailConnect6,
+		p.JailConnectUnix,
 		p.JailExec,
 		p.JailGetpeer4,
 		p.JailGetpeer6,
@@ -226,6 +242,7 @@ func (p *jailPrograms) Close() error {
 		p.JailRecvmsg6,
 		p.JailSendmsg4,
 		p.JailSendmsg6,
+		p.JailSendmsgUnix,
 		p.JailSockCreate,
 		p.JailSockRelease,
 		p.JailSockops,

@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sync"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/rlimit"
+	"golang.org/x/sys/unix"
 )
 
 // Config holds the ports the programs steer to. They are compiled into the
@@ -24,6 +26,9 @@ type Config struct {
 // Objects is one loaded copy of the jail object.
 type Objects struct {
 	objs jailObjects
+	// unixErr is why the unix programs were not loaded (a kernel before
+	// 6.7 has no hook for them), nil when they were.
+	unixErr error
 
 	mu   sync.Mutex
 	exec *ExecWatcher // the one reader of the execs ring buffer, if any
@@ -56,10 +61,56 @@ func Load(cfg Config) (*Objects, error) {
 		}
 	}
 	o := &Objects{}
+	if err := probeUnixHooks(); err != nil {
+		if !unsupported(err) {
+			return nil, fmt.Errorf("probe unix socket hooks: %w", err)
+		}
+		o.unixErr = fmt.Errorf("%w: this kernel has no cgroup hook for unix sockets (Linux 6.7+)", ebpf.ErrNotSupported)
+		err = loadWithout(spec, &o.objs, unixPrograms)
+		if err != nil {
+			o.objs.Close()
+			return nil, fmt.Errorf("load jail object: %w", err)
+		}
+		return o, nil
+	}
 	if err := spec.LoadAndAssign(&o.objs, nil); err != nil {
 		return nil, fmt.Errorf("load jail object: %w", err)
 	}
 	return o, nil
+}
+
+// unsupported reports whether err says the kernel lacks a program or attach
+// type (rather than, say, a permission error).
+func unsupported(err error) bool {
+	return errors.Is(err, ebpf.ErrNotSupported) || errors.Is(err, unix.EINVAL) || errors.Is(err, unix.EOPNOTSUPP)
+}
+
+// loadWithout loads spec into objs except for the programs named in skip,
+// whose fields stay nil. On error the caller closes objs.
+func loadWithout(spec *ebpf.CollectionSpec, objs *jailObjects, skip []string) error {
+	for _, name := range skip {
+		delete(spec.Programs, name)
+	}
+	coll, err := ebpf.NewCollection(spec)
+	if err != nil {
+		return err
+	}
+	defer coll.Close() // closes nothing once everything is assigned
+	if err := coll.Assign(&objs.jailMaps); err != nil {
+		return err
+	}
+	if err := coll.Assign(&objs.jailVariables); err != nil {
+		return err
+	}
+	// jailPrograms, generated, names every program: Assign would refuse the
+	// missing ones, so take the loaded ones field by field.
+	progs := reflect.ValueOf(&objs.jailPrograms).Elem()
+	for i := range progs.NumField() {
+		if p := coll.DetachProgram(progs.Type().Field(i).Tag.Get("ebpf")); p != nil {
+			progs.Field(i).Set(reflect.ValueOf(p))
+		}
+	}
+	return nil
 }
 
 // Close releases the maps and programs, and an ExecWatcher's buffer.
@@ -79,6 +130,9 @@ type attachment struct {
 	name string // pin file name, also shown by `ebpfjail check`
 	prog *ebpf.Program
 	typ  ebpf.AttachType
+	// optional programs are left out, and reported by Links.Missing, when
+	// the kernel cannot load or attach them; a jail runs without them.
+	optional bool
 }
 
 // attachments are the cgroup programs only; the exec hook is a tracing
@@ -88,39 +142,60 @@ func (o *Objects) attachments() []attachment {
 	// sock_create first: from then on no raw socket can be made, before a
 	// single connect is steered.
 	return []attachment{
-		{"sock_create", p.JailSockCreate, ebpf.AttachCGroupInetSockCreate},
-		{"sock_release", p.JailSockRelease, ebpf.AttachCgroupInetSockRelease},
-		{"sockops", p.JailSockops, ebpf.AttachCGroupSockOps},
-		{"connect4", p.JailConnect4, ebpf.AttachCGroupInet4Connect},
-		{"connect6", p.JailConnect6, ebpf.AttachCGroupInet6Connect},
-		{"sendmsg4", p.JailSendmsg4, ebpf.AttachCGroupUDP4Sendmsg},
-		{"sendmsg6", p.JailSendmsg6, ebpf.AttachCGroupUDP6Sendmsg},
-		{"recvmsg4", p.JailRecvmsg4, ebpf.AttachCGroupUDP4Recvmsg},
-		{"recvmsg6", p.JailRecvmsg6, ebpf.AttachCGroupUDP6Recvmsg},
-		{"getpeername4", p.JailGetpeer4, ebpf.AttachCgroupInet4GetPeername},
-		{"getpeername6", p.JailGetpeer6, ebpf.AttachCgroupInet6GetPeername},
+		{"sock_create", p.JailSockCreate, ebpf.AttachCGroupInetSockCreate, false},
+		{"sock_release", p.JailSockRelease, ebpf.AttachCgroupInetSockRelease, false},
+		{"sockops", p.JailSockops, ebpf.AttachCGroupSockOps, false},
+		{"connect4", p.JailConnect4, ebpf.AttachCGroupInet4Connect, false},
+		{"connect6", p.JailConnect6, ebpf.AttachCGroupInet6Connect, false},
+		{"sendmsg4", p.JailSendmsg4, ebpf.AttachCGroupUDP4Sendmsg, false},
+		{"sendmsg6", p.JailSendmsg6, ebpf.AttachCGroupUDP6Sendmsg, false},
+		{"recvmsg4", p.JailRecvmsg4, ebpf.AttachCGroupUDP4Recvmsg, false},
+		{"recvmsg6", p.JailRecvmsg6, ebpf.AttachCGroupUDP6Recvmsg, false},
+		{"getpeername4", p.JailGetpeer4, ebpf.AttachCgroupInet4GetPeername, false},
+		{"getpeername6", p.JailGetpeer6, ebpf.AttachCgroupInet6GetPeername, false},
+		// Linux 6.7+: without them a jail still runs, with the unix side
+		// door open (ProbeAttach marks them Optional for `ebpfjail check`).
+		{"connect_unix", p.JailConnectUnix, ebpf.AttachCgroupUnixConnect, true},
+		{"sendmsg_unix", p.JailSendmsgUnix, ebpf.AttachCgroupUnixSendmsg, true},
 	}
 }
 
 // Links are the programs attached to one cgroup.
 type Links struct {
-	links  []link.Link
-	pinned string
+	links   []link.Link
+	pinned  string
+	missing []string
 }
 
-// Attach attaches every program to the cgroup at path. On error nothing
-// stays attached.
+// Attach attaches every program to the cgroup at path. An optional program
+// the kernel cannot load or attach is left out and named by Missing. On
+// error nothing stays attached.
 func (o *Objects) Attach(cgroupPath string) (*Links, error) {
 	ls := &Links{}
 	for _, a := range o.attachments() {
+		if a.prog == nil && a.optional { // not loaded (o.unixErr)
+			ls.missing = append(ls.missing, a.name)
+			continue
+		}
 		l, err := link.AttachCgroup(link.CgroupOptions{Path: cgroupPath, Attach: a.typ, Program: a.prog})
 		if err != nil {
+			if a.optional && unsupported(err) {
+				ls.missing = append(ls.missing, a.name)
+				continue
+			}
 			ls.Close()
 			return nil, fmt.Errorf("attach %s: %w", a.name, err)
 		}
 		ls.links = append(ls.links, l)
 	}
 	return ls, nil
+}
+
+// Missing names the optional programs this kernel could not attach
+// ("connect_unix", "sendmsg_unix" before Linux 6.7): the jail runs without
+// them.
+func (ls *Links) Missing() []string {
+	return ls.missing
 }
 
 // Pin pins every link under dir (on a bpffs), so the programs stay attached
@@ -178,6 +253,9 @@ func RemovePins(dir string) error {
 type ProbeResult struct {
 	Name string
 	Err  error
+	// Optional programs do not stop a jail: Attach leaves them out when Err
+	// says the kernel lacks them (errors.Is(Err, ebpf.ErrNotSupported)).
+	Optional bool
 }
 
 // ProbeAttach attaches and immediately detaches each program, one at a
@@ -185,11 +263,17 @@ type ProbeResult struct {
 func (o *Objects) ProbeAttach(cgroupPath string) []ProbeResult {
 	var res []ProbeResult
 	for _, a := range o.attachments() {
+		if a.prog == nil && a.optional {
+			res = append(res, ProbeResult{Name: a.name, Err: o.unixErr, Optional: true})
+			continue
+		}
 		l, err := link.AttachCgroup(link.CgroupOptions{Path: cgroupPath, Attach: a.typ, Program: a.prog})
 		if err == nil {
 			err = l.Close()
+		} else if a.optional && unsupported(err) {
+			err = fmt.Errorf("%w: %w", ebpf.ErrNotSupported, err)
 		}
-		res = append(res, ProbeResult{Name: a.name, Err: err})
+		res = append(res, ProbeResult{Name: a.name, Err: err, Optional: a.optional})
 	}
 	return res
 }

@@ -19,6 +19,7 @@ import (
 // on both loopbacks and a UDP "shim" on both loopbacks.
 type kernelJail struct {
 	objs   *Objects
+	links  *Links
 	cgroup string
 	tcp    [2]*net.TCPListener
 	udp    [2]*net.UDPConn
@@ -61,6 +62,7 @@ func newKernelJail(t testing.TB) *kernelJail {
 		os.Remove(k.cgroup)
 		t.Fatal(err)
 	}
+	k.links = links
 	t.Cleanup(func() {
 		os.WriteFile(filepath.Join(k.cgroup, "cgroup.kill"), []byte("1"), 0)
 		links.Close()
