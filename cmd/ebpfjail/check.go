@@ -82,6 +82,11 @@ func checkPrograms(p jail.Paths, add func(string, error, string) bool) {
 	}
 	defer unix.Rmdir(dir)
 	for _, r := range objs.ProbeAttach(dir) {
+		if r.Optional && r.Err != nil {
+			// A jail runs without it, with a side door open: say so.
+			fmt.Fprintf(os.Stderr, "ebpfjail: warning: %s unavailable (%v): unix sockets outside the jail are not guarded (Linux 6.7+)\n", r.Name, r.Err)
+			continue
+		}
 		add("attach "+r.Name, r.Err, "this kernel cannot attach the "+r.Name+" program to a cgroup")
 	}
 	// Optional: without it a jail runs, but --log-json has no exec events.

@@ -64,6 +64,8 @@ type options struct {
 	proc        string
 	jsTimeout   time.Duration
 	noMITM      []string
+	allowUnix   []string
+	denyUnix    []string
 	dnsMode     string
 	tcp         bool
 	requestLog  string
@@ -109,6 +111,8 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	fs.CountVarP(&o.verbose, "verbose", "v", "show every request (-v) and debugging detail (-vv); denied ones are always shown")
 	fs.Float64Var(&o.timeout, "timeout", 0, "stop the command after `SECONDS` and exit 124")
 	fs.StringVar(&o.user, "user", "", "run the command as `USER` (default: the user who ran sudo; root only as --user root)")
+	fs.StringArrayVar(&o.allowUnix, "allow-unix", nil, "let the command reach the unix socket `PATH` although it is on the default deny list (repeatable)")
+	fs.StringArrayVar(&o.denyUnix, "deny-unix", nil, "deny the unix socket `PATH` too (repeatable; @name for an abstract one)")
 	fs.StringVar(&o.dnsMode, "dns", "fake", "`MODE` fake: answer every lookup with a stand-in address, forward nothing; forward: ask --dns-upstream for names the rule allows (r.scheme 'dns')")
 	fs.BoolVar(&o.tcp, "tcp", false, "let the rule decide non-HTTP TCP (r.scheme 'tcp', r.url tcp://host:port) instead of refusing it")
 	fs.StringVar(&o.dnsUpstream, "dns-upstream", "", "resolver `ADDR` (ip:port) the DNS shim forwards to (default: first nameserver of /etc/resolv.conf)")
@@ -125,7 +129,7 @@ var flagGroups = []struct {
 	names []string
 }{
 	{"Rule (at most one; none denies everything)", []string{"js", "js-file", "sh", "proc", "js-timeout", "test"}},
-	{"Network", []string{"no-mitm", "resolve", "dns", "dns-upstream", "tcp"}},
+	{"Network", []string{"no-mitm", "resolve", "dns", "dns-upstream", "tcp", "allow-unix", "deny-unix"}},
 	{"Records", []string{"request-log", "log-json", "audit", "verbose"}},
 	{"The command", []string{"user", "timeout"}},
 	{"Other modes", []string{"server", "listen", "weak", "cleanup", "version", "help"}},

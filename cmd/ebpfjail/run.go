@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -108,6 +109,9 @@ func runJail(o *options, log *slog.Logger) (int, error) {
 	}
 	defer s.close()
 
+	if err := s.objs.DenyUnix(unixDenyList(o, user)); err != nil {
+		return 0, fail(exitUsage, err, "--deny-unix takes an absolute path or @name")
+	}
 	j, err := jail.New(paths)
 	if err != nil {
 		return 0, fail(exitFailure, err, "run 'ebpfjail check' to see what this host lacks")
@@ -124,6 +128,9 @@ func runJail(o *options, log *slog.Logger) (int, error) {
 		return 0, fail(exitFailure, err, "run 'ebpfjail check' to see which program this kernel cannot attach")
 	}
 	log.Debug("jail ready", "id", j.ID, "cgroup", j.Cgroup, "pins", j.PinDir)
+	if missing := links.Missing(); len(missing) > 0 {
+		warnf(os.Stderr, "this kernel lacks %s: unix sockets outside the jail (resolvers, container engines) are not guarded", strings.Join(missing, ", "))
+	}
 	stopExec := watchExec(s.objs, j.Cgroup, out, log)
 	teardown := func() {
 		// Kill first, then detach: nothing of the jail runs unsteered.
@@ -430,4 +437,21 @@ func watchExec(objs *bpf.Objects, cgroup string, out *outputs, log *slog.Logger)
 		w.Close()
 		<-done
 	}
+}
+
+// unixDenyList is the default list of unix sockets that lead outside the
+// jail (resolver daemons, container engines), with the user's own engines,
+// plus --deny-unix, minus --allow-unix.
+func unixDenyList(o *options, user *jail.User) []string {
+	allow := map[string]bool{}
+	for _, p := range o.allowUnix {
+		allow[p] = true
+	}
+	var out []string
+	for _, p := range append(append(append([]string{}, bpf.DefaultUnixDeny...), bpf.UserUnixDeny(int(user.UID))...), o.denyUnix...) {
+		if !allow[p] {
+			out = append(out, p)
+		}
+	}
+	return out
 }
