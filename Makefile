@@ -21,17 +21,21 @@ generate: ## regenerate the BPF object and its Go bindings (needs clang)
 check-generated: generate ## regenerate and fail if the committed object differs
 	git diff --exit-code -- internal/bpf || { echo "generated BPF files are stale: run 'make generate' and commit"; exit 1; }
 
-test: build ## unit, privileged (as root) and end-to-end tests, then a short fuzz of every parser
+test: build ## unit, privileged (as root) and end-to-end tests, then 60s of fuzzing per parser (~7 min)
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 	EBPFJAIL_BIN=$(CURDIR)/$(BIN) $(GO) test $(TEST_FLAGS) ./...
-	$(MAKE) fuzz FUZZTIME=10s
+	$(MAKE) fuzz FUZZTIME=60s
 
 FUZZTIME ?= 60s
-fuzz: ## run each fuzz target for FUZZTIME (default 60s)
+fuzz: ## run each fuzz target for FUZZTIME (default 60s); a crash is left in the package's testdata/fuzz
 	$(GO) test -run '^$$' -fuzz '^FuzzPeekTLS$$' -fuzztime $(FUZZTIME) ./internal/sniff
 	$(GO) test -run '^$$' -fuzz '^FuzzPeekHTTP$$' -fuzztime $(FUZZTIME) ./internal/sniff
 	$(GO) test -run '^$$' -fuzz '^FuzzServeConn$$' -fuzztime $(FUZZTIME) ./internal/dns
+	$(GO) test -run '^$$' -fuzz '^FuzzParseResult$$' -fuzztime $(FUZZTIME) ./internal/rules
+	$(GO) test -run '^$$' -fuzz '^FuzzLineProcessReply$$' -fuzztime $(FUZZTIME) ./internal/rules
+	$(GO) test -run '^$$' -fuzz '^FuzzJSRequestObject$$' -fuzztime $(FUZZTIME) ./internal/rules
+	$(GO) test -run '^$$' -fuzz '^FuzzRequestObject$$' -fuzztime $(FUZZTIME) ./internal/proxy
 
 test-unit: ## tests that need no root
 	$(GO) test -count=1 -short ./...

@@ -30,8 +30,8 @@ const (
 
 // FuzzRequestObject feeds request heads a client could send, on each kind
 // of connection, through the proxy's request-object building: splitHost and
-// normalizeHost (via resolveTarget, and serveConnect for a CONNECT, after
-// which the rest of head is the tunnel's traffic), unsynth and ruleRequest.
+// normalizeHost (via requestTarget, and connectTarget for a CONNECT, after
+// which the rest of head is the tunnel's traffic) and ruleRequest.
 // Nothing may panic, and a request resolveTarget accepts must give the rule
 // a Request whose Host is a bare host (no port, no brackets), whose Port is
 // a real port, and whose URL says the same.
@@ -63,7 +63,6 @@ func FuzzRequestObject(f *testing.F) {
 		{"GET /a HTTP/1.1\r\nHost: 198.18.0.1\r\n\r\n", fuzzSynthetic, "Synth.Example.", 80},
 		{"GET /a HTTP/1.0\r\n\r\n", fuzzSynthetic, "synth.example", 8080},
 		{"POST /up HTTP/1.1\r\nHost: example.com\r\nContent-Length: 5\r\n\r\nhelloGET /2 HTTP/1.1\r\nHost: b.example\r\n\r\n", fuzzTransparent, "", 80},
-		{"OPTIONS * HTTP/1.1\r\nHost: example.com\r\n\r\n", fuzzTransparent, "", 80},
 	} {
 		f.Add(s.head, s.mode, s.name, s.port)
 	}
@@ -86,10 +85,11 @@ func FuzzRequestObject(f *testing.F) {
 			}
 			if r.Method == http.MethodConnect && c.scheme == "http" && c.name == "" {
 				// serveConnect: the rest is the tunnel's, on a conn of its own.
-				host, port := splitHost(r.Host)
-				if host == "" || port == 0 {
+				ct, ok := connectTarget(r)
+				if !ok {
 					return
 				}
+				host, port := ct.host, ct.port
 				checkBareHost(t, r, "CONNECT host", host, port)
 				inner := *c
 				inner.name, inner.port, inner.dialIP = host, port, netip.Addr{}
@@ -99,8 +99,7 @@ func FuzzRequestObject(f *testing.F) {
 				c = &inner
 				continue
 			}
-			tg, bad := c.resolveTarget(r)
-			tg.host = p.unsynth(tg.host)
+			tg, bad := p.requestTarget(c, r)
 			if bad == "" {
 				req := c.ruleRequest(r, tg)
 				checkRuleRequest(t, r, c, req)

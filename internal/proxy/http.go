@@ -61,13 +61,69 @@ func defaultPort(scheme string) int {
 }
 
 // splitHost splits a Host header value into a normalised host and a port
-// (0 when absent).
+// (0 when absent, -1 when it is not a port number).
 func splitHost(h string) (string, int) {
 	if host, p, err := net.SplitHostPort(h); err == nil {
-		port, _ := strconv.Atoi(p)
-		return normalizeHost(host), port
+		port, err := strconv.ParseUint(p, 10, 16)
+		if err != nil || port == 0 {
+			return normalizeHost(host), -1
+		}
+		return normalizeHost(host), int(port)
 	}
 	return normalizeHost(h), 0
+}
+
+// requestTarget decides where r goes (resolveTarget, with fake DNS
+// addresses replaced by their names) or why it must be denied.
+func (p *Proxy) requestTarget(c *conn, r *http.Request) (target, string) {
+	t, bad := c.resolveTarget(r)
+	if bad != "" {
+		return t, bad
+	}
+	t.host = p.unsynth(t.host)
+	if !validTarget(t) {
+		return t, fmt.Sprintf("not a host and port ebpfjail can vouch for: %q port %d", t.host, t.port)
+	}
+	if p.isLoop(t) {
+		return t, "Loop detected: a request to ebpfjail's own proxy"
+	}
+	return t, ""
+}
+
+// connectTarget is the host and port of a CONNECT request, if valid.
+func connectTarget(r *http.Request) (target, bool) {
+	host, port := splitHost(r.Host)
+	t := target{host: host, port: port}
+	return t, validTarget(t)
+}
+
+// validTarget reports whether t names a host ebpfjail may resolve and a
+// port it may dial: a DNS name of letters, digits, '-' and '_' labels, or an
+// IP address without a zone. Anything else could mean one host to the rule
+// (which may parse r.url) and another to the resolver.
+func validTarget(t target) bool {
+	return t.port >= 1 && t.port <= 65535 && validHost(t.host)
+}
+
+func validHost(h string) bool {
+	if h == "" || len(h) > 253 {
+		return false
+	}
+	if a, err := netip.ParseAddr(h); err == nil {
+		return a.Zone() == ""
+	}
+	for _, label := range strings.Split(h, ".") {
+		if label == "" || len(label) > 63 {
+			return false
+		}
+		for i := 0; i < len(label); i++ {
+			c := label[i]
+			if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // resolveTarget decides where r goes, or why it must be denied.
@@ -150,8 +206,9 @@ func (c *conn) ruleRequest(r *http.Request, t target) *rules.Request {
 		u += ":" + strconv.Itoa(t.port)
 	}
 	path := r.URL.EscapedPath()
-	if path == "" {
-		path = "/"
+	if !strings.HasPrefix(path, "/") {
+		// "" or the asterisk-form of OPTIONS: keep the URL's host the host.
+		path = "/" + path
 	}
 	u += path
 	if r.URL.RawQuery != "" {
@@ -182,11 +239,7 @@ func (p *Proxy) handler(c *conn) http.Handler {
 			p.serveConnect(c, w, r)
 			return
 		}
-		t, bad := c.resolveTarget(r)
-		t.host = p.unsynth(t.host)
-		if bad == "" && p.isLoop(t) {
-			bad = "Loop detected: a request to ebpfjail's own proxy"
-		}
+		t, bad := p.requestTarget(c, r)
 		if bad != "" {
 			e := c.newEvent(event.TypeRequest)
 			e.Method, e.URL, e.Scheme = r.Method, c.scheme+"://"+r.Host+r.URL.RequestURI(), c.scheme
@@ -314,11 +367,12 @@ func (b *limitedBody) Close() error { return b.rc.Close() }
 // in it is classified and decided like any other connection, with the
 // CONNECT host as the name every request must match.
 func (p *Proxy) serveConnect(c *conn, w http.ResponseWriter, r *http.Request) {
-	host, port := splitHost(r.Host)
-	if host == "" || port == 0 {
+	ct, ok := connectTarget(r)
+	if !ok {
 		writeText(w, http.StatusBadRequest, "CONNECT needs host:port\n")
 		return
 	}
+	host, port := ct.host, ct.port
 	hj, ok := w.(http.Hijacker)
 	if !ok {
 		writeText(w, http.StatusBadRequest, "CONNECT is not supported here\n")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"log"
 	"net"
@@ -84,6 +85,13 @@ func (p *Proxy) serveTCP(c *conn, pc, raw net.Conn) {
 	if c.name != "" {
 		t.host = c.name // inside a CONNECT tunnel
 	}
+	if !validTarget(t) {
+		e := c.newEvent(event.TypeConnection)
+		e.Verdict, e.Reason = event.Deny, fmt.Sprintf("not a host and port ebpfjail can vouch for: %q port %d", t.host, t.port)
+		p.emit(e)
+		resetConn(raw)
+		return
+	}
 	hostURL := t.host
 	if strings.Contains(hostURL, ":") {
 		hostURL = "[" + hostURL + "]"
@@ -114,6 +122,12 @@ func (p *Proxy) serveTLS(c *conn, pc net.Conn, res sniff.Result) {
 		// host are where the child connected to (the name, for a fake DNS
 		// address).
 		name = c.destHost()
+	}
+	if !validHost(name) {
+		e := c.newEvent(event.TypeConnection)
+		e.Verdict, e.Reason = event.Deny, fmt.Sprintf("TLS server name %q is not a host name", name)
+		p.emit(e)
+		return
 	}
 	tc := *c
 	tc.scheme, tc.name = "https", name

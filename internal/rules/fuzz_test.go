@@ -152,13 +152,16 @@ func FuzzLineProcessReply(f *testing.F) {
 		}
 		want := strings.TrimSpace(string(first))
 		if err != nil {
-			// An empty or blank first line, or none at all, is an error
-			// (never an answer): the program is restarted and, failing
-			// again, the request denied.
-			if want != "" {
+			// An empty, blank or over-long first line, or none at all, is
+			// an error (never an answer): the program is restarted and,
+			// failing again, the request denied.
+			if want != "" && len(first) <= maxLine {
 				t.Fatalf("exchange(%q): %v, want answer %q", reply, err, want)
 			}
 			return
+		}
+		if len(first) > maxLine {
+			t.Fatalf("exchange: accepted a %d-byte line", len(first))
 		}
 		if ans != want {
 			t.Fatalf("exchange(%q): answer %q, want %q", reply, ans, want)
