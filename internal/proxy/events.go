@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ebpfjail/ebpfjail/internal/rules"
@@ -86,17 +87,8 @@ func (b *countingBody) Read(p []byte) (int, error) {
 
 // hostURL writes host for a URL: IPv6 in brackets.
 func hostURL(host string, port int) string {
-	if len(host) > 0 && host[0] != '[' && containsColon(host) {
+	if len(host) > 0 && host[0] != '[' && strings.Contains(host, ":") {
 		host = "[" + host + "]"
 	}
 	return host + ":" + strconv.Itoa(port)
-}
-
-func containsColon(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] == ':' {
-			return true
-		}
-	}
-	return false
 }
