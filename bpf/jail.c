@@ -15,8 +15,13 @@
  *   cgroup/connect_unix    unix sockets: connect() and sendto() to an address in
  *   cgroup/sendmsg_unix    unix_deny -> EPERM (Linux 6.7+; optional, see load.go)
  *
- * and, sharing nothing with them but the object and the stats map:
+ * and two kinds of host-wide programs that act only for tasks in the jail's
+ * cgroup (the jail_cgroup map):
  *
+ *   lsm/unix_stream_connect  the unix guard: once the kernel has resolved the
+ *   lsm/unix_may_send        address to a socket, a peer bound to an inode in
+ *                          unix_deny_ino, or whose bound name is in unix_deny,
+ *                          -> EPERM (BPF LSM; optional, see load.go)
  *   tp_btf/sched_process_exec  one exec_event per successful execve() of a
  *                          task in the jail's cgroup, into the execs ring buffer
  *
@@ -40,6 +45,8 @@ char LICENSE[] SEC("license") = "GPL";
 #define SOCK_DGRAM 2
 #define AF_INET 2
 #define AF_INET6 10
+
+#define EPERM 1
 
 #define LOOPBACK4 0x7f000001U /* 127.0.0.1, host order */
 #define DNS_PORT 53
@@ -449,6 +456,18 @@ int jail_sock_release(struct bpf_sock *sk)
 	return 1;
 }
 
+/* ---------------- the jail's cgroup ---------------- */
+
+/* The jail's cgroup (slot 0), set by internal/bpf (Attach, WatchExec) from an
+ * fd of the cgroup2 directory, for the host-wide programs below: the unix
+ * guard and the exec hook. Empty, they act for no task. */
+struct {
+	__uint(type, BPF_MAP_TYPE_CGROUP_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} jail_cgroup SEC(".maps");
+
 /* ---------------- unix sockets ---------------- */
 
 /*
@@ -478,6 +497,26 @@ extern void *bpf_cast_to_kern_ctx(void *obj) __ksym;
 
 #define SUN_PATH_OFFSET 2 /* offsetof(struct sockaddr_un, sun_path) */
 
+/* unix_key_trim turns the bytes of an address into its unix_deny key: a
+ * pathname (no leading NUL) ends at its first NUL, and what follows is
+ * zeroed (the kernel ignores it); an abstract name keeps every byte. */
+static __always_inline void unix_key_trim(struct unix_path *k)
+{
+	int end = 0;
+
+	if (!k->path[0])
+		return;
+	/* A bounded loop (~4,000 instructions verified): unrolled it would
+	 * double the object for nothing. */
+#pragma clang loop unroll(disable)
+	for (int i = 1; i < UNIX_PATH_MAX; i++) {
+		if (!k->path[i])
+			end = 1;
+		if (end)
+			k->path[i] = 0;
+	}
+}
+
 /*
  * unix_verdict returns 1 to let the address through and 0 (EPERM) when it is
  * in unix_deny. The key is the address as the kernel will read it: a
@@ -486,14 +525,14 @@ extern void *bpf_cast_to_kern_ctx(void *obj) __ksym;
  * or "/run/docker.sock\0x" would slip past); an abstract name (leading NUL)
  * is every byte of the address length. Nothing else is normalised: the
  * kernel resolves the path only after this hook, so "/run//x", a relative
- * path or a symlink to a denied socket are other keys (Go documents it).
+ * path or a symlink to a denied socket are other keys: the unix guard
+ * (below) catches them once the kernel has resolved them.
  */
 static __always_inline int unix_verdict(struct bpf_sock_addr *ctx)
 {
 	struct bpf_sock_addr_kern *sa = bpf_cast_to_kern_ctx(ctx);
 	struct unix_path k = {};
 	__u32 len = sa->uaddrlen;
-	int end = 0;
 
 	/* unix_validate_addr() has checked this already; be safe anyway. */
 	if (len <= SUN_PATH_OFFSET || len > SUN_PATH_OFFSET + UNIX_PATH_MAX)
@@ -501,17 +540,7 @@ static __always_inline int unix_verdict(struct bpf_sock_addr *ctx)
 	len -= SUN_PATH_OFFSET;
 	if (bpf_probe_read_kernel(k.path, len, (char *)sa->uaddr + SUN_PATH_OFFSET))
 		goto deny;
-	if (k.path[0]) {
-		/* A bounded loop (~4,000 instructions verified): unrolled it
-		 * would double the object for nothing. */
-#pragma clang loop unroll(disable)
-		for (int i = 1; i < UNIX_PATH_MAX; i++) {
-			if (!k.path[i])
-				end = 1;
-			if (end)
-				k.path[i] = 0;
-		}
-	}
+	unix_key_trim(&k);
 	if (!bpf_map_lookup_elem(&unix_deny, &k))
 		return 1;
 deny:
@@ -533,16 +562,173 @@ int jail_sendmsg_unix(struct bpf_sock_addr *ctx)
 	return unix_verdict(ctx);
 }
 
-/* ---------------- exec events ---------------- */
+/* ---------------- unix guard (BPF LSM) ---------------- */
 
-/* The jail's cgroup (slot 0), set by internal/bpf's WatchExec from an fd of
- * the cgroup2 directory. Empty until then: no events. */
+/*
+ * The cgroup programs above see the address as the caller wrote it, before
+ * the kernel resolves it, so "/run//docker.sock", "/run/./docker.sock", a
+ * symlink, a hard link or /proc/self/root/run/docker.sock get past them.
+ * These LSM hooks run after the resolution, with the peer socket itself
+ * (connect() of stream and seqpacket sockets; every datagram send, connected
+ * or not), and refuse a peer that is:
+ *
+ *   - bound to an inode in unix_deny_ino (DenyUnix stats each existing path),
+ *     however the caller reached it; or
+ *   - bound under a name in unix_deny: the name its server gave bind(), so a
+ *     daemon restarted since DenyUnix (a new inode) is still refused when it
+ *     binds the listed path, and an abstract name is refused on kernels that
+ *     lack the cgroup unix hooks.
+ *
+ * They are global hooks: every other task of the host pays one cgroup test.
+ */
 struct {
-	__uint(type, BPF_MAP_TYPE_CGROUP_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __u32);
-} jail_cgroup SEC(".maps");
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 2048); /* up to two keys per unix_deny entry */
+	__type(key, struct unix_ino);
+	__type(value, __u8);
+} unix_deny_ino SEC(".maps");
+
+/* Self-test (internal/bpf's guardRuns): while guard_probe_tgid is set, the
+ * hooks record that they ran for that process (bit 1: unix_stream_connect,
+ * bit 2: unix_may_send). A kernel built with the BPF LSM but without "bpf"
+ * in its lsm= list loads and attaches the programs and never runs them. */
+volatile __u32 guard_probe_tgid = 0;
+volatile __u32 guard_probe_seen = 0;
+
+#define GUARD_PROBE_CONNECT 1
+#define GUARD_PROBE_SEND 2
+
+static __always_inline void guard_probe(__u32 bit)
+{
+	__u32 tgid = guard_probe_tgid;
+
+	if (tgid && tgid == bpf_get_current_pid_tgid() >> 32)
+		guard_probe_seen |= bit;
+}
+
+/* Just the kernel fields we read; CO-RE relocates them. */
+struct socket {
+	struct sock *sk;
+} __attribute__((preserve_access_index));
+
+struct super_block {
+	__u32 s_dev; /* dev_t: MKDEV(major, minor) */
+} __attribute__((preserve_access_index));
+
+struct inode {
+	unsigned long i_ino;
+	struct super_block *i_sb;
+} __attribute__((preserve_access_index));
+
+struct dentry {
+	struct inode *d_inode;
+} __attribute__((preserve_access_index));
+
+struct path {
+	struct dentry *dentry;
+} __attribute__((preserve_access_index));
+
+struct sockaddr_un {
+	unsigned short sun_family;
+	char sun_path[UNIX_PATH_MAX];
+};
+
+/* What the server passed to bind(): len counts sun_family and, for a
+ * pathname, the NUL the kernel appended. */
+struct unix_address {
+	int len;
+	struct sockaddr_un name[];
+} __attribute__((preserve_access_index));
+
+/* struct unix_sock begins with its struct sock: a struct sock * of a unix
+ * socket is one. path is empty (dentry NULL) for an abstract or unbound
+ * socket; addr is NULL for an unbound one (a socketpair() end). */
+struct unix_sock {
+	struct unix_address *addr;
+	struct path path;
+} __attribute__((preserve_access_index));
+
+/* unix_guard returns 0 to let the caller reach peer and -EPERM to refuse. */
+static __always_inline int unix_guard(struct unix_sock *peer)
+{
+	struct unix_ino ik = {};
+	struct unix_path k = {};
+	struct unix_address *addr;
+	struct dentry *dentry;
+	struct inode *inode;
+	const char *name;
+	__u32 len;
+
+	if (bpf_current_task_under_cgroup(&jail_cgroup, 0) != 1)
+		return 0;
+	if (!peer)
+		return 0;
+	dentry = BPF_CORE_READ(peer, path.dentry);
+	if (dentry) {
+		inode = BPF_CORE_READ(dentry, d_inode);
+		ik.dev = BPF_CORE_READ(inode, i_sb, s_dev);
+		ik.ino = BPF_CORE_READ(inode, i_ino);
+		if (bpf_map_lookup_elem(&unix_deny_ino, &ik))
+			goto deny;
+	}
+	addr = BPF_CORE_READ(peer, addr);
+	if (!addr)
+		return 0;
+	len = BPF_CORE_READ(addr, len);
+	if (len <= SUN_PATH_OFFSET)
+		return 0; /* no name (not seen for a bound socket) */
+	/* Never more: sizeof(struct sockaddr_un). Written as one test, the
+	 * way unix_verdict does, so the verifier keeps len's bounds. */
+	if (len > SUN_PATH_OFFSET + UNIX_PATH_MAX)
+		goto deny;
+	len -= SUN_PATH_OFFSET;
+	name = (const char *)addr + bpf_core_field_offset(struct unix_address, name) + SUN_PATH_OFFSET;
+	if (bpf_probe_read_kernel(k.path, len, name))
+		goto deny;
+	unix_key_trim(&k);
+	if (!bpf_map_lookup_elem(&unix_deny, &k))
+		return 0;
+deny:
+	stat_inc(STAT_UNIX_GUARD_DENIED);
+	return -EPERM;
+}
+
+/*
+ * security_unix_stream_connect(struct sock *sock, struct sock *other,
+ * struct sock *newsk): connect() of a stream or seqpacket socket, other is
+ * the listener the address resolved to. The last argument of an LSM program
+ * is what the BPF LSM programs before it returned.
+ */
+SEC("lsm/unix_stream_connect")
+int jail_unix_stream_connect(__u64 *ctx)
+{
+	struct unix_sock *other = (struct unix_sock *)ctx[1];
+	int ret = (int)ctx[3];
+
+	guard_probe(GUARD_PROBE_CONNECT);
+	if (ret)
+		return ret;
+	return unix_guard(other);
+}
+
+/*
+ * security_unix_may_send(struct socket *sock, struct socket *other): every
+ * send of a datagram socket, to its connected peer or to the address given
+ * (and connect() of one).
+ */
+SEC("lsm/unix_may_send")
+int jail_unix_may_send(__u64 *ctx)
+{
+	struct socket *other = (struct socket *)ctx[1];
+	int ret = (int)ctx[2];
+
+	guard_probe(GUARD_PROBE_SEND);
+	if (ret)
+		return ret;
+	return unix_guard((struct unix_sock *)BPF_CORE_READ(other, sk));
+}
+
+/* ---------------- exec events ---------------- */
 
 /* A ring buffer map carries no value type, so this anchors struct
  * exec_event in the BTF for bpf2go's -type (it lands in .rodata, which the

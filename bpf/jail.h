@@ -59,6 +59,15 @@ struct unix_path {
 	char path[UNIX_PATH_MAX];
 };
 
+/* Key of the unix_deny_ino map: the inode a unix socket is bound to, as the
+ * kernel sees it. dev is the superblock's s_dev in the kernel's internal
+ * encoding, MKDEV(major, minor) = major << 20 | minor (not the user space
+ * st_dev encoding, see internal/bpf/unix.go); ino is the inode's i_ino. */
+struct unix_ino {
+	__u64 dev;
+	__u64 ino;
+};
+
 /* Indexes of the per-CPU counters in the stats map (`ebpfjail -vv` prints them). */
 enum stat_idx {
 	STAT_TCP_REDIR,
@@ -72,6 +81,7 @@ enum stat_idx {
 	STAT_RECV_REWRITTEN,
 	STAT_EXEC_DROPPED,
 	STAT_UNIX_DENIED,
+	STAT_UNIX_GUARD_DENIED,
 	STAT_MAX,
 };
 

@@ -89,6 +89,13 @@ func checkPrograms(p jail.Paths, add func(string, error, string) bool) {
 		}
 		add("attach "+r.Name, r.Err, "this kernel cannot attach the "+r.Name+" program to a cgroup")
 	}
+	// Optional: the inode-based unix guard (BPF LSM) closes what path
+	// matching cannot (symlinks, ./ and // spellings of a denied socket).
+	if err := objs.ProbeUnixGuard(); err != nil {
+		fmt.Fprintf(os.Stderr, "ebpfjail: warning: unix socket guard unavailable (%v): denied sockets are matched by the path the client writes\n", err)
+	} else {
+		add("attach the unix socket guard (BPF LSM)", nil, "")
+	}
 	// Optional: without it a jail runs, but --log-json has no exec events.
 	if err := objs.ProbeExec(); err != nil {
 		fmt.Fprintf(os.Stderr, "ebpfjail: warning: exec events unavailable: %v\n", err)

@@ -128,6 +128,9 @@ func runJail(o *options, log *slog.Logger) (int, error) {
 		return 0, fail(exitFailure, err, "run 'ebpfjail check' to see which program this kernel cannot attach")
 	}
 	log.Debug("jail ready", "id", j.ID, "cgroup", j.Cgroup, "pins", j.PinDir)
+	if err := links.UnixGuard(); err != nil {
+		log.Info("unix sockets are denied by path only", "reason", err)
+	}
 	if missing := links.Missing(); len(missing) > 0 {
 		warnf(os.Stderr, "this kernel lacks %s: unix sockets outside the jail (resolvers, container engines) are not guarded", strings.Join(missing, ", "))
 	}

@@ -12,6 +12,13 @@
 // attached only while watched, needs no tracefs, and costs every other exec
 // on the host one cgroup test (~0.15 us).
 //
+// Two more are BPF LSM programs, the unix guard (lsm/unix_stream_connect,
+// lsm/unix_may_send): attached by Attach, host-wide but acting only for the
+// jail's cgroup, they refuse the unix sockets DenyUnix lists after the
+// kernel has resolved the address, whatever path reached them. They need a
+// kernel with a working BPF LSM; without it a jail runs without them
+// (Links.UnixGuard says why).
+//
 // Each jail loads its own copy of the object, so jails share no maps and can
 // run side by side. The links are pinned in bpffs: if the supervisor dies
 // the programs stay attached and keep steering towards its dead listener, so
@@ -20,5 +27,7 @@
 // Minimum kernel: 5.8 (cgroup getpeername hooks, bpf_link for cgroups,
 // BPF_MAP_LOOKUP_AND_DELETE_ELEM on hash maps needs 5.14). The unix socket
 // programs (connect_unix, sendmsg_unix: DenyUnix) need 6.7; an older kernel
-// loads and attaches everything else, and Links.Missing names them.
+// loads and attaches everything else, and Links.Missing names them. The
+// unix guard needs CONFIG_BPF_LSM, "bpf" in the active LSM list
+// (/sys/kernel/security/lsm) and BPF trampolines (5.7+).
 package bpf

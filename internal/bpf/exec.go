@@ -45,10 +45,11 @@ const execPoll = 100 * time.Millisecond
 // ExecWatcher reports the execs of one jail. Its hook runs on every exec of
 // the host but emits only for the jail's cgroup (and its descendants).
 type ExecWatcher struct {
-	objs *Objects
-	link link.Link
-	rd   *ringbuf.Reader
-	rec  ringbuf.Record // Next's buffer, reused
+	objs       *Objects
+	link       link.Link
+	rd         *ringbuf.Reader
+	dropCgroup func() error   // gives back the jail_cgroup slot
+	rec        ringbuf.Record // Next's buffer, reused
 
 	closeOnce sync.Once
 	closeErr  error
@@ -62,7 +63,8 @@ type ExecWatcher struct {
 // cgroup2 directory) and below it. Events are buffered in the kernel (256
 // KiB, about 320 events) until Next reads them; when the buffer is full,
 // further events are dropped and counted as exec_dropped in Stats. One
-// watcher per Objects at a time.
+// watcher per Objects at a time. If the object is attached (Attach), the
+// cgroup must be the one it was attached to.
 func (o *Objects) WatchExec(cgroupPath string) (*ExecWatcher, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -73,32 +75,20 @@ func (o *Objects) WatchExec(cgroupPath string) (*ExecWatcher, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open exec event buffer: %w", err)
 	}
-	if err := o.setExecCgroup(cgroupPath); err != nil {
+	// Points the hook's filter at the cgroup.
+	release, err := o.useJailCgroup(cgroupPath)
+	if err != nil {
 		rd.Close()
-		return nil, err
+		return nil, fmt.Errorf("exec events: %w", err)
 	}
 	l, err := o.attachExec()
 	if err != nil {
-		o.objs.JailCgroup.Delete(uint32(0))
+		release()
 		rd.Close()
 		return nil, err
 	}
-	o.exec = &ExecWatcher{objs: o, link: l, rd: rd}
+	o.exec = &ExecWatcher{objs: o, link: l, rd: rd, dropCgroup: release}
 	return o.exec, nil
-}
-
-// setExecCgroup points the hook's filter at the cgroup. The map takes its
-// own reference to the cgroup, so the fd is closed right away.
-func (o *Objects) setExecCgroup(cgroupPath string) error {
-	cg, err := os.Open(cgroupPath)
-	if err != nil {
-		return fmt.Errorf("open cgroup for exec events: %w", err)
-	}
-	defer cg.Close()
-	if err := o.objs.JailCgroup.Put(uint32(0), uint32(cg.Fd())); err != nil {
-		return fmt.Errorf("set exec events cgroup %s: %w", cgroupPath, err)
-	}
-	return nil
 }
 
 func (o *Objects) attachExec() (link.Link, error) {
@@ -165,7 +155,8 @@ func (w *ExecWatcher) Next() (ExecEvent, error) {
 	}
 }
 
-// Close detaches the hook and clears the cgroup. Call Next until it returns
+// Close detaches the hook and gives back the cgroup (cleared unless the
+// unix guard still uses it). Call Next until it returns
 // ErrClosed to get the events still buffered (the last execs of a jail that
 // just ended); the buffer is released then, or by Objects.Close.
 func (w *ExecWatcher) Close() error {
@@ -174,8 +165,8 @@ func (w *ExecWatcher) Close() error {
 		if err := w.link.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("detach exec hook: %w", err))
 		}
-		if err := w.objs.objs.JailCgroup.Delete(uint32(0)); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
-			errs = append(errs, fmt.Errorf("clear exec events cgroup: %w", err))
+		if err := w.dropCgroup(); err != nil {
+			errs = append(errs, fmt.Errorf("exec events: %w", err))
 		}
 		w.mu.Lock()
 		w.closing = true

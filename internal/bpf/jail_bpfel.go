@@ -43,6 +43,12 @@ type jailTupleKey struct {
 	Pad  uint16
 }
 
+type jailUnixIno struct {
+	_   structs.HostLayout
+	Dev uint64
+	Ino uint64
+}
+
 type jailUnixPath struct {
 	_    structs.HostLayout
 	Path [108]int8
@@ -52,31 +58,36 @@ type jailUnixPath struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	jailMapExecs            = "execs"
-	jailMapJailCgroup       = "jail_cgroup"
-	jailMapOrigByCookie     = "orig_by_cookie"
-	jailMapOrigByTuple      = "orig_by_tuple"
-	jailMapStats            = "stats"
-	jailMapUnixDeny         = "unix_deny"
-	jailProgJailConnect4    = "jail_connect4"
-	jailProgJailConnect6    = "jail_connect6"
-	jailProgJailConnectUnix = "jail_connect_unix"
-	jailProgJailExec        = "jail_exec"
-	jailProgJailGetpeer4    = "jail_getpeer4"
-	jailProgJailGetpeer6    = "jail_getpeer6"
-	jailProgJailRecvmsg4    = "jail_recvmsg4"
-	jailProgJailRecvmsg6    = "jail_recvmsg6"
-	jailProgJailSendmsg4    = "jail_sendmsg4"
-	jailProgJailSendmsg6    = "jail_sendmsg6"
-	jailProgJailSendmsgUnix = "jail_sendmsg_unix"
-	jailProgJailSockCreate  = "jail_sock_create"
-	jailProgJailSockRelease = "jail_sock_release"
-	jailProgJailSockops     = "jail_sockops"
-	jailVarDnsPort4         = "dns_port4"
-	jailVarDnsPort6         = "dns_port6"
-	jailVarExecEventType    = "exec_event_type"
-	jailVarListenPort4      = "listen_port4"
-	jailVarListenPort6      = "listen_port6"
+	jailMapExecs                  = "execs"
+	jailMapJailCgroup             = "jail_cgroup"
+	jailMapOrigByCookie           = "orig_by_cookie"
+	jailMapOrigByTuple            = "orig_by_tuple"
+	jailMapStats                  = "stats"
+	jailMapUnixDeny               = "unix_deny"
+	jailMapUnixDenyIno            = "unix_deny_ino"
+	jailProgJailConnect4          = "jail_connect4"
+	jailProgJailConnect6          = "jail_connect6"
+	jailProgJailConnectUnix       = "jail_connect_unix"
+	jailProgJailExec              = "jail_exec"
+	jailProgJailGetpeer4          = "jail_getpeer4"
+	jailProgJailGetpeer6          = "jail_getpeer6"
+	jailProgJailRecvmsg4          = "jail_recvmsg4"
+	jailProgJailRecvmsg6          = "jail_recvmsg6"
+	jailProgJailSendmsg4          = "jail_sendmsg4"
+	jailProgJailSendmsg6          = "jail_sendmsg6"
+	jailProgJailSendmsgUnix       = "jail_sendmsg_unix"
+	jailProgJailSockCreate        = "jail_sock_create"
+	jailProgJailSockRelease       = "jail_sock_release"
+	jailProgJailSockops           = "jail_sockops"
+	jailProgJailUnixMaySend       = "jail_unix_may_send"
+	jailProgJailUnixStreamConnect = "jail_unix_stream_connect"
+	jailVarDnsPort4               = "dns_port4"
+	jailVarDnsPort6               = "dns_port6"
+	jailVarExecEventType          = "exec_event_type"
+	jailVarGuardProbeSeen         = "guard_probe_seen"
+	jailVarGuardProbeTgid         = "guard_probe_tgid"
+	jailVarListenPort4            = "listen_port4"
+	jailVarListenPort6            = "listen_port6"
 )
 
 // loadJail returns the embedded CollectionSpec for jail.
@@ -121,20 +132,22 @@ type jailSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type jailProgramSpecs struct {
-	JailConnect4    *ebpf.ProgramSpec `ebpf:"jail_connect4"`
-	JailConnect6    *ebpf.ProgramSpec `ebpf:"jail_connect6"`
-	JailConnectUnix *ebpf.ProgramSpec `ebpf:"jail_connect_unix"`
-	JailExec        *ebpf.ProgramSpec `ebpf:"jail_exec"`
-	JailGetpeer4    *ebpf.ProgramSpec `ebpf:"jail_getpeer4"`
-	JailGetpeer6    *ebpf.ProgramSpec `ebpf:"jail_getpeer6"`
-	JailRecvmsg4    *ebpf.ProgramSpec `ebpf:"jail_recvmsg4"`
-	JailRecvmsg6    *ebpf.ProgramSpec `ebpf:"jail_recvmsg6"`
-	JailSendmsg4    *ebpf.ProgramSpec `ebpf:"jail_sendmsg4"`
-	JailSendmsg6    *ebpf.ProgramSpec `ebpf:"jail_sendmsg6"`
-	JailSendmsgUnix *ebpf.ProgramSpec `ebpf:"jail_sendmsg_unix"`
-	JailSockCreate  *ebpf.ProgramSpec `ebpf:"jail_sock_create"`
-	JailSockRelease *ebpf.ProgramSpec `ebpf:"jail_sock_release"`
-	JailSockops     *ebpf.ProgramSpec `ebpf:"jail_sockops"`
+	JailConnect4          *ebpf.ProgramSpec `ebpf:"jail_connect4"`
+	JailConnect6          *ebpf.ProgramSpec `ebpf:"jail_connect6"`
+	JailConnectUnix       *ebpf.ProgramSpec `ebpf:"jail_connect_unix"`
+	JailExec              *ebpf.ProgramSpec `ebpf:"jail_exec"`
+	JailGetpeer4          *ebpf.ProgramSpec `ebpf:"jail_getpeer4"`
+	JailGetpeer6          *ebpf.ProgramSpec `ebpf:"jail_getpeer6"`
+	JailRecvmsg4          *ebpf.ProgramSpec `ebpf:"jail_recvmsg4"`
+	JailRecvmsg6          *ebpf.ProgramSpec `ebpf:"jail_recvmsg6"`
+	JailSendmsg4          *ebpf.ProgramSpec `ebpf:"jail_sendmsg4"`
+	JailSendmsg6          *ebpf.ProgramSpec `ebpf:"jail_sendmsg6"`
+	JailSendmsgUnix       *ebpf.ProgramSpec `ebpf:"jail_sendmsg_unix"`
+	JailSockCreate        *ebpf.ProgramSpec `ebpf:"jail_sock_create"`
+	JailSockRelease       *ebpf.ProgramSpec `ebpf:"jail_sock_release"`
+	JailSockops           *ebpf.ProgramSpec `ebpf:"jail_sockops"`
+	JailUnixMaySend       *ebpf.ProgramSpec `ebpf:"jail_unix_may_send"`
+	JailUnixStreamConnect *ebpf.ProgramSpec `ebpf:"jail_unix_stream_connect"`
 }
 
 // jailMapSpecs contains maps before they are loaded into the kernel.
@@ -147,17 +160,20 @@ type jailMapSpecs struct {
 	OrigByTuple  *ebpf.MapSpec `ebpf:"orig_by_tuple"`
 	Stats        *ebpf.MapSpec `ebpf:"stats"`
 	UnixDeny     *ebpf.MapSpec `ebpf:"unix_deny"`
+	UnixDenyIno  *ebpf.MapSpec `ebpf:"unix_deny_ino"`
 }
 
 // jailVariableSpecs contains global variables before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type jailVariableSpecs struct {
-	DnsPort4      *ebpf.VariableSpec `ebpf:"dns_port4"`
-	DnsPort6      *ebpf.VariableSpec `ebpf:"dns_port6"`
-	ExecEventType *ebpf.VariableSpec `ebpf:"exec_event_type"`
-	ListenPort4   *ebpf.VariableSpec `ebpf:"listen_port4"`
-	ListenPort6   *ebpf.VariableSpec `ebpf:"listen_port6"`
+	DnsPort4       *ebpf.VariableSpec `ebpf:"dns_port4"`
+	DnsPort6       *ebpf.VariableSpec `ebpf:"dns_port6"`
+	ExecEventType  *ebpf.VariableSpec `ebpf:"exec_event_type"`
+	GuardProbeSeen *ebpf.VariableSpec `ebpf:"guard_probe_seen"`
+	GuardProbeTgid *ebpf.VariableSpec `ebpf:"guard_probe_tgid"`
+	ListenPort4    *ebpf.VariableSpec `ebpf:"listen_port4"`
+	ListenPort6    *ebpf.VariableSpec `ebpf:"listen_port6"`
 }
 
 // jailObjects contains all objects after they have been loaded into the kernel.
@@ -186,6 +202,7 @@ type jailMaps struct {
 	OrigByTuple  *ebpf.Map `ebpf:"orig_by_tuple"`
 	Stats        *ebpf.Map `ebpf:"stats"`
 	UnixDeny     *ebpf.Map `ebpf:"unix_deny"`
+	UnixDenyIno  *ebpf.Map `ebpf:"unix_deny_ino"`
 }
 
 func (m *jailMaps) Close() error {
@@ -196,6 +213,7 @@ func (m *jailMaps) Close() error {
 		m.OrigByTuple,
 		m.Stats,
 		m.UnixDeny,
+		m.UnixDenyIno,
 	)
 }
 
@@ -203,31 +221,35 @@ func (m *jailMaps) Close() error {
 //
 // It can be passed to loadJailObjects or ebpf.CollectionSpec.LoadAndAssign.
 type jailVariables struct {
-	DnsPort4      *ebpf.Variable `ebpf:"dns_port4"`
-	DnsPort6      *ebpf.Variable `ebpf:"dns_port6"`
-	ExecEventType *ebpf.Variable `ebpf:"exec_event_type"`
-	ListenPort4   *ebpf.Variable `ebpf:"listen_port4"`
-	ListenPort6   *ebpf.Variable `ebpf:"listen_port6"`
+	DnsPort4       *ebpf.Variable `ebpf:"dns_port4"`
+	DnsPort6       *ebpf.Variable `ebpf:"dns_port6"`
+	ExecEventType  *ebpf.Variable `ebpf:"exec_event_type"`
+	GuardProbeSeen *ebpf.Variable `ebpf:"guard_probe_seen"`
+	GuardProbeTgid *ebpf.Variable `ebpf:"guard_probe_tgid"`
+	ListenPort4    *ebpf.Variable `ebpf:"listen_port4"`
+	ListenPort6    *ebpf.Variable `ebpf:"listen_port6"`
 }
 
 // jailPrograms contains all programs after they have been loaded into the kernel.
 //
 // It can be passed to loadJailObjects or ebpf.CollectionSpec.LoadAndAssign.
 type jailPrograms struct {
-	JailConnect4    *ebpf.Program `ebpf:"jail_connect4"`
-	JailConnect6    *ebpf.Program `ebpf:"jail_connect6"`
-	JailConnectUnix *ebpf.Program `ebpf:"jail_connect_unix"`
-	JailExec        *ebpf.Program `ebpf:"jail_exec"`
-	JailGetpeer4    *ebpf.Program `ebpf:"jail_getpeer4"`
-	JailGetpeer6    *ebpf.Program `ebpf:"jail_getpeer6"`
-	JailRecvmsg4    *ebpf.Program `ebpf:"jail_recvmsg4"`
-	JailRecvmsg6    *ebpf.Program `ebpf:"jail_recvmsg6"`
-	JailSendmsg4    *ebpf.Program `ebpf:"jail_sendmsg4"`
-	JailSendmsg6    *ebpf.Program `ebpf:"jail_sendmsg6"`
-	JailSendmsgUnix *ebpf.Program `ebpf:"jail_sendmsg_unix"`
-	JailSockCreate  *ebpf.Program `ebpf:"jail_sock_create"`
-	JailSockRelease *ebpf.Program `ebpf:"jail_sock_release"`
-	JailSockops     *ebpf.Program `ebpf:"jail_sockops"`
+	JailConnect4          *ebpf.Program `ebpf:"jail_connect4"`
+	JailConnect6          *ebpf.Program `ebpf:"jail_connect6"`
+	JailConnectUnix       *ebpf.Program `ebpf:"jail_connect_unix"`
+	JailExec              *ebpf.Program `ebpf:"jail_exec"`
+	JailGetpeer4          *ebpf.Program `ebpf:"jail_getpeer4"`
+	JailGetpeer6          *ebpf.Program `ebpf:"jail_getpeer6"`
+	JailRecvmsg4          *ebpf.Program `ebpf:"jail_recvmsg4"`
+	JailRecvmsg6          *ebpf.Program `ebpf:"jail_recvmsg6"`
+	JailSendmsg4          *ebpf.Program `ebpf:"jail_sendmsg4"`
+	JailSendmsg6          *ebpf.Program `ebpf:"jail_sendmsg6"`
+	JailSendmsgUnix       *ebpf.Program `ebpf:"jail_sendmsg_unix"`
+	JailSockCreate        *ebpf.Program `ebpf:"jail_sock_create"`
+	JailSockRelease       *ebpf.Program `ebpf:"jail_sock_release"`
+	JailSockops           *ebpf.Program `ebpf:"jail_sockops"`
+	JailUnixMaySend       *ebpf.Program `ebpf:"jail_unix_may_send"`
+	JailUnixStreamConnect *ebpf.Program `ebpf:"jail_unix_stream_connect"`
 }
 
 func (p *jailPrograms) Close() error {
@@ -246,6 +268,8 @@ func (p *jailPrograms) Close() error {
 		p.JailSockCreate,
 		p.JailSockRelease,
 		p.JailSockops,
+		p.JailUnixMaySend,
+		p.JailUnixStreamConnect,
 	)
 }
 

@@ -29,9 +29,23 @@ type Objects struct {
 	// unixErr is why the unix programs were not loaded (a kernel before
 	// 6.7 has no hook for them), nil when they were.
 	unixErr error
+	// guardErr is why the unix guard (the BPF LSM programs) was not loaded,
+	// nil when it was. It wraps ebpf.ErrNotSupported.
+	guardErr error
 
 	mu   sync.Mutex
 	exec *ExecWatcher // the one reader of the execs ring buffer, if any
+
+	// The jail_cgroup slot, shared by the unix guard (Attach) and the exec
+	// hook (WatchExec): set by the first user, cleared by the last.
+	cgMu    sync.Mutex
+	cgID    [2]uint64 // dev, ino of the cgroup directory in the slot
+	cgUsers int
+	closed  bool // Close was called: the map is gone
+	// guardOn counts the Links holding the guard's programs attached (an
+	// LSM program attaches to its hook once).
+	guardOn int
+	probeMu sync.Mutex // one guard self-test at a time (guardRuns)
 }
 
 // Load loads the object with cfg's ports. A verifier rejection is returned
@@ -61,13 +75,22 @@ func Load(cfg Config) (*Objects, error) {
 		}
 	}
 	o := &Objects{}
+	var skip []string
 	if err := probeUnixHooks(); err != nil {
 		if !unsupported(err) {
 			return nil, fmt.Errorf("probe unix socket hooks: %w", err)
 		}
 		o.unixErr = fmt.Errorf("%w: this kernel has no cgroup hook for unix sockets (Linux 6.7+)", ebpf.ErrNotSupported)
-		err = loadWithout(spec, &o.objs, unixPrograms)
-		if err != nil {
+		skip = append(skip, unixPrograms...)
+	}
+	// The guard is optional whatever stops it: the path checks above still
+	// stand without it, and Links.UnixGuard says it is not there.
+	if err := probeUnixGuard(); err != nil {
+		o.guardErr = fmt.Errorf("%w: this kernel cannot load BPF LSM programs (needs CONFIG_BPF_LSM and BPF trampolines): %w", ebpf.ErrNotSupported, err)
+		skip = append(skip, guardPrograms...)
+	}
+	if len(skip) > 0 {
+		if err := loadWithout(spec, &o.objs, skip); err != nil {
 			o.objs.Close()
 			return nil, fmt.Errorf("load jail object: %w", err)
 		}
@@ -114,7 +137,7 @@ func loadWithout(spec *ebpf.CollectionSpec, objs *jailObjects, skip []string) er
 }
 
 // Close releases the maps and programs, and an ExecWatcher's buffer.
-// Attached cgroup links keep what they need.
+// Attached links keep what they need (the guard keeps the jail's cgroup).
 func (o *Objects) Close() error {
 	o.mu.Lock()
 	w := o.exec
@@ -123,7 +146,59 @@ func (o *Objects) Close() error {
 		w.Close()
 		w.release()
 	}
+	o.cgMu.Lock()
+	o.closed = true
+	o.cgMu.Unlock()
 	return o.objs.Close()
+}
+
+// useJailCgroup puts the cgroup at path in the jail_cgroup slot, which the
+// host-wide programs (the unix guard, the exec hook) test tasks against,
+// and returns the function that gives it back: the last one to give it
+// back clears the slot. An object serves one jail: another cgroup while
+// the slot is in use is an error. The map takes its own reference to the
+// cgroup, so the fd is closed right away.
+func (o *Objects) useJailCgroup(path string) (release func() error, err error) {
+	cg, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("open jail cgroup: %w", err)
+	}
+	defer cg.Close()
+	var st unix.Stat_t
+	if err := unix.Fstat(int(cg.Fd()), &st); err != nil {
+		return nil, fmt.Errorf("stat jail cgroup %s: %w", path, err)
+	}
+	id := [2]uint64{st.Dev, st.Ino}
+	o.cgMu.Lock()
+	defer o.cgMu.Unlock()
+	switch {
+	case o.closed:
+		return nil, fmt.Errorf("set jail cgroup %s: %w", path, os.ErrClosed)
+	case o.cgUsers > 0 && o.cgID != id:
+		return nil, fmt.Errorf("set jail cgroup %s: the object already serves another cgroup", path)
+	case o.cgUsers == 0:
+		if err := o.objs.JailCgroup.Put(uint32(0), uint32(cg.Fd())); err != nil {
+			return nil, fmt.Errorf("set jail cgroup %s: %w", path, err)
+		}
+		o.cgID = id
+	}
+	o.cgUsers++
+	var once sync.Once
+	return func() error {
+		var err error
+		once.Do(func() {
+			o.cgMu.Lock()
+			defer o.cgMu.Unlock()
+			o.cgUsers--
+			if o.cgUsers > 0 || o.closed {
+				return
+			}
+			if e := o.objs.JailCgroup.Delete(uint32(0)); e != nil && !errors.Is(e, ebpf.ErrKeyNotExist) {
+				err = fmt.Errorf("clear jail cgroup: %w", e)
+			}
+		})
+		return err
+	}, nil
 }
 
 type attachment struct {
@@ -160,27 +235,41 @@ func (o *Objects) attachments() []attachment {
 	}
 }
 
-// Links are the programs attached to one cgroup.
+// Links are the programs attached for one jail: the cgroup programs, and
+// the unix guard's LSM programs, which act for that cgroup only.
 type Links struct {
 	links   []link.Link
 	pinned  string
 	missing []string
+	reasons map[string]error // why each of missing is missing
+	release func() error     // gives back the jail_cgroup slot
+	guard   *Objects         // whose guardOn this Links counts in, if any
+	// guardErr is why the unix guard is not attached, nil when it is.
+	guardErr error
 }
 
-// Attach attaches every program to the cgroup at path. An optional program
-// the kernel cannot load or attach is left out and named by Missing. On
-// error nothing stays attached.
+// Attach attaches every program to the cgroup at path, and the unix guard
+// (two BPF LSM programs, host-wide hooks that act only for tasks in that
+// cgroup and below; see DenyUnix), making path the object's jail cgroup
+// (the one WatchExec may watch too). An optional cgroup program the kernel
+// cannot load or attach is left out and named by Missing; the guard, if
+// the kernel cannot load, attach or run it, is left out and UnixGuard says
+// why. On error nothing stays attached.
 func (o *Objects) Attach(cgroupPath string) (*Links, error) {
-	ls := &Links{}
+	release, err := o.useJailCgroup(cgroupPath)
+	if err != nil {
+		return nil, err
+	}
+	ls := &Links{release: release}
 	for _, a := range o.attachments() {
 		if a.prog == nil && a.optional { // not loaded (o.unixErr)
-			ls.missing = append(ls.missing, a.name)
+			ls.miss(a.name, o.unixErr)
 			continue
 		}
 		l, err := link.AttachCgroup(link.CgroupOptions{Path: cgroupPath, Attach: a.typ, Program: a.prog})
 		if err != nil {
 			if a.optional && unsupported(err) {
-				ls.missing = append(ls.missing, a.name)
+				ls.miss(a.name, fmt.Errorf("%w: %w", ebpf.ErrNotSupported, err))
 				continue
 			}
 			ls.Close()
@@ -188,18 +277,52 @@ func (o *Objects) Attach(cgroupPath string) (*Links, error) {
 		}
 		ls.links = append(ls.links, l)
 	}
+	guard, err := o.attachGuard()
+	if err != nil {
+		ls.guardErr = err
+		return ls, nil
+	}
+	ls.links = append(ls.links, guard...)
+	o.cgMu.Lock()
+	o.guardOn++
+	o.cgMu.Unlock()
+	ls.guard = o
 	return ls, nil
 }
 
-// Missing names the optional programs this kernel could not attach
+func (ls *Links) miss(name string, why error) {
+	ls.missing = append(ls.missing, name)
+	if ls.reasons == nil {
+		ls.reasons = map[string]error{}
+	}
+	ls.reasons[name] = why
+}
+
+// Missing names the optional cgroup programs this kernel could not attach
 // ("connect_unix", "sendmsg_unix" before Linux 6.7): the jail runs without
-// them.
+// them. The unix guard is not among them: see UnixGuard.
 func (ls *Links) Missing() []string {
 	return ls.missing
 }
 
-// Pin pins every link under dir (on a bpffs), so the programs stay attached
-// even if this process dies: the jail then fails closed.
+// MissingReason says why the program Missing names is missing (an error
+// wrapping ebpf.ErrNotSupported), nil for a program that is not missing.
+func (ls *Links) MissingReason(name string) error {
+	return ls.reasons[name]
+}
+
+// UnixGuard is nil when the unix guard is attached and runs, and otherwise
+// says why not, wrapping ebpf.ErrNotSupported: no BPF LSM in the kernel,
+// no "bpf" in its active LSM list, no BPF trampolines. The jail runs
+// without it; DenyUnix's paths are then refused only as written (by the
+// cgroup hooks, if Missing does not name them).
+func (ls *Links) UnixGuard() error {
+	return ls.guardErr
+}
+
+// Pin pins every link under dir (on a bpffs), the unix guard's too, so the
+// programs stay attached even if this process dies: the jail then fails
+// closed (the guard keeps the jail's cgroup and deny lists with it).
 func (ls *Links) Pin(dir string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("create pin directory: %w", err)
@@ -218,7 +341,8 @@ func (ls *Links) Pin(dir string) error {
 	return nil
 }
 
-// Close detaches every program and removes the pins.
+// Close detaches every program, removes the pins and, once nothing else
+// (WatchExec) uses it, clears the jail's cgroup from the object.
 func (ls *Links) Close() error {
 	var errs []error
 	for _, l := range ls.links {
@@ -232,8 +356,20 @@ func (ls *Links) Close() error {
 		}
 	}
 	ls.links = nil
+	if o := ls.guard; o != nil {
+		o.cgMu.Lock()
+		o.guardOn--
+		o.cgMu.Unlock()
+		ls.guard = nil
+	}
 	if ls.pinned != "" {
 		if err := RemovePins(ls.pinned); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	// Only now: the guard is detached, it can no longer see an empty slot.
+	if ls.release != nil {
+		if err := ls.release(); err != nil {
 			errs = append(errs, err)
 		}
 	}

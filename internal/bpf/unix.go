@@ -3,6 +3,7 @@ package bpf
 import (
 	"errors"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 
@@ -16,12 +17,15 @@ import (
 // for the caller (DNS that never touches port 53), and a container engine
 // starts a container outside the jail's cgroup.
 //
-// The kernel matches the address the client passes to connect() or
-// sendto(), before it resolves the path: a path is denied only as written.
-// So each socket is listed under both /run and /var/run (clients use either;
-// /var/run is usually a symlink to /run), and a client that reaches a socket
-// by another spelling ("/run//docker.sock", a relative path, another symlink
-// or a hard link) is not stopped by this list.
+// Two layers enforce the list. The cgroup hooks (Linux 6.7+) match the
+// address the client passes to connect() or sendto(), before the kernel
+// resolves the path: a path is denied there only as written, so each socket
+// is listed under both /run and /var/run (clients use either; /var/run is
+// usually a symlink to /run). The unix guard (BPF LSM, when the kernel has
+// it: Links.UnixGuard) matches the socket the address resolved to, so
+// "/run//docker.sock", a relative path, another symlink, a hard link or
+// /proc/self/root/run/docker.sock are stopped too; see DenyUnix for what it
+// compares.
 var DefaultUnixDeny = []string{
 	// systemd-resolved's varlink API (glibc's nss-resolve)
 	"/run/systemd/resolve/io.systemd.Resolve",
@@ -53,13 +57,33 @@ func UserUnixDeny(uid int) []string {
 // maxUnixDeny is unix_deny's max_entries in bpf/jail.c.
 const maxUnixDeny = 1024
 
-// DenyUnix adds paths to the unix socket addresses the jail may not
-// connect() or sendto() (EPERM). A path is absolute ("/run/docker.sock") or
-// an abstract name, written with a leading NUL or "@" as Go's net package
-// does ("@name" is "\x00name"). Nothing is normalised: give the path as
-// clients write it (see DefaultUnixDeny). An abstract name matches also
-// with trailing NULs. Without the kernel hooks (Linux before 6.7) the list
-// is kept but not enforced; Links.Missing says so.
+// maxUnixDenyIno is unix_deny_ino's max_entries in bpf/jail.c: up to two
+// inode keys per path (socketInodes).
+const maxUnixDenyIno = 2 * maxUnixDeny
+
+// DenyUnix adds paths to the unix sockets the jail may not connect() or
+// send to (EPERM). A path is absolute ("/run/docker.sock") or an abstract
+// name, written with a leading NUL or "@" as Go's net package does ("@name"
+// is "\x00name"). An abstract name matches also with trailing NULs.
+//
+// What is compared:
+//
+//   - the address a client passes, before the kernel resolves it (the
+//     cgroup hooks, Linux 6.7+): the path exactly as written, nothing
+//     normalised (see DefaultUnixDeny);
+//   - the socket the address resolved to (the unix guard, BPF LSM): the
+//     inode the socket is bound to, if the path names a socket now (it is
+//     stat'ed here, following symlinks), however the client spells or
+//     reaches it; and the name its server gave bind(), so a socket bound at
+//     a listed path later (a daemon started or restarted after DenyUnix: a
+//     new inode) is still refused when its server binds that exact path.
+//
+// A path that does not exist yet, or is not a socket, is kept for the name
+// checks only: call DenyUnix again once it exists to add its inode. An
+// inode is remembered, not its path: a socket removed and re-created at
+// another path keeps none of it, and one at a listed path is caught by its
+// bound name. Without the kernel hooks the lists are kept but not
+// enforced: Links.Missing and Links.UnixGuard say which layer is missing.
 func (o *Objects) DenyUnix(paths []string) error {
 	keys := make([]jailUnixPath, 0, len(paths))
 	for _, p := range paths {
@@ -69,6 +93,24 @@ func (o *Objects) DenyUnix(paths []string) error {
 		}
 		keys = append(keys, k)
 	}
+	type inoKey struct {
+		k    jailUnixIno
+		path string
+	}
+	var inos []inoKey
+	var mounts mountDevs
+	for i, p := range paths {
+		if keys[i].Path[0] == 0 { // abstract: no inode
+			continue
+		}
+		ks, err := socketInodes(p, &mounts)
+		if err != nil {
+			return err
+		}
+		for _, k := range ks {
+			inos = append(inos, inoKey{k, p})
+		}
+	}
 	for i, k := range keys {
 		if err := o.objs.UnixDeny.Put(&k, uint8(1)); err != nil {
 			if errors.Is(err, unix.E2BIG) {
@@ -77,7 +119,102 @@ func (o *Objects) DenyUnix(paths []string) error {
 			return fmt.Errorf("deny unix socket %q: %w", paths[i], err)
 		}
 	}
+	for _, ik := range inos {
+		if err := o.objs.UnixDenyIno.Put(&ik.k, uint8(1)); err != nil {
+			if errors.Is(err, unix.E2BIG) {
+				return fmt.Errorf("deny unix socket %q: more than %d socket inodes: %w", ik.path, maxUnixDenyIno, err)
+			}
+			return fmt.Errorf("deny unix socket %q: %w", ik.path, err)
+		}
+	}
 	return nil
+}
+
+// kernelDev is a device number as the kernel keeps it in struct
+// super_block's s_dev: MKDEV(major, minor) = major<<20 | minor. User space
+// sees another encoding (stat's st_dev is glibc's/the kernel's
+// huge_encode_dev: 254:0 is 0xfe00 there, 0xfe00000 here), so the two are
+// only compared through major and minor.
+func kernelDev(major, minor uint32) uint64 {
+	return uint64(major)<<20 | uint64(minor&(1<<20-1))
+}
+
+// socketInodes returns the unix_deny_ino keys of the socket at path
+// (following symlinks), none if nothing or no socket is there.
+//
+// The guard reads the peer's bound inode: i_ino, and the device of its
+// superblock. stat reports that device for most filesystems, but not for
+// all: btrfs reports a subvolume's, overlayfs one of its layers'. The
+// device /proc/self/mountinfo shows for the mount the path is on is the
+// superblock's own, so that one is added when it differs.
+func socketInodes(path string, mounts *mountDevs) ([]jailUnixIno, error) {
+	var st unix.Statx_t
+	err := unix.Statx(unix.AT_FDCWD, path, unix.AT_STATX_SYNC_AS_STAT,
+		unix.STATX_TYPE|unix.STATX_INO|unix.STATX_MNT_ID, &st)
+	switch {
+	case errors.Is(err, unix.ENOENT), errors.Is(err, unix.ENOTDIR), errors.Is(err, unix.ELOOP):
+		return nil, nil // nothing there (yet): a client could not reach it either
+	case err != nil:
+		return nil, fmt.Errorf("deny unix socket %q: %w", path, err)
+	case st.Mode&unix.S_IFMT != unix.S_IFSOCK:
+		return nil, nil
+	}
+	keys := []jailUnixIno{{Dev: kernelDev(st.Dev_major, st.Dev_minor), Ino: st.Ino}}
+	if st.Mask&unix.STATX_MNT_ID != 0 {
+		dev, ok, err := mounts.dev(st.Mnt_id)
+		if err != nil {
+			return nil, fmt.Errorf("deny unix socket %q: %w", path, err)
+		}
+		if ok && dev != keys[0].Dev {
+			keys = append(keys, jailUnixIno{Dev: dev, Ino: st.Ino})
+		}
+	}
+	return keys, nil
+}
+
+// mountDevs maps mount ids to their superblock's device (kernelDev), read
+// from /proc/self/mountinfo once, when first needed.
+type mountDevs struct {
+	devs map[uint64]uint64
+}
+
+func (m *mountDevs) dev(mntID uint64) (uint64, bool, error) {
+	if m.devs == nil {
+		b, err := os.ReadFile("/proc/self/mountinfo")
+		if err != nil {
+			return 0, false, err
+		}
+		m.devs = parseMountDevs(string(b))
+	}
+	dev, ok := m.devs[mntID]
+	return dev, ok, nil
+}
+
+// parseMountDevs reads "ID PARENT MAJOR:MINOR ..." lines (proc(5)); lines it
+// cannot read are skipped.
+func parseMountDevs(mountinfo string) map[uint64]uint64 {
+	devs := map[uint64]uint64{}
+	for line := range strings.Lines(mountinfo) {
+		f := strings.Fields(line)
+		if len(f) < 3 {
+			continue
+		}
+		id, err := strconv.ParseUint(f[0], 10, 64)
+		if err != nil {
+			continue
+		}
+		maj, min, ok := strings.Cut(f[2], ":")
+		if !ok {
+			continue
+		}
+		major, err1 := strconv.ParseUint(maj, 10, 32)
+		minor, err2 := strconv.ParseUint(min, 10, 32)
+		if err1 != nil || err2 != nil {
+			continue
+		}
+		devs[id] = kernelDev(uint32(major), uint32(minor))
+	}
+	return devs
 }
 
 // unixKey is the unix_deny key of a path: the bytes the kernel compares,

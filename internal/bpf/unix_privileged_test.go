@@ -15,7 +15,6 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/ebpfjail/ebpfjail/internal/testutil"
-	"golang.org/x/sys/unix"
 )
 
 // unixClient tries each "kind:address" of its arguments and prints
@@ -168,16 +167,24 @@ func TestPrivilegedUnixDenyListIsEnforcedInTheJailOnly(t *testing.T) {
 	wantUnix(t, string(outside), denied, "OK")
 }
 
-// An older kernel (no unix hooks) loads and attaches everything else and
-// names what is missing; the deny list is kept but not enforced.
+// An older kernel (no unix hooks, no BPF LSM) loads and attaches
+// everything else and names what is missing; the deny list is kept but not
+// enforced.
 func TestPrivilegedUnixHooksAreOptional(t *testing.T) {
-	probe := probeUnixHooks
-	probeUnixHooks = func() error { return fmt.Errorf("load program: %w", unix.EINVAL) }
-	t.Cleanup(func() { probeUnixHooks = probe })
+	withoutUnixHooks(t)
+	withoutGuard(t)
 
 	k := newKernelJail(t)
 	if got, want := k.links.Missing(), []string{"connect_unix", "sendmsg_unix"}; !slices.Equal(got, want) {
 		t.Errorf("Missing: got %v, want %v", got, want)
+	}
+	for _, name := range k.links.Missing() {
+		if err := k.links.MissingReason(name); !errors.Is(err, ebpf.ErrNotSupported) {
+			t.Errorf("MissingReason(%s): got %v, want ErrNotSupported", name, err)
+		}
+	}
+	if err := k.links.UnixGuard(); !errors.Is(err, ebpf.ErrNotSupported) {
+		t.Errorf("UnixGuard: got %v, want ErrNotSupported", err)
 	}
 	stream, dgram := unixSockets(t, "denied")
 	if err := k.objs.DenyUnix([]string{stream["denied"], dgram["denied"]}); err != nil {
