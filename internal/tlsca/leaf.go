@@ -11,6 +11,8 @@ import (
 	"net/netip"
 	"strings"
 	"time"
+
+	"github.com/ebpfjail/ebpfjail/internal/hostname"
 )
 
 // leafCall is one signing in progress; requests for the same name wait on
@@ -163,23 +165,7 @@ func mayBeIP(name string) bool {
 // digits, hyphens and underscores (seen in real host names), 1 to 63 bytes
 // each, 253 in all. Anything else would be refused by clients, or is an
 // attempt to smuggle something into a certificate.
-func validName(name string) bool {
-	if name == "" || len(name) > 253 {
-		return false
-	}
-	for label := range strings.SplitSeq(name, ".") {
-		if label == "" || len(label) > 63 {
-			return false
-		}
-		for i := 0; i < len(label); i++ {
-			c := label[i]
-			if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
-				return false
-			}
-		}
-	}
-	return true
-}
+func validName(name string) bool { return hostname.Valid(name) }
 
 // lru is a least-recently-used cache of leaves. It is not safe for
 // concurrent use; CA.mu guards it.
