@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,11 +16,18 @@ import (
 
 func TestExplicitProxyServesAbsoluteFormAndCONNECTAndRefusesLoops(t *testing.T) {
 	origin, seen := httpOrigin(t)
-	var events []event.Event
+	var (
+		mu     sync.Mutex
+		events []event.Event
+	)
 	p, err := Listen(Config{
 		Logger: discard(), Explicit: "127.0.0.1:0", PeekTimeout: time.Second,
-		Rules:  ruleFunc(func(r *rules.Request) rules.Verdict { return rules.Verdict{Allow: r.Path != "/denied"} }),
-		Events: func(e event.Event) { events = append(events, e) },
+		Rules: ruleFunc(func(r *rules.Request) rules.Verdict { return rules.Verdict{Allow: r.Path != "/denied"} }),
+		Events: func(e event.Event) {
+			mu.Lock()
+			events = append(events, e)
+			mu.Unlock()
+		},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -64,6 +72,19 @@ func TestExplicitProxyServesAbsoluteFormAndCONNECTAndRefusesLoops(t *testing.T) 
 	if seen.Load() != 2 {
 		t.Errorf("origin saw %d requests, want 2", seen.Load())
 	}
+	// An allowed request's event follows its response: wait for it.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		mu.Lock()
+		n := len(events)
+		mu.Unlock()
+		if n >= 4 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	mu.Lock()
+	defer mu.Unlock()
 	if len(events) != 4 {
 		t.Errorf("events: got %d, want 4: %+v", len(events), events)
 	}
