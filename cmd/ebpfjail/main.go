@@ -30,6 +30,7 @@ Usage:
   ebpfjail [RULE] --weak -- COMMAND                no root: proxy variables only
   ebpfjail [RULE] --test [METHOD] URL              evaluate the rule once: ALLOW/DENY, exit 0/1
   ebpfjail check                                   what this host supports, with hints
+  ebpfjail check --attack                          try to break out of a jail: a line per attempt, exit 1 if any got out
   ebpfjail --cleanup                               remove jails left by a dead ebpfjail
   ebpfjail ca export | ca path                     the CA certificate (PEM) / where it lives
 
@@ -47,6 +48,7 @@ Examples:
   sudo ebpfjail --js-file policy.js --log-json events.jsonl --request-log requests.log -- ./agent
   ebpfjail --js-file policy.js --server --listen 127.0.0.1:8080   reloads policy.js on change
   sudo ebpfjail check
+  sudo ebpfjail check --attack                     raw sockets, UDP, DNS exfiltration, fronting, io_uring, setuid, ...
 
 `
 
@@ -86,6 +88,8 @@ type options struct {
 	version     bool
 	help        bool
 	check       bool
+	attack      bool     // check --attack
+	targets     []string // check --attack --target
 	command     []string
 }
 
@@ -188,11 +192,8 @@ func parseArgs(args []string) (*options, error) {
 		return o, checkRules(o)
 	}
 	if fs.ArgsLenAtDash() == -1 && len(rest) > 0 && rest[0] == "check" {
-		if len(rest) > 1 {
-			return nil, fmt.Errorf("check takes no arguments, got %q", strings.Join(rest[1:], " "))
-		}
 		o.check = true
-		return o, nil
+		return o, parseCheck(o, rest[1:])
 	}
 	if fs.ArgsLenAtDash() == -1 && len(rest) > 0 && rest[0] == "ca" {
 		if len(rest) != 2 || (rest[1] != "export" && rest[1] != "path") {
@@ -239,6 +240,50 @@ func parseArgs(args []string) (*options, error) {
 		return nil, errors.New("no command to run")
 	}
 	return o, nil
+}
+
+// parseCheck reads check's own options: --attack [--target IP]...
+func parseCheck(o *options, args []string) error {
+	fs := pflag.NewFlagSet("check", pflag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.BoolVar(&o.attack, "attack", false, "")
+	fs.StringArrayVar(&o.targets, "target", nil, "")
+	if err := fs.Parse(args); err != nil {
+		return fmt.Errorf("check: %w", err)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("check takes no arguments, got %q", strings.Join(fs.Args(), " "))
+	}
+	if len(o.targets) > 0 && !o.attack {
+		return errors.New("check --target needs --attack")
+	}
+	if len(o.targets) > 0 {
+		if _, _, err := attackTargets(o.targets); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// attackTargets reads --target: one IPv4 and one IPv6 address.
+func attackTargets(list []string) (v4, v6 netip.Addr, err error) {
+	for _, t := range list {
+		a, perr := netip.ParseAddr(t)
+		switch {
+		case perr != nil:
+			return v4, v6, fmt.Errorf("--target wants an IP address, got %q", t)
+		case a.Is4() && !v4.IsValid():
+			v4 = a
+		case a.Is6() && !a.Is4In6() && !v6.IsValid():
+			v6 = a
+		default:
+			return v4, v6, fmt.Errorf("--target %s: give one IPv4 and one IPv6 address", t)
+		}
+	}
+	if !v4.IsValid() || !v6.IsValid() {
+		return v4, v6, errors.New("--target wants one IPv4 and one IPv6 address (give it twice)")
+	}
+	return v4, v6, nil
 }
 
 // parseUpstream accepts "ip", "ip:port" or "[ipv6]:port" and returns
@@ -349,6 +394,9 @@ func main() {
 
 // mainStatus runs ebpfjail and returns the process exit status.
 func mainStatus(args []string) int {
+	if len(args) > 0 && strings.HasPrefix(args[0], "__attack") {
+		return attackChild(args)
+	}
 	o, err := parseArgs(args)
 	if err != nil {
 		printError(os.Stderr, fail(exitUsage, err, "see 'ebpfjail --help'; put the command after --, as in: ebpfjail -- curl https://example.com"))
@@ -365,6 +413,8 @@ func mainStatus(args []string) int {
 	log := newLogger(os.Stderr, o.verbose)
 	var status int
 	switch {
+	case o.check && o.attack:
+		status, err = runAttack(os.Stdout, o, log)
 	case o.check:
 		status, err = runCheck(os.Stdout, log)
 	case o.ca != "":

@@ -42,12 +42,31 @@ func TestParseArgsRejectsBadInput(t *testing.T) {
 		{"--no-such-flag", "--", "true"},
 		{"--cleanup", "--", "true"},
 		{"check", "extra"},
+		{"check", "--target", "203.0.113.1"},
+		{"check", "--attack", "--target", "203.0.113.1"},
+		{"check", "--attack", "--target", "203.0.113.1", "--target", "203.0.113.2"},
+		{"check", "--attack", "--target", "::ffff:203.0.113.1", "--target", "2001:db8::1"},
+		{"check", "--attack", "--target", "host.example", "--target", "2001:db8::1"},
+		{"check", "--attack=maybe"},
 		{"--dns-upstream", "resolver.example", "--", "true"},
 		{"--dns-upstream", "203.0.113.53:0", "--", "true"},
 	} {
 		if _, err := parseArgs(args); err == nil {
 			t.Errorf("%q: got nil error, want a usage error", args)
 		}
+	}
+}
+
+func TestParseCheckAttack(t *testing.T) {
+	o, err := parseArgs([]string{"--user", "nobody", "check", "--attack", "--target", "203.0.113.1", "--target", "2001:db8:eb::1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !o.check || !o.attack || o.user != "nobody" || len(o.targets) != 2 {
+		t.Errorf("got check %v attack %v user %q targets %q, want true true nobody [2 targets]", o.check, o.attack, o.user, o.targets)
+	}
+	if o, err := parseArgs([]string{"check"}); err != nil || o.attack {
+		t.Errorf("plain check: got attack %v err %v, want false nil", o.attack, err)
 	}
 }
 

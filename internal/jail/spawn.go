@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 
+	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 )
 
@@ -81,9 +82,17 @@ func start(c Command, cgroupFD int) (*os.Process, error) {
 		cmd.SysProcAttr.Ctty = int(c.Stdin.Fd())
 	}
 
-	// no_new_privs is per thread and inherited over fork and exec, and Go
-	// has no SysProcAttr field for it: set it on a thread of our own, fork
-	// from that thread, and let the thread die with its goroutine.
+	var filter []bpf.RawInstruction
+	if cgroupFD >= 0 {
+		if filter, err = socketFilter(); err != nil {
+			return nil, err
+		}
+	}
+
+	// no_new_privs and the seccomp filter are per thread and inherited
+	// over fork and exec, and Go has no SysProcAttr field for them: set
+	// them on a thread of our own, fork from that thread, and let the
+	// thread die with its goroutine.
 	type result struct {
 		p   *os.Process
 		err error
@@ -91,11 +100,18 @@ func start(c Command, cgroupFD int) (*os.Process, error) {
 	ch := make(chan result, 1)
 	go func() {
 		runtime.LockOSThread()
-		// No UnlockOSThread: the thread carries no_new_privs and must not
-		// run other goroutines; it exits when this goroutine returns.
+		// No UnlockOSThread: the thread carries no_new_privs and the
+		// filter and must not run other goroutines; it exits when this
+		// goroutine returns.
 		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 			ch <- result{err: fmt.Errorf("set no_new_privs: %w", err)}
 			return
+		}
+		if filter != nil {
+			if err := installFilter(filter); err != nil {
+				ch <- result{err: err}
+				return
+			}
 		}
 		err := cmd.Start()
 		ch <- result{cmd.Process, err}

@@ -25,9 +25,13 @@ import (
 const DefaultDir = "/var/lib/ebpfjail/ca"
 
 // CertFile is the name of the CA certificate (PEM, mode 0644) in the CA
-// directory, for `ebpfjail ca path`. The key's name is not exported: nothing
-// outside this package has any business with the key file.
+// directory, for `ebpfjail ca path`.
 const CertFile = "ca-cert.pem"
+
+// KeyPath is where the CA key lives in dir. Nothing outside this package
+// reads it; `ebpfjail check --attack` needs the name to prove a jailed
+// process cannot.
+func KeyPath(dir string) string { return filepath.Join(dir, keyFile) }
 
 const (
 	keyFile = "ca-key.pem"

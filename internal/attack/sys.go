@@ -1,0 +1,19 @@
+package attack
+
+import (
+	"runtime"
+
+	"github.com/cilium/ebpf/link"
+)
+
+func runtimeLockOSThread() { runtime.LockOSThread() }
+
+// detachPin opens a pinned link and detaches it.
+func detachPin(path string) error {
+	l, err := link.LoadPinnedLink(path, nil)
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	return l.Detach()
+}
