@@ -11,6 +11,9 @@
 //     into the root cgroup and leave the jail.
 //   - It runs with no_new_privs, so no setuid binary gives it root back, and
 //     it inherits no descriptor beyond 0-2.
+//   - It runs under a seccomp filter (seccomp.go) that lets socket() make
+//     only unix, inet, inet6 and netlink sockets and refuses io_uring: the
+//     cgroup hooks steer inet sockets, and nothing else may leave.
 //   - The state record is written before the cgroup is made and removed
 //     last, so anything a crashed run left behind is found by Sweep.
 //   - On teardown the cgroup's processes are killed before the programs are
