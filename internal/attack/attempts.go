@@ -3,6 +3,7 @@ package attack
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,6 +20,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"golang.org/x/net/http2"
 	"golang.org/x/sys/unix"
 )
 
@@ -55,6 +57,7 @@ func Attempts() []Attempt {
 		{Name: "tcp-ipv4", What: "plain HTTP to the target's IPv4 address", Run: tcpTo(func(s Spec) netip.Addr { return s.V4 })},
 		{Name: "tcp-ipv6", What: "plain HTTP to the target's IPv6 address", Run: tcpTo(func(s Spec) netip.Addr { return s.V6 })},
 		{Name: "tcp-v4-mapped", What: "plain HTTP to ::ffff:IPv4 from an IPv6 socket", Run: tcpTo(func(s Spec) netip.Addr { return netip.AddrFrom16(s.V4.As16()) })},
+		{Name: "bind-to-device", What: "SO_BINDTODEVICE to each interface, then connect", Run: bindToDevice},
 		{Name: "tcp-not-http", What: "a non-HTTP protocol over TCP", Run: notHTTP},
 		{Name: "tcp-fastopen", What: "TCP Fast Open: sendto(MSG_FASTOPEN) with the request as SYN data", Run: fastOpen},
 		{Name: "tcp-fastopen-connect", What: "TCP_FASTOPEN_CONNECT, then connect", Run: fastOpenConnect},
@@ -63,6 +66,9 @@ func Attempts() []Attempt {
 		{Name: "dns-tcp", What: "DNS over TCP straight to the target's resolver", Run: dnsAttempt("tcp")},
 		{Name: "dns-exfil", What: "data in DNS labels (A, AAAA, TXT) to the target and 127.0.0.1", Run: dnsExfil},
 		{Name: "sni-host-mismatch", What: "TLS with the allowed name as SNI, another Host inside", Run: sniMismatch},
+		{Name: "h2-authority", What: "a second HTTP/2 stream for another name on a connection to the allowed one", Run: h2Authority},
+		{Name: "dns-over-https", What: "a DoH query (POST /dns-query) over TLS", Run: dnsOverHTTPS},
+		{Name: "dns-over-tls", What: "a DoT query (DNS over TLS)", Run: dnsOverTLS},
 		{Name: "absolute-uri", What: "GET http://forbidden/ with the allowed Host header", Run: absoluteURI(false)},
 		{Name: "absolute-uri-tls", What: "the same inside TLS to the allowed name", Run: absoluteURI(true)},
 		{Name: "connect-relay", What: "CONNECT forbidden:80 sent to the allowed host", Run: connectRelay(false)},
@@ -416,6 +422,136 @@ func dnsExfil(s Spec) (Status, string) {
 		return Leaked, last
 	}
 	return Blocked, fmt.Sprintf("%d queries, none answered (%s, ...)", n, last)
+}
+
+// h2Authority opens HTTP/2 to the allowed name, gets it answered, then
+// asks for the forbidden one on the same connection (connection
+// coalescing, as browsers do for names sharing a certificate).
+func h2Authority(s Spec) (Status, string) {
+	c, err := dial(netip.AddrPortFrom(s.V4, s.HTTPS))
+	if err != nil {
+		return Blocked, errText(err)
+	}
+	tc := tls.Client(c, &tls.Config{ServerName: Decoy, InsecureSkipVerify: true, NextProtos: []string{"h2"}})
+	tc.SetDeadline(time.Now().Add(2 * opTimeout))
+	if err := tc.Handshake(); err != nil {
+		c.Close()
+		return Blocked, "tls handshake: " + errText(err)
+	}
+	defer tc.Close()
+	if p := tc.ConnectionState().NegotiatedProtocol; p != "h2" {
+		return Broken, fmt.Sprintf("the allowed name did not speak HTTP/2 (ALPN %q): cannot try", p)
+	}
+	cc, err := (&http2.Transport{}).NewClientConn(tc)
+	if err != nil {
+		return Blocked, errText(err)
+	}
+	defer cc.Close()
+	// The first stream is the allowed control's request, the second the attempt.
+	for _, host := range []string{Decoy, Forbidden} {
+		path := "/h2-authority"
+		if host == Decoy {
+			path = "/control-https"
+		}
+		req, _ := http.NewRequest(http.MethodGet, "https://"+host+path, nil)
+		resp, err := cc.RoundTrip(req)
+		if err != nil {
+			return Blocked, host + ": " + errText(err)
+		}
+		st, d := judge(resp, nil)
+		if host == Decoy {
+			if st != Leaked {
+				return Broken, "the allowed name was refused on HTTP/2 (" + d + "): cannot try"
+			}
+			continue
+		}
+		return st, "the second stream: " + d
+	}
+	return Broken, "unreachable"
+}
+
+func dnsOverHTTPS(s Spec) (Status, string) {
+	m := new(dns.Msg)
+	m.SetQuestion("dns-over-https."+Forbidden+".", dns.TypeA)
+	q, _ := m.Pack()
+	c, err := tlsDial(netip.AddrPortFrom(s.V4, s.HTTPS), Forbidden)
+	if err != nil {
+		return Blocked, errText(err)
+	}
+	req := fmt.Sprintf("POST /dns-query HTTP/1.1\r\nHost: %s\r\nContent-Type: application/dns-message\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s", Forbidden, len(q), q)
+	return exchange(c, req)
+}
+
+// dnsOverTLS speaks DNS (length-prefixed, RFC 7858) inside TLS: not HTTP,
+// so the jail must refuse it after the handshake.
+func dnsOverTLS(s Spec) (Status, string) {
+	m := new(dns.Msg)
+	m.SetQuestion("dns-over-tls."+Forbidden+".", dns.TypeA)
+	q, _ := m.Pack()
+	c, err := tlsDial(netip.AddrPortFrom(s.V4, s.HTTPS), Forbidden)
+	if err != nil {
+		return Blocked, errText(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(opTimeout))
+	if _, err := c.Write(append([]byte{byte(len(q) >> 8), byte(len(q))}, q...)); err != nil {
+		return Blocked, "write: " + errText(err)
+	}
+	b, err := io.ReadAll(io.LimitReader(c, 512))
+	if len(b) > 0 {
+		return Leaked, fmt.Sprintf("answered %d bytes", len(b))
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return Leaked, "no answer and no reset: something other than ebpfjail holds the connection"
+	}
+	return Blocked, "closed without an answer (" + errText(err) + ")"
+}
+
+// bindToDevice pins the socket to each interface in turn, hoping the
+// rewrite to the loopback listener then fails open.
+func bindToDevice(s Spec) (Status, string) {
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return Broken, err.Error()
+	}
+	var details []string
+	for i, ifc := range ifs {
+		if i >= 6 {
+			break
+		}
+		if ifc.Flags&net.FlagUp == 0 {
+			continue
+		}
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return Blocked, "socket: " + errText(err)
+		}
+		if err := unix.BindToDevice(fd, ifc.Name); err != nil {
+			unix.Close(fd)
+			details = append(details, ifc.Name+": "+errText(err))
+			continue
+		}
+		// Through a device that cannot carry it the SYN just waits: a
+		// short wait tells enough (EINPROGRESS: nothing answered).
+		tv := unix.NsecToTimeval((500 * time.Millisecond).Nanoseconds())
+		unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_SNDTIMEO, &tv)
+		if err := unix.Connect(fd, sockaddr(netip.AddrPortFrom(s.V4, s.HTTP))); err != nil {
+			unix.Close(fd)
+			details = append(details, ifc.Name+": connect: "+errText(err))
+			continue
+		}
+		c, err := fileConn(fd)
+		if err != nil {
+			return Broken, err.Error()
+		}
+		st, d := exchange(c, get(Forbidden, "/bind-to-device"))
+		if st != Blocked {
+			return st, ifc.Name + ": " + d
+		}
+		details = append(details, ifc.Name+": "+d)
+	}
+	return Blocked, strings.Join(details, "; ")
 }
 
 func sniMismatch(s Spec) (Status, string) {

@@ -162,7 +162,21 @@ func (p *Proxy) serveTLS(c *conn, pc net.Conn, res sniff.Result) {
 		srv.ServeConn(conn, &http2.ServeConnOpts{Context: p.ctx, Handler: h})
 		return
 	}
-	serveHTTP1(conn, h)
+	// Inside the TLS, as outside it: HTTP or nothing (DNS over TLS, a
+	// tunnel protocol...), refused at once rather than left to time out.
+	res, inner, err := sniff.Peek(conn, p.cfg.PeekTimeout)
+	if err != nil || res.Kind != sniff.KindHTTP {
+		e := tc.newEvent(event.TypeConnection)
+		e.Verdict, e.Reason = event.Deny, "non-HTTP inside TLS"
+		if err != nil {
+			e.Reason = "no request inside TLS: " + err.Error()
+		}
+		e.Scheme, e.Host, e.Port, e.URL = "https", name, tc.port, "https://"+hostURL(name, tc.port)
+		e.Hint = "--no-mitm " + name + " passes this TLS unopened, to be decided once as CONNECT"
+		p.emit(e)
+		return
+	}
+	serveHTTP1(inner, h)
 }
 
 // noMITM reports whether name matches a --no-mitm glob.
