@@ -257,4 +257,3 @@ func copyFile(src, dst string, perm os.FileMode) error {
 	}
 	return nil
 }
-
