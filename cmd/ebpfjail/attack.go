@@ -33,7 +33,7 @@ const (
 // what the canaries saw. Exit 1 if anything got out, or if the controls
 // did not get through (then the run proves nothing).
 func runAttack(w io.Writer, o *options, log *slog.Logger) (int, error) {
-	if err := needRoot("check --attack"); err != nil {
+	if err := needRoot("check --attack", "ebpfjail check --attack"); err != nil {
 		return 0, err
 	}
 	paths, err := jailPaths()

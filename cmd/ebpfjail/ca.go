@@ -15,7 +15,7 @@ func runCA(w io.Writer, what string) (int, error) {
 		fmt.Fprintln(w, filepath.Join(tlsca.DefaultDir, tlsca.CertFile))
 		return 0, nil
 	}
-	if err := needRoot("reading the CA"); err != nil {
+	if err := needRoot("reading the CA", "ebpfjail ca export"); err != nil {
 		return 0, err
 	}
 	ca, err := tlsca.LoadOrCreate(tlsca.DefaultDir)

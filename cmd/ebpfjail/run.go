@@ -32,10 +32,12 @@ const termGrace = 2 * time.Second
 // group rather than dying of them (the jail must be torn down first).
 var forwarded = []os.Signal{unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2}
 
-func needRoot(what string) error {
+// needRoot refuses to go on without root; example is the command line to
+// show with sudo.
+func needRoot(what, example string) error {
 	if os.Geteuid() != 0 {
 		return fail(exitFailure, fmt.Errorf("%s needs root", what),
-			"run it with sudo, as in: sudo ebpfjail -- curl https://example.com")
+			"run it with sudo, as in: sudo "+example)
 	}
 	return nil
 }
@@ -53,7 +55,7 @@ func jailPaths() (jail.Paths, error) {
 
 // runJail runs o.command in a new jail and returns its exit status.
 func runJail(o *options, log *slog.Logger) (int, error) {
-	if err := needRoot("jailing a command"); err != nil {
+	if err := needRoot("jailing a command", "ebpfjail -- curl https://example.com"); err != nil {
 		return 0, err
 	}
 	// Before anything is opened: the command must inherit only 0-2.
@@ -394,7 +396,7 @@ func setForeground(f *os.File, pgrp int) {
 
 // runCleanup removes jails whose supervisor died.
 func runCleanup(w io.Writer, log *slog.Logger) (int, error) {
-	if err := needRoot("--cleanup"); err != nil {
+	if err := needRoot("--cleanup", "ebpfjail --cleanup"); err != nil {
 		return 0, err
 	}
 	paths, err := jailPaths()
