@@ -87,6 +87,8 @@ type Proxy struct {
 	mu        sync.Mutex
 	conns     map[net.Conn]struct{}
 	nextID    atomic.Uint64
+	// active counts accepted connections not yet done (Stats).
+	active atomic.Int64
 }
 
 // Listen binds the listener (ephemeral ports) and starts serving.
@@ -141,6 +143,10 @@ func Listen(cfg Config) (*Proxy, error) {
 // Ports returns the IPv4 and IPv6 listener ports.
 func (p *Proxy) Ports() (v4, v6 uint16) { return p.ports[0], p.ports[1] }
 
+// Active returns how many accepted client connections are being served
+// (upstream connections are not counted).
+func (p *Proxy) Active() int64 { return p.active.Load() }
+
 // Addr is the first listener's address (the explicit proxy's).
 func (p *Proxy) Addr() net.Addr { return p.lns[0].Addr() }
 
@@ -183,8 +189,10 @@ func (p *Proxy) serve(ln net.Listener) {
 			return
 		}
 		p.wg.Add(1)
+		p.active.Add(1)
 		go func() {
 			defer p.wg.Done()
+			defer p.active.Add(-1)
 			defer p.track(c, false)
 			p.handle(c.(*net.TCPConn))
 		}()
