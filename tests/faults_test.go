@@ -1,7 +1,14 @@
 package tests
 
 import (
+	"bytes"
+	"crypto/tls"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -32,5 +39,129 @@ done`
 		contains(t, "warning at exit", r.stderr, "ebpfjail: warning: the "+log+" is incomplete: ")
 	}
 	contains(t, "the reason", r.stderr, "no space left on device")
+	noJailsLeft(t)
+}
+
+// cutOrigin serves, on the site's host, responses that stop half way:
+//
+//	/close    Content-Length 4 MiB, 1 MiB sent, then the connection closed
+//	/reset    the same, ended with a reset
+//	/chunked  1 MiB of a chunked body, then closed without the last chunk
+//	/die      1 MiB of 4, then the whole server goes (listener included)
+//
+// on HTTP port 8081 and HTTPS port 8444 (HTTP/1.1; the client side is the
+// MITM's, h2 where curl offers it).
+func cutOrigin(t *testing.T, s *site) {
+	t.Helper()
+	const sent = 1 << 20
+	chunk := bytes.Repeat([]byte("x"), 64<<10)
+	var servers []*http.Server
+	var mu sync.Mutex
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/close" && r.URL.Path != "/reset" && r.URL.Path != "/chunked" && r.URL.Path != "/die" {
+			io.WriteString(w, "whole\n")
+			return
+		}
+		if r.URL.Path != "/chunked" {
+			w.Header().Set("Content-Length", strconv.Itoa(4*sent))
+		}
+		for i := 0; i < sent; i += len(chunk) {
+			w.Write(chunk)
+		}
+		w.(http.Flusher).Flush()
+		if r.URL.Path == "/die" {
+			mu.Lock()
+			for _, srv := range servers {
+				srv.Close()
+			}
+			mu.Unlock()
+			return
+		}
+		c, _, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
+		}
+		if r.URL.Path == "/reset" {
+			raw := c
+			if tc, ok := c.(*tls.Conn); ok {
+				raw = tc.NetConn()
+			}
+			raw.(*net.TCPConn).SetLinger(0)
+		}
+		c.Close()
+	})
+	for _, tc := range []struct {
+		port int
+		tls  bool
+	}{{8081, false}, {8444, true}} {
+		ln := s.h.Listen(t, "tcp", "[::]:"+strconv.Itoa(tc.port))
+		srv := &http.Server{Handler: handler}
+		if tc.tls {
+			srv.TLSConfig = tlsConfigFor(s.ca.Leaf(t, "allowed.test"))
+			ln = tls.NewListener(ln, srv.TLSConfig)
+		}
+		mu.Lock()
+		servers = append(servers, srv)
+		mu.Unlock()
+		go srv.Serve(ln)
+		t.Cleanup(func() { srv.Close() })
+	}
+}
+
+func TestPrivilegedOriginVanishingMidStreamIsAnErrorNotASuccess(t *testing.T) {
+	s := newSite(t)
+	cutOrigin(t, s)
+	// Each fetch prints its status, the bytes it got and curl's exit code
+	// (18: body shorter than announced; 56: receive failure; 92: HTTP/2
+	// stream reset; 28 would be a hang cut by -m).
+	script := `fetch() { curl -sS -m 20 -o /dev/null -w "$1 %{http_code} %{size_download}" $2; echo " exit $?"; }
+for p in close reset chunked; do
+  fetch $p http://allowed.test:8081/$p
+  fetch tls-$p https://allowed.test:8444/$p
+  fetch tls1-$p "--http1.1 https://allowed.test:8444/$p"
+done
+fetch next http://allowed.test/
+fetch die http://allowed.test:8081/die
+fetch after-die http://allowed.test:8081/
+fetch tls-after-die https://allowed.test:8444/
+fetch still-serving https://allowed.test/`
+	r := s.run(t, allowRule, nil, "sh", "-c", script)
+	got := map[string][3]string{}
+	for _, line := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 5 {
+			got[f[0]] = [3]string{f[1], f[2], f[4]}
+		}
+	}
+	for _, name := range []string{"close", "tls-close", "tls1-close", "reset", "tls-reset", "tls1-reset", "chunked", "tls-chunked", "tls1-chunked", "die"} {
+		g, ok := got[name]
+		if !ok {
+			t.Errorf("%s: no result\n%s", name, r)
+			continue
+		}
+		size, _ := strconv.Atoi(g[1])
+		if g[2] == "0" || g[2] == "28" || size >= 4<<20 {
+			t.Errorf("%s: got status %s, %s bytes, curl exit %s; want a failed transfer (not 0, not the 28 of a hang) short of 4 MiB", name, g[0], g[1], g[2])
+		}
+	}
+	for name, want := range map[string][3]string{
+		"next":          {"200", "20", "0"},
+		"after-die":     {"502", "", "0"},
+		"tls-after-die": {"502", "", "0"},
+		"still-serving": {"200", "20", "0"},
+	} {
+		g := got[name]
+		if g[0] != want[0] || g[2] != want[2] || (want[1] != "" && g[1] != want[1]) {
+			t.Errorf("%s: got status %s, %s bytes, exit %s; want %s, exit %s", name, g[0], g[1], g[2], want[0], want[2])
+		}
+	}
+	// Logged as failures, with the origin's side of the story.
+	for _, u := range []string{"http://allowed.test:8081/close", "http://allowed.test:8081/reset", "https://allowed.test:8444/chunked", "http://allowed.test:8081/die"} {
+		contains(t, "log", r.stderr, "ebpfjail: failed GET "+u+" 200 (curl pid ")
+	}
+	contains(t, "log reason", r.stderr, "upstream error: response body cut short: ")
+	if t.Failed() {
+		t.Logf("%s", r)
+	}
 	noJailsLeft(t)
 }

@@ -264,16 +264,49 @@ func (p *Proxy) handler(c *conn) http.Handler {
 		}
 		var upErr string
 		ctx := context.WithValue(withOrigIP(r.Context(), c.dialIP), upstreamErrKey{}, &upErr)
+		finish := func() {
+			e.Status, e.BytesDown, e.DurationMS = cw.status, cw.n, sinceMS(start)
+			if upErr != "" {
+				e.Reason = "upstream error: " + upErr
+			}
+			if body != nil {
+				e.BytesUp = body.n
+			}
+			p.emit(e)
+		}
+		// A response that cannot be copied to the end (the origin closed or
+		// reset mid-body, or the client went away) makes ReverseProxy panic
+		// with http.ErrAbortHandler, so the client's connection is cut
+		// rather than a short body passed off as complete. The event is
+		// still written, on the way out.
+		aborted := true
+		defer func() {
+			if aborted {
+				if upErr == "" {
+					e.Reason = "response cut short: the client went away"
+				}
+				finish()
+			}
+		}()
 		p.forwarder(c.scheme, t).ServeHTTP(cw, r.WithContext(ctx))
-		e.Status, e.BytesDown, e.DurationMS = cw.status, cw.n, sinceMS(start)
-		if upErr != "" {
-			e.Reason = "upstream error: " + upErr
-		}
-		if body != nil {
-			e.BytesUp = body.n
-		}
-		p.emit(e)
+		aborted = false
+		finish()
 	})
+}
+
+// cutBody records why an upstream response body ended early, for the
+// request's event: ReverseProxy only aborts the client's connection.
+type cutBody struct {
+	io.ReadCloser
+	reason *string
+}
+
+func (b *cutBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && err != io.EOF && *b.reason == "" {
+		*b.reason = "response body cut short: " + err.Error()
+	}
+	return n, err
 }
 
 // upstreamErrKey carries a *string the forwarder fills with why the
@@ -300,6 +333,13 @@ func (p *Proxy) forwarder(scheme string, t target) *httputil.ReverseProxy {
 				return // the client went away
 			}
 			writeText(w, http.StatusBadGateway, "Upstream error: "+err.Error()+"\n")
+		},
+		ModifyResponse: func(res *http.Response) error {
+			// Not a 101: ReverseProxy needs the upgraded body's own type.
+			if reason, ok := res.Request.Context().Value(upstreamErrKey{}).(*string); ok && res.StatusCode != http.StatusSwitchingProtocols {
+				res.Body = &cutBody{ReadCloser: res.Body, reason: reason}
+			}
+			return nil
 		},
 	}
 }
