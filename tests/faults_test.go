@@ -3,13 +3,18 @@ package tests
 import (
 	"bytes"
 	"crypto/tls"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 func TestPrivilegedFullLogDiskWarnsOnceAndDecisionsStand(t *testing.T) {
@@ -163,5 +168,61 @@ fetch still-serving https://allowed.test/`
 	if t.Failed() {
 		t.Logf("%s", r)
 	}
+	noJailsLeft(t)
+}
+
+func TestPrivilegedCommandExitingWithRequestsInFlightEndsEverything(t *testing.T) {
+	s := newSite(t)
+	dir := sharedDir(t)
+	// The origin answers /hang with a first line, then holds the response
+	// open until the request goes away, and notes that it did.
+	var arrived, cancelled atomic.Int32
+	ln := s.h.Listen(t, "tcp", "[::]:8082")
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived.Add(1)
+		io.WriteString(w, "first line\n")
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
+		cancelled.Add(1)
+	})}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	const n = 3
+	go func() {
+		// The command exits once all its requests are in flight.
+		for arrived.Load() < n {
+			time.Sleep(20 * time.Millisecond)
+		}
+		os.WriteFile(filepath.Join(dir, "go"), nil, 0o644)
+	}()
+	script := fmt.Sprintf(`for i in $(seq %d); do
+  curl -sS -o %s/out$i http://allowed.test:8082/hang$i 2>/dev/null &
+  echo $! >> %s/pids
+done
+sleep 1000 &
+echo $! >> %s/pids
+while [ ! -e %s/go ]; do sleep 0.05; done
+exit 3`, n, dir, dir, dir, dir)
+	r := jail(t, runOpts{timeout: 30 * time.Second, env: []string{"SSL_CERT_FILE=" + s.ca.PEMPath}},
+		"-v", "--user", "nobody", "--js", allowRule, "--resolve", "allowed.test:"+s.h.IPv4.String(), "--", "sh", "-c", script)
+	pids := readFile(filepath.Join(dir, "pids"))
+	defer killPIDs(pids)
+	if r.code != 3 {
+		t.Errorf("exit status: got %d, want the command's 3\n%s", r.code, r)
+	}
+	if got := arrived.Load(); got != n {
+		t.Errorf("requests at the origin: got %d, want %d", got, n)
+	}
+	if got := len(strings.Fields(pids)); got != n+1 {
+		t.Errorf("background processes recorded: got %d, want %d", got, n+1)
+	}
+	for _, f := range strings.Fields(pids) {
+		pid, _ := strconv.Atoi(f)
+		if !gone(pid) {
+			t.Errorf("process %d the command left behind is still running after ebpfjail exited", pid)
+		}
+	}
+	// The requests were torn down, not left hanging at the origin.
+	waitFor(t, "the origin to see the requests go", func() bool { return cancelled.Load() == n })
 	noJailsLeft(t)
 }
