@@ -8,13 +8,17 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ebpfjail/ebpfjail/internal/testutil"
 )
 
 func TestPrivilegedFullLogDiskWarnsOnceAndDecisionsStand(t *testing.T) {
@@ -224,5 +228,113 @@ exit 3`, n, dir, dir, dir, dir)
 	}
 	// The requests were torn down, not left hanging at the origin.
 	waitFor(t, "the origin to see the requests go", func() bool { return cancelled.Load() == n })
+	noJailsLeft(t)
+}
+
+func TestPrivilegedKilledUnderLoadFailsClosedAndCleanupRestores(t *testing.T) {
+	testutil.RequireRoot(t)
+	h := testutil.NewHost(t)
+	var mu sync.Mutex
+	var seen []string
+	ln := h.Listen(t, "tcp", "[::]:8083")
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen = append(seen, r.URL.RequestURI())
+		mu.Unlock()
+		if r.URL.Path != "/slow" {
+			io.WriteString(w, "ok\n")
+			return
+		}
+		// A second's worth of body in pieces: always some in flight.
+		piece := bytes.Repeat([]byte("s"), 1000)
+		w.Header().Set("Content-Length", strconv.Itoa(20*len(piece)))
+		for range 20 {
+			if _, err := w.Write(piece); err != nil {
+				return
+			}
+			w.(http.Flusher).Flush()
+			time.Sleep(50 * time.Millisecond)
+		}
+	})}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	originSaw := func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]string(nil), seen...)
+	}
+
+	client := buildTestdata(t, "killload")
+	s := startSupervised(t, bin, "--user", "nobody", "--js", "r.host === '"+h.IPv4.String()+"'", "--",
+		client, h.IPv4.String()+":8083")
+	var clientPID int
+	fmt.Sscanf(s.expect(t, "pid ", 30*time.Second), "pid %d", &clientPID)
+	t.Cleanup(func() { killPIDs(strconv.Itoa(clientPID)) })
+	s.expect(t, "loaded", 60*time.Second)
+	cg, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", clientPID))
+	record := "/run/ebpfjail/jails/" + filepath.Base(strings.TrimSpace(string(cg))) + ".json"
+	// Any ebpfjail that starts sweeps the jails of dead supervisors (by
+	// design): one run concurrently elsewhere on this host would end this
+	// jail before the test looks at it. Say so rather than blame ebpfjail.
+	requireJail := func() {
+		t.Helper()
+		if syscall.Kill(clientPID, 0) != nil {
+			if _, err := os.Stat(record); err != nil {
+				t.Fatalf("the jailed client is gone, and so is its jail record (%v): another ebpfjail started on this host meanwhile and swept the jail of the killed supervisor; re-run", err)
+			}
+			t.Fatalf("the jailed client (pid %d) died with ebpfjail; want it alive, fenced in, until --cleanup", clientPID)
+		}
+	}
+
+	s.cmd.Process.Signal(syscall.SIGKILL)
+	// Process.Wait, not Cmd.Wait, which would close the pipes the command
+	// (still running) writes to.
+	s.cmd.Process.Wait()
+	// Bytes ebpfjail wrote just before it died may still be on the wire.
+	time.Sleep(300 * time.Millisecond)
+	atKill := len(originSaw())
+	requireJail()
+	s.send(t, "killed")
+	var line string
+	select {
+	case line = <-s.stdout:
+	case <-time.After(60 * time.Second):
+		t.Fatalf("no report from the client 60s after the kill")
+	}
+	requireJail()
+	if !strings.HasPrefix(line, "after ") {
+		t.Fatalf("client said %q, want after ...\nstderr:\n%s", line, s.stderr())
+	}
+	t.Log(line)
+	var newOK, newFail, heldOK, heldFail, inOK, inFail int
+	if _, err := fmt.Sscanf(line, "after new-ok=%d new-fail=%d held-ok=%d held-fail=%d inflight-ok=%d inflight-fail=%d",
+		&newOK, &newFail, &heldOK, &heldFail, &inOK, &inFail); err != nil {
+		t.Fatalf("parse %q: %v", line, err)
+	}
+	if newOK != 0 || heldOK != 0 || inOK != 0 {
+		t.Errorf("after the kill: %d new, %d held and %d in-flight requests succeeded; want none", newOK, heldOK, inOK)
+	}
+	if newFail == 0 || heldFail != 50 {
+		t.Errorf("after the kill: %d new and %d held attempts failed; want some and 50 (else the test proves nothing)", newFail, heldFail)
+	}
+	got := originSaw()
+	for _, u := range got {
+		if strings.HasPrefix(u, "/after") {
+			t.Errorf("the origin received a request made after the kill: %s", u)
+		}
+	}
+	if len(got) != atKill {
+		t.Errorf("origin requests: %d when ebpfjail died, %d later; want no new ones: %v", atKill, len(got), got[atKill:])
+	}
+	requireJail()
+
+	out, err := exec.Command(bin, "--cleanup").CombinedOutput()
+	if err != nil {
+		t.Fatalf("--cleanup: %v\n%s", err, out)
+	}
+	contains(t, "--cleanup output", string(out), "removed jail")
+	if !gone(clientPID) {
+		t.Errorf("the jailed client (pid %d) survived --cleanup", clientPID)
+	}
 	noJailsLeft(t)
 }
