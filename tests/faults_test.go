@@ -278,12 +278,13 @@ func TestPrivilegedKilledUnderLoadFailsClosedAndCleanupRestores(t *testing.T) {
 	// jail before the test looks at it. Say so rather than blame ebpfjail.
 	requireJail := func() {
 		t.Helper()
-		if syscall.Kill(clientPID, 0) != nil {
-			if _, err := os.Stat(record); err != nil {
-				t.Fatalf("the jailed client is gone, and so is its jail record (%v): another ebpfjail started on this host meanwhile and swept the jail of the killed supervisor; re-run", err)
-			}
-			t.Fatalf("the jailed client (pid %d) died with ebpfjail; want it alive, fenced in, until --cleanup", clientPID)
+		if running(clientPID) {
+			return
 		}
+		if _, err := os.Stat(record); err != nil {
+			t.Fatalf("the jailed client is gone, and so is its jail record (%v): another ebpfjail started on this host meanwhile and swept the jail of the killed supervisor; re-run", err)
+		}
+		t.Fatalf("the jailed client (pid %d) died with ebpfjail; want it alive, fenced in, until --cleanup", clientPID)
 	}
 
 	s.cmd.Process.Signal(syscall.SIGKILL)
@@ -298,6 +299,9 @@ func TestPrivilegedKilledUnderLoadFailsClosedAndCleanupRestores(t *testing.T) {
 	var line string
 	select {
 	case line = <-s.stdout:
+		if line == "" {
+			time.Sleep(100 * time.Millisecond) // let it be reaped
+		}
 	case <-time.After(60 * time.Second):
 		t.Fatalf("no report from the client 60s after the kill")
 	}
@@ -337,4 +341,14 @@ func TestPrivilegedKilledUnderLoadFailsClosedAndCleanupRestores(t *testing.T) {
 		t.Errorf("the jailed client (pid %d) survived --cleanup", clientPID)
 	}
 	noJailsLeft(t)
+}
+
+// running reports whether pid is a live process (not gone, not a zombie).
+func running(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	i := strings.LastIndexByte(string(b), ')')
+	return i > 0 && !strings.HasPrefix(string(b[i:]), ") Z")
 }
