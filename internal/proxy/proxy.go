@@ -64,6 +64,10 @@ type Config struct {
 	// PeekTimeout bounds how long a client may take to send its first
 	// bytes (ClientHello or request head); 0 means 5s.
 	PeekTimeout time.Duration
+	// Timeouts bound every wait on a client or an upstream, so a peer
+	// that stalls (slowloris) cannot pin a goroutine; zero fields take
+	// DefaultTimeouts'.
+	Timeouts Timeouts
 	// Dial connects upstream to an address; nil means a net.Dialer.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
@@ -106,6 +110,7 @@ func Listen(cfg Config) (*Proxy, error) {
 	if cfg.PeekTimeout == 0 {
 		cfg.PeekTimeout = peekTimeout
 	}
+	cfg.Timeouts = cfg.Timeouts.withDefaults()
 	p := &Proxy{cfg: cfg, conns: map[net.Conn]struct{}{}}
 	p.dialer = &dialer{resolver: cfg.Resolver, dial: cfg.Dial}
 	if cfg.Synthetic != nil {
