@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestTestFlagFormsAndExitCodes(t *testing.T) {
@@ -94,4 +95,51 @@ curl -sS -o /dev/null -w "after %{http_code}\n" http://allowed.test/second`
 		}
 	})
 	noJailsLeft(t)
+}
+
+func TestPrivilegedHangingCrashingOrGarbledRuleProgramsNeverLetARequestThrough(t *testing.T) {
+	s := newSite(t)
+	dir := sharedDir(t)
+	script := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte("#!/bin/sh\n"+body+"\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	for _, tc := range []struct {
+		name, flag, rule, want string
+	}{
+		// The controls: the same kind of program answering properly.
+		{"sh-allows", "--sh", "true", "200"},
+		{"proc-allows", "--proc", script("proc-allows", `while read l; do echo true; done`), "200"},
+		// The shell timeout is 30 s, the --proc one 5 s (tried twice).
+		{"sh-hangs", "--sh", "sleep 600", "403"},
+		{"sh-crashes", "--sh", script("sh-crashes", `echo true; kill -SEGV $$`), "403"},
+		{"sh-garbage", "--sh", script("sh-garbage", `printf '\000\377{"allow": true}\n'; exit 1`), "403"},
+		{"proc-hangs", "--proc", script("proc-hangs", `sleep 600`), "403"},
+		{"proc-crashes", "--proc", script("proc-crashes", `read l; kill -SEGV $$`), "403"},
+		{"proc-exits", "--proc", script("proc-exits", `read l; exit 0`), "403"},
+		{"proc-garbage", "--proc", script("proc-garbage", `while read l; do printf '\000\377{"allow": tru\n'; done`), "403"},
+		{"proc-no-newline", "--proc", script("proc-no-newline", `while read l; do printf '{"allow": true'; done`), "403"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			args := []string{"-v", "--user", "nobody", tc.flag, tc.rule,
+				"--resolve", "allowed.test:" + s.h.IPv4.String(), "--",
+				"curl", "-sS", "-m", "90", "-o", "/dev/null", "-w", "%{http_code}", "http://allowed.test/" + tc.name}
+			r := jail(t, runOpts{timeout: 2 * time.Minute}, args...)
+			if r.stdout != tc.want {
+				t.Errorf("status: got %q, want %s\n%s", r.stdout, tc.want, r)
+			}
+		})
+	}
+	t.Cleanup(func() {
+		for _, req := range s.h.Requests() {
+			if !strings.HasSuffix(req, "-allows") {
+				t.Errorf("the origin received a request no rule allowed: %q", req)
+			}
+		}
+		noJailsLeft(t)
+	})
 }

@@ -53,6 +53,10 @@ Examples:
 `
 
 const usageTail = `
+Signals: INT, TERM, HUP, QUIT, USR1 and USR2 are passed on to the command.
+USR1 also makes ebpfjail print one line on stderr about itself: goroutines,
+open descriptors, heap and resident memory, active connections.
+
 Exit status: the command's own; 128+N if it died of signal N; 124 after
 --timeout; 125 if ebpfjail itself failed; 126 if the command is not
 executable; 127 if it is not found; 2 for a usage error.

@@ -150,7 +150,8 @@ func runWeak(o *options, log *slog.Logger) (int, error) {
 		out.close()
 		return 0, startError(o, err, "you")
 	}
-	status := wait(proc.Pid, fg, sigs, o.timeout, func() { unix.Kill(-proc.Pid, unix.SIGKILL) }, log)
+	stats := func() { writeStats(os.Stderr, p.Active()) }
+	status := wait(proc.Pid, fg, sigs, o.timeout, func() { unix.Kill(-proc.Pid, unix.SIGKILL) }, stats, log)
 	if fg {
 		reclaimTerminal(os.Stdin)
 	}

@@ -179,7 +179,14 @@ func runJail(o *options, log *slog.Logger) (int, error) {
 		return 0, startError(o, err, user.Name)
 	}
 	log.Info("command started", "pid", proc.Pid, "user", user.Name, "jail", j.ID)
-	status := wait(proc.Pid, fg, sigs, o.timeout, func() { j.Kill() }, log)
+	// Only now: the command was born with the user's limits (raiseFileLimit).
+	if lim, err := raiseFileLimit(); err != nil {
+		warnf(os.Stderr, "the jail's connections are limited by ebpfjail's descriptor limit: %v", err)
+	} else {
+		log.Debug("descriptor limit", "soft", lim.Cur, "hard", lim.Max)
+	}
+	stats := func() { writeStats(os.Stderr, s.proxy.Active()) }
+	status := wait(proc.Pid, fg, sigs, o.timeout, func() { j.Kill() }, stats, log)
 	if fg {
 		reclaimTerminal(os.Stdin)
 	}
@@ -301,8 +308,9 @@ func startServices(o *options, log *slog.Logger, engine rules.Engine, ca proxy.C
 }
 
 // wait waits for the command and returns the status ebpfjail exits with.
-// killAll, after --timeout's grace, kills whatever of the command is left.
-func wait(pid int, fg bool, sigs <-chan os.Signal, timeout float64, killAll func(), log *slog.Logger) int {
+// killAll, after --timeout's grace, kills whatever of the command is left;
+// stats runs on statsSignal, which is forwarded too.
+func wait(pid int, fg bool, sigs <-chan os.Signal, timeout float64, killAll, stats func(), log *slog.Logger) int {
 	done := make(chan unix.WaitStatus, 1)
 	go func() { done <- reap(pid, fg, log) }()
 	var timer <-chan time.Time
@@ -321,6 +329,9 @@ func wait(pid int, fg bool, sigs <-chan os.Signal, timeout float64, killAll func
 			}
 			return ws.ExitStatus()
 		case sig := <-sigs:
+			if sig == statsSignal && stats != nil {
+				stats()
+			}
 			log.Info("forwarding signal", "signal", sig.String())
 			unix.Kill(-pid, sig.(syscall.Signal))
 		case <-timer:

@@ -36,6 +36,7 @@ func openOutputs(o *options) (*outputs, error) {
 		}
 		out.files = append(out.files, f)
 		out.reqLog = report.NewRequestLog(f)
+		out.reqLog.OnError(out.warnLogError("request log", o.requestLog))
 		sinks = append(sinks, out.reqLog)
 	}
 	if o.logJSON != "" {
@@ -50,6 +51,7 @@ func openOutputs(o *options) (*outputs, error) {
 			w = f
 		}
 		out.json = report.NewJSON(w)
+		out.json.OnError(out.warnLogError("JSON log", o.logJSON))
 		sinks = append(sinks, out.json)
 	}
 	if o.audit {
@@ -61,6 +63,15 @@ func openOutputs(o *options) (*outputs, error) {
 }
 
 func (out *outputs) emit(e event.Event) { out.sink.Emit(e) }
+
+// warnLogError is a log's first write error: said once, when it happens
+// (a full disk would otherwise fail silently until exit, or flood stderr
+// with a line per request). Decisions do not depend on the logs.
+func (out *outputs) warnLogError(what, name string) func(error) {
+	return func(err error) {
+		warnf(out.stderr, "cannot write the %s (%s): %v; requests are still decided, but lines are lost until it can be written", what, name, err)
+	}
+}
 
 // finish prints --audit's table and writes the summary event.
 func (out *outputs) finish(status int) {
@@ -77,10 +88,10 @@ func (out *outputs) finish(status int) {
 func (out *outputs) close() {
 	// A record that could not be written is worth a word: the user relies on it.
 	if out.reqLog != nil && out.reqLog.Err() != nil {
-		warnf(out.stderr, "the request log is incomplete: %v", out.reqLog.Err())
+		warnf(out.stderr, "the request log is incomplete: %d line(s) lost, the first: %v", out.reqLog.Lost(), out.reqLog.Err())
 	}
 	if out.json != nil && out.json.Err() != nil {
-		warnf(out.stderr, "the JSON log is incomplete: %v", out.json.Err())
+		warnf(out.stderr, "the JSON log is incomplete: %d line(s) lost, the first: %v", out.json.Lost(), out.json.Err())
 	}
 	for _, f := range out.files {
 		f.Close()

@@ -7,8 +7,13 @@ import (
 	"github.com/miekg/dns"
 )
 
-// maxObserved bounds the address -> names record of forward mode.
-const maxObserved = 16384
+// maxObserved bounds the address -> names record of forward mode, and
+// maxNamesPerAddr the names kept per address: a wildcard domain answers
+// any number of names with one address, and the jail picks the names.
+const (
+	maxObserved     = 16384
+	maxNamesPerAddr = 16
+)
 
 // observed remembers which names forwarded answers gave which addresses,
 // so a connection's address can be shown with the names the child resolved.
@@ -45,10 +50,10 @@ func (o *observed) record(qname string, resp *dns.Msg) {
 			}
 			o.order = append(o.order, a)
 		}
-		// Most recent first, each name once.
+		// Most recent first, each name once, the oldest dropped.
 		out := []string{name}
 		for _, n := range list {
-			if n != name {
+			if n != name && len(out) < maxNamesPerAddr {
 				out = append(out, n)
 			}
 		}

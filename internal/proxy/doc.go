@@ -9,6 +9,9 @@
 //     listener's own address would loop.
 //   - The listener binds loopback only (127.0.0.1 and [::1]), on ephemeral
 //     ports that the BPF object is then loaded with.
+//   - Every wait on a client or an upstream is bounded ([Timeouts]): a
+//     peer that stalls is dropped and its goroutines end. Where data flows
+//     the bound is on idleness, not on the total, so streams go on.
 //
 // This step forwards raw bytes (splice(2) where both ends are TCP); the
 // per-request HTTP(S) decision is layered on top of the same pipeline.

@@ -53,6 +53,23 @@ type countingWriter struct {
 	http.ResponseWriter
 	status int
 	n      int64
+	// rc and idle bound each write: a client that takes none of the
+	// response for idle is dropped (Timeouts.ClientIdle).
+	rc      *http.ResponseController
+	idle    time.Duration
+	armedAt time.Time
+}
+
+// arm pushes the write deadline idle ahead, at most every idle/8 (a
+// deadline is a timer update, not free at every small write).
+func (w *countingWriter) arm() {
+	if w.rc == nil || w.idle <= 0 {
+		return
+	}
+	if now := time.Now(); now.Sub(w.armedAt) > w.idle/8 {
+		w.armedAt = now
+		w.rc.SetWriteDeadline(now.Add(w.idle))
+	}
 }
 
 func (w *countingWriter) WriteHeader(s int) {
@@ -66,6 +83,7 @@ func (w *countingWriter) Write(b []byte) (int, error) {
 	if w.status == 0 {
 		w.status = http.StatusOK
 	}
+	w.arm()
 	n, err := w.ResponseWriter.Write(b)
 	w.n += int64(n)
 	return n, err

@@ -256,24 +256,70 @@ func (p *Proxy) handler(c *conn) http.Handler {
 			p.emit(e)
 			return
 		}
-		cw := &countingWriter{ResponseWriter: w}
+		rc := http.NewResponseController(w)
+		cw := &countingWriter{ResponseWriter: w, rc: rc, idle: p.cfg.Timeouts.ClientIdle}
+		var upErr string
+		ctx, watch, stopWatch := watchUpstream(r.Context(), p.cfg.Timeouts.UpstreamIdle)
+		defer stopWatch()
 		var body *countingBody
 		if r.Body != nil && r.Body != http.NoBody {
-			body = &countingBody{ReadCloser: r.Body}
+			body = &countingBody{ReadCloser: &idleBody{ReadCloser: r.Body, rc: rc, idle: p.cfg.Timeouts.ClientIdle, watch: watch}}
 			r.Body = body
 		}
-		var upErr string
-		ctx := context.WithValue(withOrigIP(r.Context(), c.dialIP), upstreamErrKey{}, &upErr)
+		ctx = context.WithValue(withOrigIP(ctx, c.dialIP), upstreamErrKey{}, &upErr)
+		ctx = context.WithValue(ctx, watchKey{}, watch)
+		finish := func() {
+			e.Status, e.BytesDown, e.DurationMS = cw.status, cw.n, sinceMS(start)
+			if upErr != "" {
+				e.Reason = "upstream error: " + upErr
+			}
+			if body != nil {
+				e.BytesUp = body.n
+			}
+			p.emit(e)
+		}
+		// A response that cannot be copied to the end (the origin closed or
+		// reset mid-body, or the client went away) makes ReverseProxy panic
+		// with http.ErrAbortHandler, so the client's connection is cut
+		// rather than a short body passed off as complete. The event is
+		// still written, on the way out.
+		aborted := true
+		defer func() {
+			if aborted {
+				if upErr == "" {
+					e.Reason = "response cut short: the client went away"
+				}
+				finish()
+			}
+		}()
 		p.forwarder(c.scheme, t).ServeHTTP(cw, r.WithContext(ctx))
-		e.Status, e.BytesDown, e.DurationMS = cw.status, cw.n, sinceMS(start)
-		if upErr != "" {
-			e.Reason = "upstream error: " + upErr
-		}
-		if body != nil {
-			e.BytesUp = body.n
-		}
-		p.emit(e)
+		aborted = false
+		finish()
 	})
+}
+
+// cutBody records why an upstream response body ended early, for the
+// request's event: ReverseProxy only aborts the client's connection.
+type cutBody struct {
+	io.ReadCloser
+	reason *string
+	ctx    context.Context
+	watch  *upstreamWatch
+}
+
+func (b *cutBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if n > 0 {
+		b.watch.touch()
+	}
+	if err != nil && err != io.EOF && *b.reason == "" {
+		if errors.Is(context.Cause(b.ctx), errUpstreamIdle) {
+			*b.reason = fmt.Sprintf("response body cut short: nothing from upstream for %v", b.watch.idle)
+		} else {
+			*b.reason = "response body cut short: " + err.Error()
+		}
+	}
+	return n, err
 }
 
 // upstreamErrKey carries a *string the forwarder fills with why the
@@ -293,6 +339,15 @@ func (p *Proxy) forwarder(scheme string, t target) *httputil.ReverseProxy {
 		FlushInterval: -1, // stream: server-sent events, long polls
 		ErrorLog:      discardLog,
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			if errors.Is(context.Cause(r.Context()), errUpstreamIdle) {
+				uw, _ := r.Context().Value(watchKey{}).(*upstreamWatch)
+				msg := fmt.Sprintf("no response from upstream for %v", uw.idle)
+				if p, ok := r.Context().Value(upstreamErrKey{}).(*string); ok {
+					*p = msg
+				}
+				writeText(w, http.StatusGatewayTimeout, "Upstream error: "+msg+"\n")
+				return
+			}
 			if p, ok := r.Context().Value(upstreamErrKey{}).(*string); ok {
 				*p = err.Error()
 			}
@@ -300,6 +355,20 @@ func (p *Proxy) forwarder(scheme string, t target) *httputil.ReverseProxy {
 				return // the client went away
 			}
 			writeText(w, http.StatusBadGateway, "Upstream error: "+err.Error()+"\n")
+		},
+		ModifyResponse: func(res *http.Response) error {
+			ctx := res.Request.Context()
+			watch, _ := ctx.Value(watchKey{}).(*upstreamWatch)
+			if res.StatusCode == http.StatusSwitchingProtocols {
+				watch.halt() // cancelling the request would close the upgraded connection
+			}
+			watch.touch()
+			// Not a 101: ReverseProxy needs the upgraded body's own type
+			// (and an upgraded connection is a tunnel, no longer watched).
+			if reason, ok := ctx.Value(upstreamErrKey{}).(*string); ok && res.StatusCode != http.StatusSwitchingProtocols {
+				res.Body = &cutBody{ReadCloser: res.Body, reason: reason, ctx: ctx, watch: watch}
+			}
+			return nil
 		},
 	}
 }
@@ -396,6 +465,9 @@ type prefixConn struct {
 	prefix []byte
 }
 
+// Unwrap returns the connection under the replayed bytes.
+func (c *prefixConn) Unwrap() net.Conn { return c.Conn }
+
 func (c *prefixConn) Read(b []byte) (int, error) {
 	if len(c.prefix) > 0 {
 		n := copy(b, c.prefix)
@@ -407,7 +479,7 @@ func (c *prefixConn) Read(b []byte) (int, error) {
 
 // serveHTTP1 serves HTTP/1.x on one connection until it closes, and until
 // a handler that took the connection over (an upgrade) is done with it.
-func serveHTTP1(c net.Conn, h http.Handler) {
+func serveHTTP1(c net.Conn, h http.Handler, t Timeouts) {
 	ln := &oneConnListener{conn: c, done: make(chan struct{})}
 	var running sync.WaitGroup
 	srv := &http.Server{
@@ -416,8 +488,8 @@ func serveHTTP1(c net.Conn, h http.Handler) {
 			defer running.Done()
 			h.ServeHTTP(w, r)
 		}),
-		ReadHeaderTimeout: 60 * time.Second,
-		IdleTimeout:       5 * time.Minute,
+		ReadHeaderTimeout: t.Header,
+		IdleTimeout:       t.KeepAlive,
 		ErrorLog:          discardLog,
 		ConnState: func(_ net.Conn, s http.ConnState) {
 			if s == http.StateClosed || s == http.StateHijacked {

@@ -64,6 +64,10 @@ type Config struct {
 	// PeekTimeout bounds how long a client may take to send its first
 	// bytes (ClientHello or request head); 0 means 5s.
 	PeekTimeout time.Duration
+	// Timeouts bound every wait on a client or an upstream, so a peer
+	// that stalls (slowloris) cannot pin a goroutine; zero fields take
+	// DefaultTimeouts'.
+	Timeouts Timeouts
 	// Dial connects upstream to an address; nil means a net.Dialer.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
@@ -87,6 +91,8 @@ type Proxy struct {
 	mu        sync.Mutex
 	conns     map[net.Conn]struct{}
 	nextID    atomic.Uint64
+	// active counts accepted connections not yet done (Stats).
+	active atomic.Int64
 }
 
 // Listen binds the listener (ephemeral ports) and starts serving.
@@ -104,6 +110,7 @@ func Listen(cfg Config) (*Proxy, error) {
 	if cfg.PeekTimeout == 0 {
 		cfg.PeekTimeout = peekTimeout
 	}
+	cfg.Timeouts = cfg.Timeouts.withDefaults()
 	p := &Proxy{cfg: cfg, conns: map[net.Conn]struct{}{}}
 	p.dialer = &dialer{resolver: cfg.Resolver, dial: cfg.Dial}
 	if cfg.Synthetic != nil {
@@ -140,6 +147,10 @@ func Listen(cfg Config) (*Proxy, error) {
 
 // Ports returns the IPv4 and IPv6 listener ports.
 func (p *Proxy) Ports() (v4, v6 uint16) { return p.ports[0], p.ports[1] }
+
+// Active returns how many accepted client connections are being served
+// (upstream connections are not counted).
+func (p *Proxy) Active() int64 { return p.active.Load() }
 
 // Addr is the first listener's address (the explicit proxy's).
 func (p *Proxy) Addr() net.Addr { return p.lns[0].Addr() }
@@ -183,8 +194,10 @@ func (p *Proxy) serve(ln net.Listener) {
 			return
 		}
 		p.wg.Add(1)
+		p.active.Add(1)
 		go func() {
 			defer p.wg.Done()
+			defer p.active.Add(-1)
 			defer p.track(c, false)
 			p.handle(c.(*net.TCPConn))
 		}()

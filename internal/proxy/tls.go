@@ -12,6 +12,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/net/http2"
@@ -21,12 +22,10 @@ import (
 	"github.com/ebpfjail/ebpfjail/pkg/event"
 )
 
-// Deadlines of the pipeline's early phases: a client that says nothing, or
-// stalls its handshake, is dropped rather than pinning a goroutine.
-const (
-	peekTimeout      = 5 * time.Second
-	handshakeTimeout = 10 * time.Second
-)
+// peekTimeout is Config.PeekTimeout's default: a client that says
+// nothing is dropped rather than pinning a goroutine (Timeouts bound the
+// later phases).
+const peekTimeout = 5 * time.Second
 
 var discardLog = log.New(io.Discard, "", 0)
 
@@ -57,7 +56,7 @@ func (p *Proxy) classify(c *conn, raw net.Conn) {
 	case res.Kind == sniff.KindTLS:
 		p.serveTLS(c, pc, res)
 	case res.Kind == sniff.KindHTTP:
-		serveHTTP1(pc, p.handler(c))
+		serveHTTP1(pc, p.handler(c), p.cfg.Timeouts)
 	case p.cfg.TCP:
 		p.serveTCP(c, pc, raw)
 	default:
@@ -144,7 +143,7 @@ func (p *Proxy) serveTLS(c *conn, pc net.Conn, res sniff.Result) {
 	}
 	cfg := p.cfg.CA.ServerConfig([]string{"h2", "http/1.1"}, func(*tls.ClientHelloInfo) string { return name })
 	conn := tls.Server(pc, cfg)
-	ctx, cancel := context.WithTimeout(p.ctx, handshakeTimeout)
+	ctx, cancel := context.WithTimeout(p.ctx, p.cfg.Timeouts.Handshake)
 	err := conn.HandshakeContext(ctx)
 	cancel()
 	if err != nil {
@@ -158,7 +157,7 @@ func (p *Proxy) serveTLS(c *conn, pc net.Conn, res sniff.Result) {
 	}
 	h := p.handler(&tc)
 	if conn.ConnectionState().NegotiatedProtocol == "h2" {
-		srv := &http2.Server{IdleTimeout: 5 * time.Minute}
+		srv := &http2.Server{IdleTimeout: p.cfg.Timeouts.KeepAlive}
 		srv.ServeConn(conn, &http2.ServeConnOpts{Context: p.ctx, Handler: h})
 		return
 	}
@@ -176,7 +175,7 @@ func (p *Proxy) serveTLS(c *conn, pc net.Conn, res sniff.Result) {
 		p.emit(e)
 		return
 	}
-	serveHTTP1(inner, h)
+	serveHTTP1(inner, h, p.cfg.Timeouts)
 }
 
 // noMITM reports whether name matches a --no-mitm glob.
@@ -227,7 +226,17 @@ func (p *Proxy) splice(c *conn, pc, raw net.Conn, t target, req *rules.Request) 
 	p.track(up, true)
 	defer p.track(up, false)
 	start := time.Now()
+	var idled atomic.Bool
+	stop := tunnelWatch(p.cfg.Timeouts.TunnelIdle, func() {
+		idled.Store(true)
+		pc.Close()
+		up.Close()
+	}, pc, up)
 	e.BytesUp, e.BytesDown = pipe(pc, up)
+	stop()
 	e.DurationMS = sinceMS(start)
+	if idled.Load() {
+		e.Reason = fmt.Sprintf("closed: no traffic either way for %v", p.cfg.Timeouts.TunnelIdle)
+	}
 	p.emit(e)
 }

@@ -53,3 +53,16 @@ func (j *JSON) Err() error {
 	}
 	return j.lw.firstErr()
 }
+
+// OnError has f called once, with the first error writing (or encoding)
+// a line, when it happens: a log on a full disk is worth a word at once,
+// not one per request. f runs with the log's lock held and must not emit.
+func (j *JSON) OnError(f func(error)) { j.lw.setOnErr(f) }
+
+// Lost returns how many lines could not be written.
+func (j *JSON) Lost() int {
+	if j == nil {
+		return 0
+	}
+	return j.lw.lostLines()
+}

@@ -278,6 +278,25 @@ func TestWriteErrorsAreKept(t *testing.T) {
 	}
 }
 
+func TestFirstWriteErrorIsReportedOnceAndLostLinesCounted(t *testing.T) {
+	rl, j := NewRequestLog(failWriter{}), NewJSON(failWriter{})
+	var calls [2][]error
+	rl.OnError(func(err error) { calls[0] = append(calls[0], err) })
+	j.OnError(func(err error) { calls[1] = append(calls[1], err) })
+	for range 5 {
+		rl.Emit(req(event.Allow, "GET", "https://h/"))
+		j.Emit(req(event.Deny, "GET", "https://h/"))
+	}
+	for i, name := range []string{"request log", "json"} {
+		if len(calls[i]) != 1 || calls[i][0] != io.ErrShortWrite {
+			t.Errorf("%s: OnError calls got %v, want exactly one with %v", name, calls[i], io.ErrShortWrite)
+		}
+	}
+	if rl.Lost() != 5 || j.Lost() != 5 {
+		t.Errorf("lost lines: got %d and %d, want 5 and 5", rl.Lost(), j.Lost())
+	}
+}
+
 func TestFanout(t *testing.T) {
 	var got [2][]event.Event
 	var nilLog *RequestLog

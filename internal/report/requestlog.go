@@ -120,3 +120,16 @@ func logURL(u string) string {
 	}
 	return string(b)
 }
+
+// OnError has f called once, with the first error writing (or encoding)
+// a line, when it happens: a log on a full disk is worth a word at once,
+// not one per request. f runs with the log's lock held and must not emit.
+func (l *RequestLog) OnError(f func(error)) { l.lw.setOnErr(f) }
+
+// Lost returns how many lines could not be written.
+func (l *RequestLog) Lost() int {
+	if l == nil {
+		return 0
+	}
+	return l.lw.lostLines()
+}

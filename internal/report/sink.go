@@ -65,27 +65,40 @@ func Stamp(e event.Event) event.Event {
 }
 
 // lineWriter serialises whole lines to one writer and keeps the first
-// write error.
+// write error, how many lines were lost, and tells onErr (once) when the
+// first one is.
 type lineWriter struct {
-	mu  sync.Mutex
-	w   io.Writer
-	err error
+	mu    sync.Mutex
+	w     io.Writer
+	err   error
+	lost  int
+	onErr func(error)
 }
 
 // write writes line with a single Write call under the lock.
 func (l *lineWriter) write(line []byte) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if _, err := l.w.Write(line); err != nil && l.err == nil {
-		l.err = err
+	if _, err := l.w.Write(line); err != nil {
+		l.failed(err)
 	}
 }
 
 func (l *lineWriter) setErr(err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.err == nil {
-		l.err = err
+	l.failed(err)
+}
+
+// failed records a lost line; l.mu is held.
+func (l *lineWriter) failed(err error) {
+	l.lost++
+	if l.err != nil {
+		return
+	}
+	l.err = err
+	if l.onErr != nil {
+		l.onErr(err)
 	}
 }
 
@@ -93,4 +106,16 @@ func (l *lineWriter) firstErr() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.err
+}
+
+func (l *lineWriter) lostLines() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.lost
+}
+
+func (l *lineWriter) setOnErr(f func(error)) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.onErr = f
 }
