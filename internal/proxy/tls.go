@@ -163,7 +163,9 @@ func (p *Proxy) serveTLS(c *conn, pc net.Conn, res sniff.Result) {
 	}
 	// Inside the TLS, as outside it: HTTP or nothing (DNS over TLS, a
 	// tunnel protocol...), refused at once rather than left to time out.
-	res, inner, err := sniff.Peek(conn, p.cfg.PeekTimeout)
+	// A client may open TLS ahead of its first request (a preconnect):
+	// it gets the request-head timeout, not the first-bytes one.
+	res, inner, err := sniff.Peek(conn, p.cfg.Timeouts.Header)
 	if err != nil || res.Kind != sniff.KindHTTP {
 		e := tc.newEvent(event.TypeConnection)
 		e.Verdict, e.Reason = event.Deny, "non-HTTP inside TLS"
