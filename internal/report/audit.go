@@ -49,6 +49,24 @@ import (
 type Audit struct {
 	mu    sync.Mutex
 	procs map[procKey]*procAgg
+	// entries counts the distinct things held (processes, pids, hosts,
+	// names, blocked attempts), bounded by max; what does not fit is
+	// counted in dropped.
+	entries, max, dropped int
+}
+
+// maxAuditEntries bounds the aggregate: the jailed command chooses the
+// names it asks for, and must not grow ebpfjail's memory without end.
+const maxAuditEntries = 200_000
+
+// room reports whether one more entry fits, counting it either way.
+func (a *Audit) room() bool {
+	if a.entries >= a.max {
+		a.dropped++
+		return false
+	}
+	a.entries++
+	return true
 }
 
 // procKey is an entry of the aggregate. Events that know their program
@@ -87,7 +105,7 @@ func newProcAgg() *procAgg {
 
 // NewAudit returns an empty Audit.
 func NewAudit() *Audit {
-	return &Audit{procs: map[procKey]*procAgg{}}
+	return &Audit{procs: map[procKey]*procAgg{}, max: maxAuditEntries}
 }
 
 // Emit adds e to the aggregate.
@@ -112,17 +130,24 @@ func (a *Audit) Emit(e event.Event) {
 	}
 	p := a.procs[k]
 	if p == nil {
+		if !a.room() {
+			return
+		}
 		p = newProcAgg()
 		a.procs[k] = p
 	}
-	if e.PID != 0 {
+	if e.PID != 0 && !p.pids[e.PID] && a.room() {
 		p.pids[e.PID] = true
 	}
 	switch e.Type {
 	case event.TypeRequest:
 		p.procExe = p.procExe || e.Exe != ""
 		host, port := hostPort(e)
-		h := p.host(hostKey{host, port})
+		hk := hostKey{host, port}
+		if p.hosts[hk] == nil && !a.room() {
+			return
+		}
+		h := p.host(hk)
 		if e.Method != "" {
 			h.Methods[e.Method]++
 		}
@@ -134,12 +159,14 @@ func (a *Audit) Emit(e event.Event) {
 		h.BytesUp += e.BytesUp
 		h.BytesDown += e.BytesDown
 	case event.TypeDNS:
-		if name := strings.TrimSuffix(strings.ToLower(e.Name), "."); name != "" {
+		if name := strings.TrimSuffix(strings.ToLower(e.Name), "."); name != "" && !p.names[name] && a.room() {
 			p.names[name] = true
 		}
 	case event.TypeConnection:
 		p.procExe = p.procExe || e.Exe != ""
-		p.blocked[blockedEntry(e)] = true
+		if b := blockedEntry(e); !p.blocked[b] && a.room() {
+			p.blocked[b] = true
+		}
 	}
 }
 
@@ -221,6 +248,7 @@ func (a *Audit) Summary(exitStatus int, duration time.Duration) event.Summary {
 		return s
 	}
 	a.mu.Lock()
+	s.Dropped = a.dropped
 	work := make(map[procKey]*procAgg, len(a.procs))
 	for k, p := range a.procs {
 		c := newProcAgg()
@@ -411,6 +439,9 @@ func (a *Audit) WriteTable(w io.Writer, s event.Summary) error {
 		if len(p.Hosts) == 0 && len(p.DNSNames) == 0 && len(p.Blocked) == 0 {
 			b.WriteString("  no network activity\n")
 		}
+	}
+	if s.Dropped > 0 {
+		fmt.Fprintf(&b, "(%d more entries left out: the table is bounded; --log-json has every event)\n", s.Dropped)
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

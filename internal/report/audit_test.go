@@ -3,6 +3,7 @@ package report
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -215,5 +216,26 @@ func TestAuditMergeAmbiguous(t *testing.T) {
 	want := []string{" c.test", "./x ", "/a/x ", "/b/x b.test"}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+func TestAuditIsBoundedAndSaysWhatItLeftOut(t *testing.T) {
+	a := NewAudit()
+	a.max = 10
+	for i := 0; i < 50; i++ {
+		a.Emit(event.Event{V: event.Version, Type: event.TypeDNS, PID: 7, Comm: "exfil", Name: fmt.Sprintf("n%d.example.test", i)})
+	}
+	s := a.Summary(0, 0)
+	held := 0
+	for _, p := range s.Processes {
+		held += 1 + len(p.PIDs) + len(p.DNSNames)
+	}
+	if held != 10 || s.Dropped != 42 {
+		t.Errorf("got %d entries held and %d dropped, want 10 and 42 (1 process, 1 pid, 8 names)", held, s.Dropped)
+	}
+	var b strings.Builder
+	a.WriteTable(&b, s)
+	if !strings.Contains(b.String(), "42 more entries left out") {
+		t.Errorf("table: got %q, want it to say what it left out", b.String())
 	}
 }

@@ -67,6 +67,9 @@ type Summary struct {
 	ExitStatus int       `json:"exit_status"`
 	DurationMS float64   `json:"duration_ms"`
 	Processes  []Process `json:"processes"`
+	// Dropped counts the distinct entries (processes, pids, hosts, names,
+	// blocked attempts) left out because the aggregate was full.
+	Dropped int `json:"dropped,omitempty"`
 }
 
 // Process groups what one executable (comm and exe) did.
