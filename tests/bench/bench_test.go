@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"slices"
 	"strconv"
@@ -80,6 +81,10 @@ func TestSideBySide(t *testing.T) {
 		t.Skip("set EBPFJAIL_BENCH=full (make bench) or quick")
 	}
 	testutil.RequireRoot(t)
+	// EBPFJAIL_BENCH_ONLY=REGEXP runs only the matching measurements (by
+	// their progress names: "https new c=1", "start-up", "rule", "rss"),
+	// e.g. to profile one with EBPFJAIL_CPUPROFILE, which reaches ebpfjail.
+	only := regexp.MustCompile(os.Getenv("EBPFJAIL_BENCH_ONLY"))
 	e := &env{t: t, bin: ebpfjailBin(t), client: buildClient(t), timeout: 3 * time.Minute}
 	h := testutil.NewHost(t)
 	ca := testutil.NewTestCA(t)
@@ -100,11 +105,19 @@ func TestSideBySide(t *testing.T) {
 		add(&row{Name: "HTTPS new conn c=1", Unit: "req/s", Better: "higher", Target: "ratio >= 0.6", check: atLeast(0.6)}),
 		add(&row{Name: "  p50 (new conn c=1)", Unit: "us", Better: "lower"}),
 		add(&row{Name: "  p99 (new conn c=1)", Unit: "us", Better: "lower"}),
+		add(&row{Name: "  CPU/req (new conn c=1)", Unit: "us", Better: "lower"}),
+		add(&row{Name: "  of which ebpfjail (c=1)", Unit: "us", Better: "lower"}),
 		add(&row{Name: "HTTPS new conn c=32", Unit: "req/s", Better: "higher", Target: "ratio >= 0.6", check: atLeast(0.6)}),
+		add(&row{Name: "  CPU/req (new conn c=32)", Unit: "us", Better: "lower"}),
+		add(&row{Name: "  of which ebpfjail (c=32)", Unit: "us", Better: "lower"}),
 		add(&row{Name: "HTTPS keep-alive c=32", Unit: "req/s", Better: "higher", Target: "ratio >= 0.8", check: atLeast(0.8)}),
-		add(&row{Name: "  p50 (keep-alive c=32)", Unit: "us", Better: "lower"}),
-		add(&row{Name: "  p99 (keep-alive c=32)", Unit: "us", Better: "lower"}),
+		add(&row{Name: "  p50 (k-a c=32)", Unit: "us", Better: "lower"}),
+		add(&row{Name: "  p99 (k-a c=32)", Unit: "us", Better: "lower"}),
+		add(&row{Name: "  CPU/req (k-a c=32)", Unit: "us", Better: "lower"}),
+		add(&row{Name: "  of which ebpfjail (k-a)", Unit: "us", Better: "lower"}),
 		add(&row{Name: "HTTP new conn c=1", Unit: "req/s", Better: "higher"}),
+		add(&row{Name: "  CPU/req (HTTP c=1)", Unit: "us", Better: "lower"}),
+		add(&row{Name: "  of which ebpfjail (HTTP)", Unit: "us", Better: "lower"}),
 		add(&row{Name: bigName + " via MITM", Unit: "MB/s", Better: "higher", Target: "ratio >= 0.6", check: atLeast(0.6)}),
 		add(&row{Name: bigName + " via --no-mitm", Unit: "MB/s", Better: "higher", Target: "ratio >= 0.85", check: atLeast(0.85)}),
 		add(&row{Name: "start-up (-- true)", Unit: "ms", Better: "lower", Target: "<= 30 ms over true",
@@ -120,10 +133,13 @@ func TestSideBySide(t *testing.T) {
 
 	// experiment is one load-client invocation and the rows it fills.
 	type experiment struct {
-		name  string
-		extra []string // ebpfjail flags
-		args  []string // loadclient arguments
-		fill  func(res clientResult, direct bool)
+		name string
+		// cpuRow gets the CPU time per request of all processes (client,
+		// origin, ebpfjail), shareRow ebpfjail's part of it.
+		cpuRow, shareRow string
+		extra            []string // ebpfjail flags
+		args             []string // loadclient arguments
+		fill             func(res clientResult, direct bool)
 	}
 	put := func(name string, direct bool, v float64) {
 		r := rows[name]
@@ -147,13 +163,17 @@ func TestSideBySide(t *testing.T) {
 	}
 	exps := []experiment{
 		{name: "https new c=1", args: []string{"rate", "-new", "-c", "1", "-d", dur, "-url", https},
-			fill: rate("HTTPS new conn c=1", "  p50 (new conn c=1)", "  p99 (new conn c=1)")},
+			fill:   rate("HTTPS new conn c=1", "  p50 (new conn c=1)", "  p99 (new conn c=1)"),
+			cpuRow: "  CPU/req (new conn c=1)", shareRow: "  of which ebpfjail (c=1)"},
 		{name: "https new c=32", args: []string{"rate", "-new", "-c", "32", "-d", dur, "-url", https},
-			fill: rate("HTTPS new conn c=32", "", "")},
+			fill:   rate("HTTPS new conn c=32", "", ""),
+			cpuRow: "  CPU/req (new conn c=32)", shareRow: "  of which ebpfjail (c=32)"},
 		{name: "https keep-alive c=32", args: []string{"rate", "-c", "32", "-d", dur, "-url", https},
-			fill: rate("HTTPS keep-alive c=32", "  p50 (keep-alive c=32)", "  p99 (keep-alive c=32)")},
+			fill:   rate("HTTPS keep-alive c=32", "  p50 (k-a c=32)", "  p99 (k-a c=32)"),
+			cpuRow: "  CPU/req (k-a c=32)", shareRow: "  of which ebpfjail (k-a)"},
 		{name: "http new c=1", args: []string{"rate", "-new", "-c", "1", "-d", dur, "-url", "http://" + benchHost + "/"},
-			fill: rate("HTTP new conn c=1", "", "")},
+			fill:   rate("HTTP new conn c=1", "", ""),
+			cpuRow: "  CPU/req (HTTP c=1)", shareRow: "  of which ebpfjail (HTTP)"},
 		{name: "big via mitm", args: []string{"get", "-url", big}, fill: mbps(bigName + " via MITM")},
 		{name: "big via --no-mitm", extra: []string{"--no-mitm", benchHost}, args: []string{"get", "-url", big},
 			fill: mbps(bigName + " via --no-mitm")},
@@ -164,7 +184,7 @@ func TestSideBySide(t *testing.T) {
 	failed := map[string]string{}
 	for round := 1; round <= m.rounds; round++ {
 		for i, x := range exps {
-			if failed[x.name] != "" {
+			if failed[x.name] != "" || !only.MatchString(x.name) {
 				continue
 			}
 			// Alternate which side goes first, so a drift in the machine's
@@ -174,6 +194,7 @@ func TestSideBySide(t *testing.T) {
 				sides = []bool{false, true}
 			}
 			var got [2]float64
+			var cpu [2]string
 			for _, direct := range sides {
 				res, err := e.runClient(direct, x.extra, x.args...)
 				if err != nil {
@@ -186,15 +207,25 @@ func TestSideBySide(t *testing.T) {
 				if x.args[0] == "get" {
 					v /= 1e6
 				}
+				i := 1
 				if direct {
-					got[0] = v
-				} else {
-					got[1] = v
+					i = 0
+				}
+				got[i] = v
+				cpu[i] = fmt.Sprintf("%.0f", res.clientCPU+res.originCPU+res.proxyCPU)
+				if x.cpuRow != "" {
+					put(x.cpuRow, direct, res.clientCPU+res.originCPU+res.proxyCPU)
+					if !direct {
+						put(x.shareRow, false, res.proxyCPU)
+					}
 				}
 			}
 			if failed[x.name] == "" {
-				fmt.Printf("round %d/%d  %-24s direct %10.1f  jailed %10.1f  %s\n", round, m.rounds, x.name, got[0], got[1], unitOf(x.args[0]))
+				fmt.Printf("round %d/%d  %-24s direct %10.1f  jailed %10.1f  %-5s  CPU µs/req: %s vs %s\n", round, m.rounds, x.name, got[0], got[1], unitOf(x.args[0]), cpu[0], cpu[1])
 			}
+		}
+		if !only.MatchString("start-up") {
+			continue
 		}
 		d, j, err := e.startups(m.startups)
 		if err != nil {
@@ -209,6 +240,9 @@ func TestSideBySide(t *testing.T) {
 		{"rule `true`", "true"},
 		{"rule host+method", `r.host === 'api.example.com' && r.method === 'GET'`},
 	} {
+		if !only.MatchString("rule") {
+			break
+		}
 		ns, err := ruleNsPerOp(rc.src)
 		if err != nil {
 			t.Errorf("%s: %v", rc.name, err)
@@ -217,8 +251,9 @@ func TestSideBySide(t *testing.T) {
 		rows[rc.name].Jailed = append(rows[rc.name].Jailed, ns)
 		fmt.Printf("%-34s %10.0f ns/op\n", rc.name, ns)
 	}
-	hwm, rss, err := e.rssWithConns(m.hold)
-	if err != nil {
+	if !only.MatchString("rss") {
+		// skipped
+	} else if hwm, rss, err := e.rssWithConns(m.hold); err != nil {
 		t.Errorf("rss with %d connections: %v", m.hold, err)
 	} else {
 		order[len(order)-2].Jailed = []float64{hwm}
@@ -228,7 +263,7 @@ func TestSideBySide(t *testing.T) {
 
 	for _, r := range order {
 		summarize(r)
-		if len(r.Jailed) == 0 && r.Error == "" {
+		if len(r.Jailed) == 0 && r.Error == "" && os.Getenv("EBPFJAIL_BENCH_ONLY") == "" {
 			r.Error = "not measured"
 			t.Errorf("row %q was not measured", r.Name)
 		}
@@ -299,6 +334,12 @@ type clientResult struct {
 	P99us    float64 `json:"p99_us"`
 	Bytes    int64   `json:"bytes"`
 	Held     int     `json:"held"`
+	CPUus    float64 `json:"cpu_us"`
+
+	// Filled by runClient: CPU time per request (µs) of the load client,
+	// of ebpfjail (its rusage, minus the client it waited for), and of
+	// this process, which is the origin.
+	clientCPU, proxyCPU, originCPU float64
 }
 
 // command is loadclient (or argv) run directly or inside ebpfjail with
@@ -330,8 +371,18 @@ func (e *env) runClient(direct bool, extra []string, args ...string) (clientResu
 	cmd := e.command(ctx, direct, extra, argv...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	before := selfCPU()
 	runErr := cmd.Run()
+	origin := selfCPU() - before
 	res, perr := parseResult(stdout.Bytes())
+	if perr == nil && res.Requests > 0 && cmd.ProcessState != nil {
+		n := float64(res.Requests)
+		res.clientCPU, res.originCPU = res.CPUus/n, origin/n
+		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok && !direct {
+			// wait4's usage includes the children ebpfjail reaped.
+			res.proxyCPU = (rusageUS(ru) - res.CPUus) / n
+		}
+	}
 	switch {
 	case perr != nil:
 		return res, fmt.Errorf("%v (run: %v)\nstdout: %s\nstderr: %s", perr, runErr, stdout.String(), lastLines(stderr.String(), 10))
@@ -343,6 +394,17 @@ func (e *env) runClient(direct bool, extra []string, args ...string) (clientResu
 		return res, fmt.Errorf("nothing measured: %+v", res)
 	}
 	return res, nil
+}
+
+// selfCPU is this process's user+system time in µs.
+func selfCPU() float64 {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return rusageUS(&ru)
+}
+
+func rusageUS(ru *syscall.Rusage) float64 {
+	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e3
 }
 
 // portOf is the port of the -url among args (80 or 443).

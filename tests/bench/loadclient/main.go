@@ -1,19 +1,3 @@
-// Command loadclient is the load generator of the side-by-side benchmark
-// (tests/bench). It dials directly (Proxy: nil), trusts what SSL_CERT_FILE
-// names (Go's system pool honours it; inside ebpfjail that is the injected
-// bundle), and prints one JSON line with what it measured.
-//
-//	loadclient rate -url U -connect ADDR -c N -d DUR [-new]
-//	    GET U from N workers for DUR, on a new connection per request (-new)
-//	    or on N kept-alive HTTP/1.1 connections; requests/s, p50, p99
-//	loadclient get -url U -connect ADDR
-//	    GET U once and discard the body; bytes/s
-//	loadclient hold -url U -connect ADDR -n N
-//	    open N HTTP/1.1 connections, one request on each, print the JSON
-//	    line, then keep them open until stdin closes
-//
-// -connect is where every connection goes whatever U's host is (curl's
-// --resolve): the benchmark's names exist only in the test's pins.
 package main
 
 import (
@@ -31,6 +15,7 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -45,6 +30,9 @@ type result struct {
 	P99us    float64 `json:"p99_us,omitempty"`
 	Bytes    int64   `json:"bytes,omitempty"`
 	Held     int     `json:"held,omitempty"`
+	// CPUus is this process's user+system time, so the harness can tell
+	// the client's share from ebpfjail's.
+	CPUus float64 `json:"cpu_us"`
 }
 
 func main() {
@@ -79,6 +67,10 @@ func main() {
 	default:
 		fmt.Fprintln(os.Stderr, "loadclient: unknown mode", os.Args[1])
 		os.Exit(2)
+	}
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
+		res.CPUus = float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e3
 	}
 	b, _ := json.Marshal(res)
 	fmt.Println(string(b))
