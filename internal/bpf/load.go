@@ -285,6 +285,9 @@ func (p *Prepared) Close() {
 		m.Close()
 		delete(p.maps, name)
 	}
+	// The decoded kernel BTF (5 MiB of heap, and its mapping of vmlinux's
+	// BTF) must not live as long as the jail, which holds p.
+	p.cache, p.spec = nil, nil
 }
 
 // unsupported reports whether err says the kernel lacks a program or attach

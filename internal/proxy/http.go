@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -454,6 +455,10 @@ func serveHTTP1(c net.Conn, h http.Handler) {
 		ReadHeaderTimeout: 60 * time.Second,
 		IdleTimeout:       5 * time.Minute,
 		ErrorLog:          discardLog,
+		// Not nil: HTTP/2 is served apart (serveTLS), and a nil map makes
+		// every per-connection server set HTTP/2 up anyway (about 1 KiB and
+		// some CPU per connection).
+		TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){},
 		ConnState: func(_ net.Conn, s http.ConnState) {
 			if s == http.StateClosed || s == http.StateHijacked {
 				ln.Close()

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -83,6 +84,7 @@ type Proxy struct {
 	// newTransport); both are built once, not per request.
 	h1, h2    *httputil.ReverseProxy
 	upstreams [2]*http.Transport
+	tlsConfig *tls.Config // nil without a CA
 	lns       []net.Listener
 	ports     [2]uint16
 	ctx       context.Context
@@ -115,6 +117,7 @@ func Listen(cfg Config) (*Proxy, error) {
 	}
 	p.upstreams = [2]*http.Transport{newTransport(p.dialer, cfg.RootCAs, false), newTransport(p.dialer, cfg.RootCAs, true)}
 	p.h1, p.h2 = newForwarder(p.upstreams[0]), newForwarder(p.upstreams[1])
+	p.tlsConfig = newTLSConfig(cfg.CA)
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	addrs := []string{"127.0.0.1:0", "[::1]:0"}
 	if cfg.Explicit != "" {

@@ -551,6 +551,11 @@ func (e *env) rssWithConns(n int) (hwm, rss float64, err error) {
 	if hwm == 0 || rss == 0 {
 		return 0, 0, fmt.Errorf("no VmHWM/VmRSS in /proc/%d/status", cmd.Process.Pid)
 	}
+	// What the resident set is made of: anonymous memory (Go's heap and
+	// stacks), mapped files (the binary, kernel BTF) and shared memory
+	// (BPF ring buffers).
+	fmt.Printf("ebpfjail's VmRSS: RssAnon %.1f MiB, RssFile %.1f MiB, RssShmem %.1f MiB\n",
+		statusMiB(status, "RssAnon:"), statusMiB(status, "RssFile:"), statusMiB(status, "RssShmem:"))
 	go io.Copy(io.Discard, stdout)
 	return hwm, rss, nil
 }
