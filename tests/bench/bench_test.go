@@ -46,7 +46,8 @@ const benchHost = "bench.test"
 
 // row is one line of the table: samples of both sides, one per round.
 type row struct {
-	Name   string    `json:"name"`
+	Name   string    `json:"-"`    // as in the table (indented under its row)
+	Key    string    `json:"name"` // Name without the indentation
 	Unit   string    `json:"unit"`
 	Better string    `json:"better"` // "higher" or "lower"
 	Target string    `json:"target,omitempty"`
@@ -584,6 +585,7 @@ func median(v []float64) float64 {
 }
 
 func summarize(r *row) {
+	r.Key = strings.TrimSpace(r.Name)
 	if len(r.Jailed) == 0 {
 		return
 	}
@@ -605,8 +607,8 @@ func round(v float64) float64 { return math.Round(v*100) / 100 }
 
 func formatTable(rows []*row) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "| %-24s | %-6s | %11s | %11s | %14s | %-30s |\n", "row", "unit", "direct", "jailed", "jailed/direct", "target")
-	fmt.Fprintf(&b, "|%s|%s|%s|%s|%s|%s|\n", strings.Repeat("-", 26), strings.Repeat("-", 8), strings.Repeat("-", 12)+":", strings.Repeat("-", 12)+":", strings.Repeat("-", 15)+":", strings.Repeat("-", 32))
+	fmt.Fprintf(&b, "| %-27s | %-6s | %11s | %11s | %14s | %-30s |\n", "row", "unit", "direct", "jailed", "jailed/direct", "target")
+	fmt.Fprintf(&b, "|%s|%s|%s|%s|%s|%s|\n", strings.Repeat("-", 29), strings.Repeat("-", 8), strings.Repeat("-", 12)+":", strings.Repeat("-", 12)+":", strings.Repeat("-", 15)+":", strings.Repeat("-", 32))
 	for _, r := range rows {
 		direct, jailed, vs := "-", "-", "-"
 		if r.Error != "" {
@@ -629,7 +631,7 @@ func formatTable(rows []*row) string {
 				target += " (NOT met)"
 			}
 		}
-		fmt.Fprintf(&b, "| %-24s | %-6s | %11s | %11s | %14s | %-30s |\n", r.Name, r.Unit, direct, jailed, vs, target)
+		fmt.Fprintf(&b, "| %-27s | %-6s | %11s | %11s | %14s | %-30s |\n", r.Name, r.Unit, direct, jailed, vs, target)
 	}
 	return b.String()
 }
