@@ -8,7 +8,7 @@ BUILDVCS := $(shell git rev-parse --git-dir >/dev/null 2>&1 && echo true || echo
 # one package at a time.
 TEST_FLAGS ?= -count=1 -p 1 -timeout 20m
 
-.PHONY: all build generate check-generated test test-unit fuzz demo bench lint clean help
+.PHONY: all build generate check-generated test test-unit fuzz demo bench bench-quick bench-micro lint clean help
 
 all: build
 
@@ -21,10 +21,11 @@ generate: ## regenerate the BPF object and its Go bindings (needs clang)
 check-generated: generate ## regenerate and fail if the committed object differs
 	git diff --exit-code -- internal/bpf || { echo "generated BPF files are stale: run 'make generate' and commit"; exit 1; }
 
-test: build ## unit, privileged (as root) and end-to-end tests, then 60s of fuzzing per parser (~7 min)
+test: build ## unit, privileged (as root) and end-to-end tests, the quick benchmark, then 60s of fuzzing per parser (~8 min)
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 	EBPFJAIL_BIN=$(CURDIR)/$(BIN) $(GO) test $(TEST_FLAGS) ./...
+	$(MAKE) bench-quick
 	$(MAKE) fuzz FUZZTIME=60s
 
 FUZZTIME ?= 60s
@@ -43,8 +44,18 @@ test-unit: ## tests that need no root
 demo: build ## see it work, offline: jailed curl, node and python3 against a test origin, then --audit (root)
 	EBPFJAIL_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -run '^TestPrivilegedDemo$$' -v ./tests
 
-bench: build ## benchmarks (ratios against a direct connection)
-	EBPFJAIL_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench . -benchmem ./...
+# The side-by-side benchmark: a load client direct and jailed, interleaved.
+BENCH_JSON ?= $(CURDIR)/bin/bench.json
+bench: build ## side-by-side benchmark, direct vs jailed, 5 rounds (root, ~4 min); table + bin/bench.json
+	EBPFJAIL_BENCH=full EBPFJAIL_BENCH_JSON=$(BENCH_JSON) EBPFJAIL_BIN=$(CURDIR)/$(BIN) \
+		$(GO) test -count=1 -timeout 15m -run '^TestSideBySide$$' -v ./tests/bench
+
+bench-quick: build ## the same, one short round (make test runs it: every row must be measurable)
+	EBPFJAIL_BENCH=quick EBPFJAIL_BENCH_JSON=$(BENCH_JSON) EBPFJAIL_BIN=$(CURDIR)/$(BIN) \
+		$(GO) test -count=1 -timeout 5m -run '^TestSideBySide$$' -v ./tests/bench
+
+bench-micro: ## in-process Go benchmarks (proxy, rules, tlsca, ...)
+	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 lint: ## go vet and gofmt
 	$(GO) vet ./...

@@ -415,6 +415,8 @@ func mainStatus(args []string) int {
 		return 0
 	}
 	log := newLogger(os.Stderr, o.verbose)
+	stopProfile := startProfile()
+	defer stopProfile()
 	var status int
 	switch {
 	case o.check && o.attack:

@@ -62,6 +62,11 @@ func runJail(o *options, log *slog.Logger) (int, error) {
 	if err := jail.CloseInheritedFDs(); err != nil {
 		return 0, err
 	}
+	// The half of loading the BPF object that needs no ports (kernel BTF,
+	// probes, the big maps: about half the start-up) runs while the rule
+	// compiles and the CA loads.
+	prep := bpf.Prepare()
+	defer prep.Close()
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, forwarded...)
 	defer signal.Stop(sigs)
@@ -104,7 +109,7 @@ func runJail(o *options, log *slog.Logger) (int, error) {
 		log.Info("removed jails of dead supervisors", "count", len(swept))
 	}
 
-	s, err := startServices(o, log, engine, ca, out)
+	s, err := startServices(o, log, engine, ca, out, prep)
 	if err != nil {
 		out.close()
 		return 0, err
@@ -233,7 +238,7 @@ func (s *services) close() {
 	}
 }
 
-func startServices(o *options, log *slog.Logger, engine rules.Engine, ca proxy.CertSource, out *outputs) (*services, error) {
+func startServices(o *options, log *slog.Logger, engine rules.Engine, ca proxy.CertSource, out *outputs, prep *bpf.Prepared) (*services, error) {
 	s := &services{}
 	upstream := o.dnsUpstream
 	if upstream == "" {
@@ -290,7 +295,7 @@ func startServices(o *options, log *slog.Logger, engine rules.Engine, ca proxy.C
 	}
 	l4, l6 := s.proxy.Ports()
 	d4, d6 := s.dns.Ports()
-	s.objs, err = bpf.Load(bpf.Config{ListenPort4: l4, ListenPort6: l6, DNSPort4: d4, DNSPort6: d6})
+	s.objs, err = prep.Load(bpf.Config{ListenPort4: l4, ListenPort6: l6, DNSPort4: d4, DNSPort6: d6})
 	if err != nil {
 		s.close()
 		var ve *ebpf.VerifierError

@@ -7,6 +7,7 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
 )
@@ -29,23 +30,28 @@ var guardNames = []string{"lsm_unix_stream_connect", "lsm_unix_may_send"}
 
 // probeUnixGuard loads a minimal LSM program on unix_may_send: a kernel
 // without CONFIG_BPF_LSM has no such hook to attach to, and one that cannot
-// build BPF trampolines refuses every LSM program. A variable so tests can
-// pretend such a kernel.
-var probeUnixGuard = func() error {
-	p, err := ebpf.NewProgram(&ebpf.ProgramSpec{
-		Type:       ebpf.LSM,
-		AttachType: ebpf.AttachLSMMac,
-		AttachTo:   "unix_may_send",
-		Instructions: asm.Instructions{
-			asm.LoadImm(asm.R0, 0, asm.DWord),
-			asm.Return(),
-		},
-		License: "GPL",
-	})
+// build BPF trampolines refuses every LSM program. Finding the hook decodes
+// the kernel's BTF, so it goes through cache, which the load shares. A
+// variable so tests can pretend such a kernel.
+var probeUnixGuard = func(cache *btf.Cache) error {
+	coll, err := ebpf.NewCollectionWithOptions(&ebpf.CollectionSpec{
+		Programs: map[string]*ebpf.ProgramSpec{"probe": {
+			Name:       "probe",
+			Type:       ebpf.LSM,
+			AttachType: ebpf.AttachLSMMac,
+			AttachTo:   "unix_may_send",
+			Instructions: asm.Instructions{
+				asm.LoadImm(asm.R0, 0, asm.DWord),
+				asm.Return(),
+			},
+			License: "GPL",
+		}},
+	}, ebpf.CollectionOptions{Cache: cache})
 	if err != nil {
 		return err
 	}
-	return p.Close()
+	coll.Close()
+	return nil
 }
 
 // attachGuard attaches the guard's programs and checks that the kernel

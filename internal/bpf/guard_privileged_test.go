@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
 	"github.com/ebpfjail/ebpfjail/internal/testutil"
 	"golang.org/x/sys/unix"
 )
@@ -40,7 +41,7 @@ func withoutUnixHooks(t *testing.T) {
 // withoutGuard pretends a kernel without the BPF LSM for the test's Loads.
 func withoutGuard(t *testing.T) {
 	probe := probeUnixGuard
-	probeUnixGuard = func() error { return fmt.Errorf("load program: %w", unix.ENOENT) }
+	probeUnixGuard = func(*btf.Cache) error { return fmt.Errorf("load program: %w", unix.ENOENT) }
 	t.Cleanup(func() { probeUnixGuard = probe })
 }
 

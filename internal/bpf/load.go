@@ -6,9 +6,11 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sync"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/rlimit"
 	"golang.org/x/sys/unix"
@@ -51,19 +53,116 @@ type Objects struct {
 // Load loads the object with cfg's ports. A verifier rejection is returned
 // as an error wrapping *ebpf.VerifierError (print it with %+v for the log).
 func Load(cfg Config) (*Objects, error) {
-	for _, p := range []uint16{cfg.ListenPort4, cfg.ListenPort6, cfg.DNSPort4, cfg.DNSPort6} {
-		if p == 0 {
-			return nil, errors.New("load jail object: every port must be set")
-		}
-	}
+	return Prepare().Load(cfg)
+}
+
+// Prepared is the part of loading the object that does not depend on the
+// ports, started ahead by Prepare: decoding the kernel's BTF (about 10 ms
+// here, and needed twice: for the exec hook's target and the CO-RE
+// relocations), probing the optional hooks (the guard probe alone costs as
+// much again when it decodes the BTF itself) and creating the connection
+// maps (two preallocated 65536-entry LRU hashes, 4 ms). The jail's
+// start-up runs it while it compiles the rule and loads the CA.
+type Prepared struct {
+	done  chan struct{}
+	cache *btf.Cache
+	spec  *ebpf.CollectionSpec
+	// maps replace the spec's maps of the same name in the load.
+	maps map[string]*ebpf.Map
+	// err stops the load; unixErr and guardErr leave programs out.
+	err, unixErr, guardErr error
+	// skip are the programs left out for unixErr.
+	skip []string
+	// guardDone is closed when guardErr is known (after done, possibly).
+	guardDone chan struct{}
+	used      bool
+}
+
+// preparedMaps are created ahead: the only maps whose creation costs
+// anything (the kernel preallocates an LRU hash's entries), and neither
+// depends on the ports (which live in .rodata).
+var preparedMaps = []string{jailMapOrigByCookie, jailMapOrigByTuple}
+
+// Prepare starts the port-independent work of a Load in the background.
+// Call Load on the result once, or Close to release what it made.
+func Prepare() *Prepared {
+	p := &Prepared{done: make(chan struct{}), guardDone: make(chan struct{}), cache: btf.NewCache(), maps: map[string]*ebpf.Map{}}
+	go func() {
+		defer close(p.done)
+		p.run()
+	}()
+	return p
+}
+
+func (p *Prepared) run() {
 	// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK.
 	if err := rlimit.RemoveMemlock(); err != nil {
-		return nil, fmt.Errorf("remove memlock limit: %w", err)
+		p.err = fmt.Errorf("remove memlock limit: %w", err)
+		close(p.guardDone)
+		return
 	}
 	spec, err := loadJail()
 	if err != nil {
-		return nil, fmt.Errorf("read jail object: %w", err)
+		p.err = fmt.Errorf("read jail object: %w", err)
+		close(p.guardDone)
+		return
 	}
+	p.spec = spec
+	// The guard probe is off the load's critical path: its programs are
+	// loaded apart, once it has said yes (see Load).
+	go func() {
+		defer close(p.guardDone)
+		// The guard is optional whatever stops it: the path checks still
+		// stand without it, and Links.UnixGuard says it is not there.
+		if err := probeUnixGuard(p.cache); err != nil {
+			p.guardErr = fmt.Errorf("%w: this kernel cannot load BPF LSM programs (needs CONFIG_BPF_LSM and BPF trampolines): %w", ebpf.ErrNotSupported, err)
+		}
+	}()
+	var wg sync.WaitGroup
+	var mapErr error
+	wg.Go(func() {
+		for _, name := range preparedMaps {
+			m, err := ebpf.NewMap(spec.Maps[name])
+			if err != nil {
+				mapErr = fmt.Errorf("create map %s: %w", name, err)
+				return
+			}
+			p.maps[name] = m
+		}
+	})
+	if err := probeUnixHooks(); err != nil {
+		if !unsupported(err) {
+			p.err = fmt.Errorf("probe unix socket hooks: %w", err)
+		}
+		p.unixErr = fmt.Errorf("%w: this kernel has no cgroup hook for unix sockets (Linux 6.7+)", ebpf.ErrNotSupported)
+		p.skip = append(p.skip, unixPrograms...)
+	}
+	// For the exec hook's target and the CO-RE relocations.
+	p.cache.Kernel()
+	wg.Wait()
+	if p.err == nil {
+		p.err = mapErr
+	}
+}
+
+// Load finishes loading the object with cfg's ports. A Prepared is used
+// once: Load consumes it, and Close afterwards does nothing.
+func (p *Prepared) Load(cfg Config) (*Objects, error) {
+	defer p.Close()
+	for _, port := range []uint16{cfg.ListenPort4, cfg.ListenPort6, cfg.DNSPort4, cfg.DNSPort6} {
+		if port == 0 {
+			return nil, errors.New("load jail object: every port must be set")
+		}
+	}
+	<-p.done
+	if p.used {
+		return nil, errors.New("load jail object: Prepared used twice")
+	}
+	p.used = true
+	if p.err != nil {
+		return nil, p.err
+	}
+	spec := p.spec
 	for name, v := range map[string]uint16{
 		jailVarListenPort4: cfg.ListenPort4,
 		jailVarListenPort6: cfg.ListenPort6,
@@ -74,66 +173,127 @@ func Load(cfg Config) (*Objects, error) {
 			return nil, fmt.Errorf("set %s: %w", name, err)
 		}
 	}
-	o := &Objects{}
-	var skip []string
-	if err := probeUnixHooks(); err != nil {
-		if !unsupported(err) {
-			return nil, fmt.Errorf("probe unix socket hooks: %w", err)
-		}
-		o.unixErr = fmt.Errorf("%w: this kernel has no cgroup hook for unix sockets (Linux 6.7+)", ebpf.ErrNotSupported)
-		skip = append(skip, unixPrograms...)
-	}
-	// The guard is optional whatever stops it: the path checks above still
-	// stand without it, and Links.UnixGuard says it is not there.
-	if err := probeUnixGuard(); err != nil {
-		o.guardErr = fmt.Errorf("%w: this kernel cannot load BPF LSM programs (needs CONFIG_BPF_LSM and BPF trampolines): %w", ebpf.ErrNotSupported, err)
-		skip = append(skip, guardPrograms...)
-	}
-	if len(skip) > 0 {
-		if err := loadWithout(spec, &o.objs, skip); err != nil {
-			o.objs.Close()
-			return nil, fmt.Errorf("load jail object: %w", err)
-		}
-		return o, nil
-	}
-	if err := spec.LoadAndAssign(&o.objs, nil); err != nil {
+	o := &Objects{unixErr: p.unixErr}
+	if err := p.loadGroups(spec, &o.objs, &o.guardErr); err != nil {
+		o.objs.Close()
 		return nil, fmt.Errorf("load jail object: %w", err)
 	}
 	return o, nil
 }
 
-// unsupported reports whether err says the kernel lacks a program or attach
-// type (rather than, say, a permission error).
-func unsupported(err error) bool {
-	return errors.Is(err, ebpf.ErrNotSupported) || errors.Is(err, unix.EINVAL) || errors.Is(err, unix.EOPNOTSUPP)
-}
-
-// loadWithout loads spec into objs except for the programs named in skip,
-// whose fields stay nil. On error the caller closes objs.
-func loadWithout(spec *ebpf.CollectionSpec, objs *jailObjects, skip []string) error {
-	for _, name := range skip {
-		delete(spec.Programs, name)
-	}
-	coll, err := ebpf.NewCollection(spec)
+// loadGroups loads spec into objs: first every map (so every program shares
+// them), then the programs in parallel groups, since the verifier's time is
+// most of the load and this machine kind has two CPUs; the guard's programs
+// are a group of their own, loaded only if the guard probe (still running,
+// maybe) passes, whose verdict goes to guardErr. Programs in p.skip stay
+// nil. On error the caller closes objs.
+func (p *Prepared) loadGroups(spec *ebpf.CollectionSpec, objs *jailObjects, guardErr *error) error {
+	mapsOnly := spec.Copy()
+	mapsOnly.Programs = map[string]*ebpf.ProgramSpec{}
+	maps, err := ebpf.NewCollectionWithOptions(mapsOnly, ebpf.CollectionOptions{Cache: p.cache, MapReplacements: p.maps})
 	if err != nil {
 		return err
 	}
-	defer coll.Close() // closes nothing once everything is assigned
-	if err := coll.Assign(&objs.jailMaps); err != nil {
+	defer maps.Close() // closes nothing once assigned
+	// Every group uses these (cloned); Assign takes them out of maps.Maps.
+	shared := make(map[string]*ebpf.Map, len(maps.Maps))
+	for name, m := range maps.Maps {
+		shared[name] = m
+	}
+	if err := maps.Assign(&objs.jailMaps); err != nil {
 		return err
 	}
-	if err := coll.Assign(&objs.jailVariables); err != nil {
+	if err := maps.Assign(&objs.jailVariables); err != nil {
+		return err
+	}
+
+	skip := map[string]bool{}
+	for _, name := range append(p.skip, guardPrograms...) {
+		skip[name] = true
+	}
+	// Two groups of about the same size (instructions, which is what the
+	// verifier's time follows).
+	var names []string
+	for name := range spec.Programs {
+		if !skip[name] {
+			names = append(names, name)
+		}
+	}
+	slices.SortFunc(names, func(a, b string) int { return len(spec.Programs[b].Instructions) - len(spec.Programs[a].Instructions) })
+	groups := [][]string{nil, nil, guardPrograms}
+	var size [2]int
+	for _, name := range names {
+		g := 0
+		if size[1] < size[0] {
+			g = 1
+		}
+		groups[g] = append(groups[g], name)
+		size[g] += len(spec.Programs[name].Instructions)
+	}
+	colls := make([]*ebpf.Collection, len(groups))
+	errs := make([]error, len(groups))
+	var wg sync.WaitGroup
+	for i, group := range groups {
+		wg.Go(func() {
+			if i == 2 {
+				<-p.guardDone
+				*guardErr = p.guardErr
+				if p.guardErr != nil {
+					return
+				}
+			}
+			gs := spec.Copy()
+			gs.Programs = map[string]*ebpf.ProgramSpec{}
+			for _, name := range group {
+				gs.Programs[name] = spec.Programs[name]
+			}
+			colls[i], errs[i] = ebpf.NewCollectionWithOptions(gs, ebpf.CollectionOptions{Cache: p.cache, MapReplacements: shared})
+		})
+	}
+	wg.Wait()
+	for _, c := range colls {
+		if c != nil {
+			defer c.Close() // closes nothing once detached
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
 		return err
 	}
 	// jailPrograms, generated, names every program: Assign would refuse the
 	// missing ones, so take the loaded ones field by field.
 	progs := reflect.ValueOf(&objs.jailPrograms).Elem()
 	for i := range progs.NumField() {
-		if p := coll.DetachProgram(progs.Type().Field(i).Tag.Get("ebpf")); p != nil {
-			progs.Field(i).Set(reflect.ValueOf(p))
+		name := progs.Type().Field(i).Tag.Get("ebpf")
+		for _, c := range colls {
+			if c == nil {
+				continue
+			}
+			if prog := c.DetachProgram(name); prog != nil {
+				progs.Field(i).Set(reflect.ValueOf(prog))
+			}
 		}
 	}
 	return nil
+}
+
+// Close releases what Prepare made and Load did not take (the load clones
+// the maps it uses). It waits for the background work.
+func (p *Prepared) Close() {
+	<-p.done
+	<-p.guardDone
+	for name, m := range p.maps {
+		m.Close()
+		delete(p.maps, name)
+	}
+	// The decoded kernel BTF (5 MiB of heap, and its mapping of vmlinux's
+	// BTF) must not live as long as the jail, which holds p.
+	p.cache, p.spec = nil, nil
+}
+
+// unsupported reports whether err says the kernel lacks a program or attach
+// type (rather than, say, a permission error).
+func unsupported(err error) bool {
+	return errors.Is(err, ebpf.ErrNotSupported) || errors.Is(err, unix.EINVAL) || errors.Is(err, unix.EOPNOTSUPP)
 }
 
 // Close releases the maps and programs, and an ExecWatcher's buffer.

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httputil"
 	"net/netip"
 	"os"
 	"strconv"
@@ -80,9 +82,13 @@ type SyntheticNames interface {
 
 // Proxy is the transparent listener on 127.0.0.1 and [::1].
 type Proxy struct {
-	cfg       Config
-	dialer    *dialer
-	transport *http.Transport
+	cfg    Config
+	dialer *dialer
+	// h1 and h2 forward HTTP/1.x and HTTP/2 clients' requests (see
+	// newTransport); both are built once, not per request.
+	h1, h2    *httputil.ReverseProxy
+	upstreams [2]*http.Transport
+	tlsConfig *tls.Config // nil without a CA
 	lns       []net.Listener
 	ports     [2]uint16
 	ctx       context.Context
@@ -116,7 +122,9 @@ func Listen(cfg Config) (*Proxy, error) {
 	if cfg.Synthetic != nil {
 		p.dialer.never = cfg.Synthetic.Contains
 	}
-	p.transport = newTransport(p.dialer, cfg.RootCAs)
+	p.upstreams = [2]*http.Transport{newTransport(p.dialer, cfg.RootCAs, false), newTransport(p.dialer, cfg.RootCAs, true)}
+	p.h1, p.h2 = newForwarder(p.upstreams[0]), newForwarder(p.upstreams[1])
+	p.tlsConfig = newTLSConfig(cfg.CA)
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	addrs := []string{"127.0.0.1:0", "[::1]:0"}
 	if cfg.Explicit != "" {
@@ -168,7 +176,9 @@ func (p *Proxy) Close() error {
 	}
 	p.mu.Unlock()
 	p.wg.Wait()
-	p.transport.CloseIdleConnections()
+	for _, t := range p.upstreams {
+		t.CloseIdleConnections()
+	}
 	return nil
 }
 

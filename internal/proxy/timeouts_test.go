@@ -55,7 +55,9 @@ func goroutinesBackTo(t *testing.T, p *Proxy, before int) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		p.transport.CloseIdleConnections()
+		for _, tr := range p.upstreams {
+			tr.CloseIdleConnections()
+		}
 		got := runtime.NumGoroutine()
 		if got <= before {
 			return

@@ -141,10 +141,9 @@ func (p *Proxy) serveTLS(c *conn, pc net.Conn, res sniff.Result) {
 		p.emit(e)
 		return
 	}
-	cfg := p.cfg.CA.ServerConfig([]string{"h2", "http/1.1"}, func(*tls.ClientHelloInfo) string { return name })
-	conn := tls.Server(pc, cfg)
+	conn := tls.Server(&namedConn{Conn: pc, name: name}, p.tlsConfig)
 	ctx, cancel := context.WithTimeout(p.ctx, p.cfg.Timeouts.Handshake)
-	err := conn.HandshakeContext(ctx)
+	err := handshake(ctx, conn)
 	cancel()
 	if err != nil {
 		// Most often the client does not trust the ebpfjail CA.
@@ -178,6 +177,41 @@ func (p *Proxy) serveTLS(c *conn, pc net.Conn, res sniff.Result) {
 		return
 	}
 	serveHTTP1(inner, h, p.cfg.Timeouts)
+}
+
+// namedConn carries the name a MITM'd connection's certificate is for to
+// the shared tls.Config's GetCertificate (the ClientHello's SNI, else the
+// CONNECT host or the destination).
+type namedConn struct {
+	net.Conn
+	name string
+}
+
+// newTLSConfig is the one server configuration of every MITM'd connection.
+// One, not one per connection: a config makes its session ticket keys on
+// first use, so per-connection configs cost a key derivation and ~0.5 KiB
+// each, and no client could ever resume a session.
+func newTLSConfig(ca CertSource) *tls.Config {
+	if ca == nil {
+		return nil
+	}
+	return ca.ServerConfig([]string{"h2", "http/1.1"}, func(hello *tls.ClientHelloInfo) string {
+		if nc, ok := hello.Conn.(*namedConn); ok {
+			return nc.name
+		}
+		return ""
+	})
+}
+
+// handshake runs the server handshake on a goroutine of its own. The
+// handshake (certificate signing, ECDSA) grows a stack to 32 KiB or more,
+// and a goroutine keeps its grown stack until a GC shrinks it: run here, on
+// the goroutine that then waits for the connection to end, that was about
+// 16 KiB per open connection.
+func handshake(ctx context.Context, conn *tls.Conn) error {
+	errc := make(chan error, 1)
+	go func() { errc <- conn.HandshakeContext(ctx) }()
+	return <-errc
 }
 
 // noMITM reports whether name matches a --no-mitm glob.

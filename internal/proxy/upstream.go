@@ -77,6 +77,9 @@ func withOrigIP(ctx context.Context, a netip.Addr) context.Context {
 }
 
 func origIP(ctx context.Context) netip.Addr {
+	if fw, ok := ctx.Value(forwardKey{}).(*forward); ok {
+		return fw.dialIP
+	}
 	a, _ := ctx.Value(origKey{}).(netip.Addr)
 	return a
 }
@@ -121,17 +124,29 @@ func (d *dialer) DialContext(ctx context.Context, network, hostport string) (net
 }
 
 // newTransport is the upstream HTTP client side: verified TLS with the
-// original server name (never skipped), HTTP/2 where the origin offers it,
-// connections reused per host.
-func newTransport(d *dialer, roots *x509.CertPool) *http.Transport {
-	return &http.Transport{
-		DialContext:         d.DialContext,
-		TLSClientConfig:     &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
-		ForceAttemptHTTP2:   true,
-		MaxIdleConnsPerHost: 8,
+// original server name (never skipped), connections reused per host. h2
+// says whether it may speak HTTP/2 to the origin: the proxy matches the
+// client's protocol, because h2 multiplexes every client onto one upstream
+// connection (one read loop, a write syscall per request), which halved
+// the keep-alive rate of HTTP/1.1 clients, while an HTTP/1.1 pool keeps one
+// upstream connection per busy client connection.
+func newTransport(d *dialer, roots *x509.CertPool, h2 bool) *http.Transport {
+	t := &http.Transport{
+		DialContext:       d.DialContext,
+		TLSClientConfig:   &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
+		ForceAttemptHTTP2: h2,
+		// Enough idle connections for a busy client's concurrency: a pool
+		// smaller than that closes and re-handshakes upstream connections
+		// under load.
+		MaxIdleConnsPerHost: 64,
 		IdleConnTimeout:     30 * time.Second,
 		TLSHandshakeTimeout: 10 * time.Second,
 		// No response timeout: long polls and streams are legitimate.
 		ExpectContinueTimeout: time.Second,
 	}
+	if !h2 {
+		// A non-nil empty map keeps HTTP/2 off.
+		t.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
+	}
+	return t
 }

@@ -95,6 +95,11 @@ func (h *Human) format(e event.Event) (string, int) {
 }
 
 func (h *Human) request(e event.Event) (string, int) {
+	failed := e.Status == http.StatusBadGateway || strings.HasPrefix(e.Reason, "upstream")
+	if e.Verdict == event.Allow && !failed && h.verbose < 1 {
+		// Not shown: skip the formatting, which is on every request's path.
+		return "", 1
+	}
 	target := join(clean(e.Method), h.url(e.URL))
 	if e.Verdict != event.Allow {
 		status := ""
@@ -109,7 +114,7 @@ func (h *Human) request(e event.Event) (string, int) {
 	}
 	// An allowed request ebpfjail could not forward: 502 from the proxy,
 	// or a spliced connection whose upstream was unreachable.
-	if e.Status == http.StatusBadGateway || strings.HasPrefix(e.Reason, "upstream") {
+	if failed {
 		line := join("failed", target, status, procLabel(e))
 		if strings.HasPrefix(e.Reason, "upstream") {
 			line = withReason(line, e)
