@@ -231,9 +231,11 @@ func TestSilentUpstreamGets504AndATricklingOneIsNotCut(t *testing.T) {
 	if err != nil || resp.StatusCode != http.StatusGatewayTimeout || !strings.Contains(body, "no response from upstream for 300ms") {
 		t.Errorf("silent upstream: got %v %q %v, want 504 naming the idle time", resp, body, err)
 	}
+	// What came before the stall may still sit in the writer's buffer (a
+	// known-length body is not flushed per write): a prefix, then an error.
 	_, body, err = request("/stall")
-	if err == nil || body != "01234" {
-		t.Errorf("upstream stalled mid-body: got %q, %v; want the 5 bytes sent, then an error (not a clean end)", body, err)
+	if err == nil || !strings.HasPrefix("01234", body) {
+		t.Errorf("upstream stalled mid-body: got %q, %v; want at most the 5 bytes sent, then an error (not a clean end)", body, err)
 	}
 	resp, body, err = request("/trickle")
 	if err != nil || resp.StatusCode != 200 || body != "0123456789" {
