@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -81,7 +82,8 @@ func startExplicit(o *options, log *slog.Logger, out *outputs, addr string) (*pr
 		engine.Close()
 		return nil, nil, nil, fail(exitFailure, err, "pick another address with --listen")
 	}
-	return p, ca, func() { p.Close(); engine.Close() }, nil
+	var once sync.Once
+	return p, ca, func() { once.Do(func() { p.Close(); engine.Close() }) }, nil
 }
 
 // runServer is --server: an explicit HTTP/HTTPS proxy until interrupted.
@@ -155,6 +157,7 @@ func runWeak(o *options, log *slog.Logger) (int, error) {
 	if fg {
 		reclaimTerminal(os.Stdin)
 	}
+	stop() // in-flight handlers write their events before the logs close
 	out.finish(status)
 	return status, nil
 }

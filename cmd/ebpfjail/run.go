@@ -196,6 +196,10 @@ func runJail(o *options, log *slog.Logger) (int, error) {
 		reclaimTerminal(os.Stdin)
 	}
 	teardown()
+	// The last handlers (a handshake the client just refused, a request
+	// cut by the kill) write their events before the summary and the logs
+	// are closed.
+	s.close()
 	out.finish(status)
 	return status, nil
 }
@@ -226,15 +230,20 @@ func (s *services) socketOrigin(cookie uint64) (bpf.Origin, error) {
 	return objs.SocketOrigin(cookie)
 }
 
+// close stops the listeners and waits for their connections' handlers,
+// which may still have an event to write; it may be called twice.
 func (s *services) close() {
 	if s.proxy != nil {
 		s.proxy.Close()
+		s.proxy = nil
 	}
 	if s.dns != nil {
 		s.dns.Close()
+		s.dns = nil
 	}
 	if s.objs != nil {
 		s.objs.Close()
+		s.objs = nil
 	}
 }
 
