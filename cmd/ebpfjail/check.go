@@ -65,6 +65,7 @@ func runCheck(w io.Writer, log *slog.Logger) (int, error) {
 		return 1, nil
 	}
 	fmt.Fprintln(w, "this host can run ebpfjail")
+	fmt.Fprintln(w, "to see a jail hold, try to break out of one: sudo ebpfjail check --attack")
 	return 0, nil
 }
 
