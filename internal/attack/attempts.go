@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -909,7 +910,7 @@ func ptraceSupervisor(Spec) (Status, string) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		runtimeLockOSThread()
+		runtime.LockOSThread() // never unlocked: the thread goes with the goroutine
 		if err := unix.PtraceAttach(sup); err != nil {
 			st, d = Blocked, fmt.Sprintf("ptrace(ATTACH, %d): %s", sup, errText(err))
 			return

@@ -1,12 +1,6 @@
 package attack
 
-import (
-	"runtime"
-
-	"github.com/cilium/ebpf/link"
-)
-
-func runtimeLockOSThread() { runtime.LockOSThread() }
+import "github.com/cilium/ebpf/link"
 
 // detachPin opens a pinned link and detaches it.
 func detachPin(path string) error {
