@@ -14,6 +14,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/ebpfjail/ebpfjail/internal/attack"
 	"github.com/ebpfjail/ebpfjail/internal/bpf"
 	"github.com/ebpfjail/ebpfjail/internal/tlsca"
@@ -99,7 +101,10 @@ func runAttack(w io.Writer, o *options, log *slog.Logger) (int, error) {
 	spec.CAKey = tlsca.KeyPath(tlsca.DefaultDir)
 	spec.StateDir = paths.State
 	spec.PinDir = filepath.Join(paths.BPFFS, "ebpfjail")
-	if id, err := exec.LookPath("id"); err == nil {
+	// On a nosuid mount the helper would prove nothing: then there is none
+	// and the attempt says n/a.
+	var st unix.Statfs_t
+	if id, err := exec.LookPath("id"); err == nil && unix.Statfs(dir, &st) == nil && st.Flags&unix.ST_NOSUID == 0 {
 		helper := filepath.Join(dir, "id-setuid")
 		if err := copyFile(id, helper, 0o755); err == nil && os.Chmod(helper, 0o4755) == nil {
 			spec.Setuid = helper
