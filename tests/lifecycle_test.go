@@ -58,7 +58,10 @@ func TestPrivilegedChildRunsAsSudoUserWithoutPrivilegesOrInheritedFDs(t *testing
 		t.Skip("no /usr/bin/id")
 	}
 	os.WriteFile(suid, b, 0o755)
-	os.Chmod(suid, 0o4755)
+	// os.ModeSetuid, not 0o4000: os.Chmod ignores the raw bit.
+	if err := os.Chmod(suid, os.ModeSetuid|0o755); err != nil {
+		t.Fatal(err)
+	}
 	// Without no_new_privs the setuid bit works here (else the test proves nothing).
 	if out, _ := exec.Command("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", suid, "-u").Output(); strings.TrimSpace(string(out)) != "0" {
 		t.Skipf("setuid binaries do not work in %s (got euid %q)", dir, out)
@@ -70,11 +73,13 @@ func TestPrivilegedChildRunsAsSudoUserWithoutPrivilegesOrInheritedFDs(t *testing
 echo suid=$(%s -u)
 echo $$ > %s/cgroup.procs 2>/dev/null && echo ESCAPED
 grep NoNewPrivs /proc/self/status
-echo fds: $(ls /proc/$$/fd)`, suid, cg)
+sleep 5 & echo fds: $(ls /proc/$!/fd); kill $!`, suid, cg)
 	r := jail(t, runOpts{
 		env:   []string{"SUDO_UID=65534", "SUDO_GID=65534", "SUDO_USER=nobody"},
 		setup: func(c *exec.Cmd) { c.ExtraFiles = []*os.File{extra, extra} }, // fds 3 and 4
 	}, "--", "sh", "-c", script)
+	// The descriptors are read off a child the shell forked (sleep): the
+	// shell's own list would show the pipe of the $(...) it is reading.
 	if r.code != 0 {
 		t.Fatalf("%s", r)
 	}

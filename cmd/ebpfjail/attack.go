@@ -11,10 +11,11 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	osuser "os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
-
-	"golang.org/x/sys/unix"
+	"syscall"
 
 	"github.com/ebpfjail/ebpfjail/internal/attack"
 	"github.com/ebpfjail/ebpfjail/internal/bpf"
@@ -101,15 +102,11 @@ func runAttack(w io.Writer, o *options, log *slog.Logger) (int, error) {
 	spec.CAKey = tlsca.KeyPath(tlsca.DefaultDir)
 	spec.StateDir = paths.State
 	spec.PinDir = filepath.Join(paths.BPFFS, "ebpfjail")
-	// On a nosuid mount the helper would prove nothing: then there is none
-	// and the attempt says n/a.
-	var st unix.Statfs_t
-	if id, err := exec.LookPath("id"); err == nil && unix.Statfs(dir, &st) == nil && st.Flags&unix.ST_NOSUID == 0 {
-		helper := filepath.Join(dir, "id-setuid")
-		if err := copyFile(id, helper, 0o755); err == nil && os.Chmod(helper, 0o4755) == nil {
-			spec.Setuid = helper
-		}
+	user := o.user
+	if user == "" {
+		user = "nobody"
 	}
+	spec.Setuid = setuidHelper(dir, user)
 
 	// A socket to the target, opened outside the jail and passed down to
 	// the jail's supervisor, as a careless parent would: it must not reach
@@ -125,10 +122,6 @@ func runAttack(w io.Writer, o *options, log *slog.Logger) (int, error) {
 	}
 	defer baitFile.Close()
 
-	user := o.user
-	if user == "" {
-		user = "nobody"
-	}
 	args := []string{"--user", user, "--js", attack.Rule,
 		"--resolve", attack.Decoy + ":" + spec.V4.String(),
 		"--dns", "forward", "--dns-upstream", dnsUpstream.String(),
@@ -240,6 +233,39 @@ func attackChild(args []string) int {
 	}
 	fmt.Fprintf(os.Stderr, "ebpfjail: error: unknown internal command %q\n", args[0])
 	return exitUsage
+}
+
+// setuidHelper makes a setuid-root copy of id(1) in dir and returns its
+// path, or "" when setuid does not work here for user (a nosuid mount, no
+// id, an unknown user): the attempt then says n/a instead of proving
+// nothing. It proves the helper first, outside the jail: run as user, it
+// must print euid 0.
+func setuidHelper(dir, user string) string {
+	id, err := exec.LookPath("id")
+	if err != nil {
+		return ""
+	}
+	u, err := osuser.Lookup(user)
+	if err != nil {
+		return ""
+	}
+	uid, err1 := strconv.ParseUint(u.Uid, 10, 32)
+	gid, err2 := strconv.ParseUint(u.Gid, 10, 32)
+	if err1 != nil || err2 != nil {
+		return ""
+	}
+	helper := filepath.Join(dir, "id-setuid")
+	// os.ModeSetuid, not 0o4000: os.Chmod ignores the raw bit.
+	if copyFile(id, helper, 0o755) != nil || os.Chmod(helper, os.ModeSetuid|0o755) != nil {
+		return ""
+	}
+	cmd := exec.Command(helper, "-u")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
+	if out, err := cmd.Output(); err != nil || strings.TrimSpace(string(out)) != "0" {
+		os.Remove(helper)
+		return ""
+	}
+	return helper
 }
 
 // copyFile copies src to dst with mode perm.
