@@ -295,3 +295,39 @@ func TestPrivilegedSignalsAreForwardedToTheCommand(t *testing.T) {
 	}
 	noJailsLeft(t)
 }
+
+// A closed stderr (ebpfjail -vv 2>&1 | head -1) must not kill ebpfjail in
+// the middle of a jail: it would leave the jail for --cleanup. Writes to
+// the broken pipe fail; ebpfjail tears down and exits with the command.
+func TestPrivilegedBrokenStderrPipeStillTearsDown(t *testing.T) {
+	testutil.RequireRoot(t)
+	cmd := exec.Command(bin, "-vv", "--user", "nobody", "--", "sh", "-c", "sleep 0.5; exit 4")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			cmd.Process.Kill()
+		}
+	}()
+	// The first line, then the reader goes away: every later log line
+	// (-vv logs the teardown) meets a broken pipe.
+	bufio.NewReader(stderr).ReadString('\n')
+	stderr.Close()
+	cmd.Wait()
+	ws := cmd.ProcessState.Sys().(syscall.WaitStatus)
+	if ws.Signaled() {
+		t.Errorf("ebpfjail died of %v, want exit 4 after its teardown", ws.Signal())
+	} else if ws.ExitStatus() != 4 {
+		t.Errorf("exit status: got %d, want 4 (the command's)", ws.ExitStatus())
+	}
+	noJailsLeft(t)
+}

@@ -7,10 +7,12 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
+	"os/signal"
 	"path"
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -398,6 +400,11 @@ func main() {
 
 // mainStatus runs ebpfjail and returns the process exit status.
 func mainStatus(args []string) int {
+	// A reader that goes away (ebpfjail -v 2>&1 | head) must not kill
+	// ebpfjail before it has torn its jail down: with SIGPIPE notified,
+	// writes to a broken stdout or stderr just fail. (A caught signal is
+	// reset by exec: the command still gets SIGPIPE's default.)
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 	if len(args) > 0 && strings.HasPrefix(args[0], "__attack") {
 		return attackChild(args)
 	}
