@@ -175,7 +175,7 @@ func inheritedFD(s Spec) (Status, string) {
 }
 
 func controlHTTP(s Spec) (Status, string) {
-	c, err := dial(netip.AddrPortFrom(s.V4, s.HTTP))
+	c, err := toTarget(s, "")
 	if err != nil {
 		return Blocked, errText(err)
 	}
@@ -183,7 +183,7 @@ func controlHTTP(s Spec) (Status, string) {
 }
 
 func controlHTTPS(s Spec) (Status, string) {
-	c, err := tlsDial(netip.AddrPortFrom(s.V4, s.HTTPS), Decoy)
+	c, err := toTarget(s, Decoy)
 	if err != nil {
 		return Blocked, errText(err)
 	}
@@ -289,7 +289,7 @@ func tcpTo(addr func(Spec) netip.Addr) func(Spec) (Status, string) {
 // notHTTP speaks SSH's banner: ebpfjail must refuse the connection, while
 // an HTTP server reached directly would answer 400.
 func notHTTP(s Spec) (Status, string) {
-	c, err := dial(netip.AddrPortFrom(s.V4, s.HTTP))
+	c, err := toTarget(s, "")
 	if err != nil {
 		return Blocked, errText(err)
 	}
@@ -475,7 +475,7 @@ func dnsOverHTTPS(s Spec) (Status, string) {
 	m := new(dns.Msg)
 	m.SetQuestion("dns-over-https."+Forbidden+".", dns.TypeA)
 	q, _ := m.Pack()
-	c, err := tlsDial(netip.AddrPortFrom(s.V4, s.HTTPS), Forbidden)
+	c, err := toTarget(s, Forbidden)
 	if err != nil {
 		return Blocked, errText(err)
 	}
@@ -489,7 +489,7 @@ func dnsOverTLS(s Spec) (Status, string) {
 	m := new(dns.Msg)
 	m.SetQuestion("dns-over-tls."+Forbidden+".", dns.TypeA)
 	q, _ := m.Pack()
-	c, err := tlsDial(netip.AddrPortFrom(s.V4, s.HTTPS), Forbidden)
+	c, err := toTarget(s, Forbidden)
 	if err != nil {
 		return Blocked, errText(err)
 	}
@@ -556,7 +556,7 @@ func bindToDevice(s Spec) (Status, string) {
 }
 
 func sniMismatch(s Spec) (Status, string) {
-	c, err := tlsDial(netip.AddrPortFrom(s.V4, s.HTTPS), Decoy)
+	c, err := toTarget(s, Decoy)
 	if err != nil {
 		return Blocked, errText(err)
 	}
@@ -565,15 +565,11 @@ func sniMismatch(s Spec) (Status, string) {
 
 func absoluteURI(overTLS bool) func(Spec) (Status, string) {
 	return func(s Spec) (Status, string) {
-		var c net.Conn
-		var err error
-		name := "absolute-uri"
+		name, sni := "absolute-uri", ""
 		if overTLS {
-			name += "-tls"
-			c, err = tlsDial(netip.AddrPortFrom(s.V4, s.HTTPS), Decoy)
-		} else {
-			c, err = dial(netip.AddrPortFrom(s.V4, s.HTTP))
+			name, sni = "absolute-uri-tls", Decoy
 		}
+		c, err := toTarget(s, sni)
 		if err != nil {
 			return Blocked, errText(err)
 		}
@@ -587,17 +583,13 @@ func absoluteURI(overTLS bool) func(Spec) (Status, string) {
 // one: then the request inside is what must be denied.
 func connectRelay(overTLS bool) func(Spec) (Status, string) {
 	return func(s Spec) (Status, string) {
-		var c net.Conn
-		var err error
 		// The request behind the CONNECT is clear text either way, so the
 		// tunnel is to port 80.
-		name, port := "connect-relay", "80"
+		name, port, sni := "connect-relay", "80", ""
 		if overTLS {
-			name = "connect-relay-tls"
-			c, err = tlsDial(netip.AddrPortFrom(s.V4, s.HTTPS), Decoy)
-		} else {
-			c, err = dial(netip.AddrPortFrom(s.V4, s.HTTP))
+			name, sni = "connect-relay-tls", Decoy
 		}
+		c, err := toTarget(s, sni)
 		if err != nil {
 			return Blocked, errText(err)
 		}
@@ -833,7 +825,7 @@ func inNewNetns(s Spec) (Status, string) {
 		unix.Close(fd)
 		return Leaked, "raw socket created as the namespace's root"
 	}
-	c, err := dial(netip.AddrPortFrom(s.V4, s.HTTP))
+	c, err := toTarget(s, "")
 	if err != nil {
 		return Blocked, "entered, then " + errText(err)
 	}
@@ -974,7 +966,7 @@ func escapeCgroup(s Spec) (Status, string) {
 	if !moved {
 		return Blocked, strings.Join(details, "; ")
 	}
-	if c, err := dial(netip.AddrPortFrom(s.V4, s.HTTP)); err == nil {
+	if c, err := toTarget(s, ""); err == nil {
 		st, d := exchange(c, get(Forbidden, "/cgroup-escape"))
 		details = append(details, "then "+d)
 		_ = st

@@ -82,6 +82,15 @@ func tlsDial(ap netip.AddrPort, sni string) (net.Conn, error) {
 	return tc, nil
 }
 
+// toTarget connects to the target's IPv4 address: to its HTTPS port, with
+// TLS for sni, or, with sni "", to its HTTP port in clear text.
+func toTarget(s Spec, sni string) (net.Conn, error) {
+	if sni == "" {
+		return dial(netip.AddrPortFrom(s.V4, s.HTTP))
+	}
+	return tlsDial(netip.AddrPortFrom(s.V4, s.HTTPS), sni)
+}
+
 // get is a raw HTTP/1.1 request for path with Host host; raw so that the
 // attempts can say things a client library would not.
 func get(host, path string) string {
