@@ -2,9 +2,11 @@
 //
 // Privileged and end-to-end tests use it to get a root-only guard, the
 // cgroup2 mount, and test hosts: network namespaces joined to the test's own
-// namespace by a veth pair, addressed from 203.0.113.0/24 and
-// 2001:db8:eb::/64 only, with HTTP and DNS servers inside them. Tests never
-// need outside addresses or the internet.
+// namespace by a veth pair, addressed from 198.51.100.0/24 and
+// 2001:db8:eb::/64 only, with HTTP and DNS servers inside them. Never
+// 203.0.113.0/24: the package registries are reached through an address
+// there, and a test route over it would cut them off. Tests never need
+// outside addresses or the internet.
 //
 // Several test binaries may create hosts at once (go test runs packages in
 // parallel), so each host reserves an address slot with an flock'd file in

@@ -20,13 +20,13 @@ import (
 // the machines that run the tests use 192.0.2.0/24 and fd00::/64 on eth0, so
 // anything else could reach (or shadow) real networks.
 var (
-	prefix4 = netip.MustParsePrefix("203.0.113.0/24")
+	prefix4 = netip.MustParsePrefix("198.51.100.0/24")
 	prefix6 = netip.MustParsePrefix("2001:db8:eb::/64")
 )
 
 const (
 	// numSlots is how many /30s fit in prefix4; slot s owns
-	// 203.0.113.4s/30 and 2001:db8:eb::4s/126.
+	// 198.51.100.4s/30 and 2001:db8:eb::4s/126.
 	numSlots  = 64
 	slotBits4 = 30
 	slotBits6 = 126

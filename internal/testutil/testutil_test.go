@@ -345,10 +345,10 @@ func TestSlotAddr(t *testing.T) {
 		p       netip.Prefix
 		want    string
 	}{
-		{0, 1, prefix4, "203.0.113.1"},
-		{0, 2, prefix4, "203.0.113.2"},
-		{1, 1, prefix4, "203.0.113.5"},
-		{numSlots - 1, 2, prefix4, "203.0.113.254"},
+		{0, 1, prefix4, "198.51.100.1"},
+		{0, 2, prefix4, "198.51.100.2"},
+		{1, 1, prefix4, "198.51.100.5"},
+		{numSlots - 1, 2, prefix4, "198.51.100.254"},
 		{0, 1, prefix6, "2001:db8:eb::1"},
 		{numSlots - 1, 2, prefix6, "2001:db8:eb::fe"},
 	} {
