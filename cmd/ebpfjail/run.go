@@ -123,7 +123,8 @@ func runJail(o *options, log *slog.Logger) (int, error) {
 	}
 	defer s.close()
 
-	if err := s.objs.DenyUnix(unixDenyList(o, user)); err != nil {
+	unixDeny := unixDenyList(o, user)
+	if err := s.objs.DenyUnix(unixDeny); err != nil {
 		return 0, fail(exitUsage, err, "--deny-unix takes an absolute path or @name")
 	}
 	j, err := jail.New(paths)
@@ -143,10 +144,10 @@ func runJail(o *options, log *slog.Logger) (int, error) {
 	}
 	log.Debug("jail ready", "id", j.ID, "cgroup", j.Cgroup, "pins", j.PinDir)
 	if err := links.UnixGuard(); err != nil {
-		log.Info("unix sockets are denied by path only", "reason", err)
+		log.Info("no unix guard: denied sockets are masked in the jail's mount namespace if they exist at start, and denied by their exact path", "reason", err)
 	}
 	if missing := links.Missing(); len(missing) > 0 {
-		warnf(os.Stderr, "this kernel lacks %s: unix sockets outside the jail (resolvers, container engines) are not guarded", strings.Join(missing, ", "))
+		warnf(os.Stderr, "this kernel lacks %s: denied unix sockets (resolvers, container engines) are masked only if they exist now; one started later is not guarded", strings.Join(missing, ", "))
 	}
 	stopExec := watchExec(s.objs, j.Cgroup, out, log)
 	teardown := func() {
@@ -183,7 +184,7 @@ func runJail(o *options, log *slog.Logger) (int, error) {
 	proc, err := j.Start(jail.Command{
 		Args: o.command, Env: withEnv(os.Environ(), trustEnv), User: user,
 		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
-		Foreground: fg,
+		Foreground: fg, Mask: unixDeny, Log: log,
 	})
 	if err != nil {
 		teardown()
