@@ -236,28 +236,9 @@ func parseMountinfo(s string) []mountEntry {
 		if err != nil {
 			continue
 		}
-		out = append(out, mountEntry{id: id, dev: f[2], root: unescapeMountinfo(f[3]), point: unescapeMountinfo(f[4])})
+		out = append(out, mountEntry{id: id, dev: f[2], root: unescapeMount(f[3]), point: unescapeMount(f[4])})
 	}
 	return out
-}
-
-// unescapeMountinfo undoes the kernel's octal escapes (\040 for a space).
-func unescapeMountinfo(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+4 <= len(s) {
-			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(v))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
 
 // aliases maps real (a path on mount mntID) to the paths the same file has
@@ -293,11 +274,14 @@ func aliases(mounts []mountEntry, mntID uint64, real string) []string {
 // under it.
 func within(dir, p string) (string, bool) {
 	if dir == "/" {
-		return strings.TrimPrefix(p, "/"), strings.HasPrefix(p, "/")
+		rest, ok := strings.CutPrefix(p, "/")
+		return rest, ok
 	}
 	if p == dir {
 		return ".", true
 	}
-	rest, ok := strings.CutPrefix(p, dir+"/")
-	return rest, ok
+	if rest, ok := strings.CutPrefix(p, dir+"/"); ok {
+		return rest, true
+	}
+	return "", false
 }
