@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path"
+	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 
@@ -284,4 +286,58 @@ func within(dir, p string) (string, bool) {
 		return rest, true
 	}
 	return "", false
+}
+
+// ProbeMask masks a scratch socket as Start does, on a thread of its own,
+// and checks that a spelling of its path reaches the mask there and the
+// socket still outside.
+func ProbeMask() error {
+	dir, err := os.MkdirTemp("", "ebpfjail-probe-")
+	if err != nil {
+		return fmt.Errorf("probe masks: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	sock := filepath.Join(dir, "probe.sock")
+	ln, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("probe masks: %w", err)
+	}
+	defer unix.Close(ln)
+	if err := unix.Bind(ln, &unix.SockaddrUnix{Name: sock}); err != nil {
+		return fmt.Errorf("probe masks: bind %s: %w", sock, err)
+	}
+	if err := unix.Listen(ln, 4); err != nil {
+		return fmt.Errorf("probe masks: %w", err)
+	}
+	ch := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
+		if _, err := maskSockets([]string{sock}); err != nil {
+			ch <- err
+			return
+		}
+		if err := connectUnix("/" + sock); !errors.Is(err, unix.ECONNREFUSED) {
+			ch <- fmt.Errorf("probe masks: //%s got %v, want ECONNREFUSED from the mask", sock, err)
+			return
+		}
+		ch <- nil
+	}()
+	if err := <-ch; err != nil {
+		return err
+	}
+	if err := connectUnix(sock); err != nil {
+		return fmt.Errorf("probe masks: the mask showed outside its namespace: %w", err)
+	}
+	return nil
+}
+
+// connectUnix connects a stream socket to path from the calling thread,
+// whose mount namespace resolves it.
+func connectUnix(path string) error {
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	return unix.Connect(fd, &unix.SockaddrUnix{Name: path})
 }

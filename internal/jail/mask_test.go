@@ -82,17 +82,6 @@ func countingListener(t *testing.T, path string) *atomic.Int32 {
 	return &n
 }
 
-// connectUnix connects to path from the calling thread (whose mount
-// namespace resolves it).
-func connectUnix(path string) error {
-	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(fd)
-	return unix.Connect(fd, &unix.SockaddrUnix{Name: path})
-}
-
 func TestPrivilegedMasksCoverEverySpellingAndOtherMountsButNotTheHost(t *testing.T) {
 	testutil.RequireRoot(t)
 	// Short: a unix socket path has 107 bytes.
@@ -196,4 +185,11 @@ func shortTempDir(t *testing.T) string {
 	}
 	t.Cleanup(func() { os.RemoveAll(d) })
 	return d
+}
+
+func TestPrivilegedProbeMask(t *testing.T) {
+	testutil.RequireRoot(t)
+	if err := ProbeMask(); err != nil {
+		t.Errorf("ProbeMask: %v", err)
+	}
 }
