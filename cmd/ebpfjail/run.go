@@ -480,17 +480,32 @@ func watchExec(objs *bpf.Objects, cgroup string, out *outputs, log *slog.Logger)
 
 // unixDenyList is the default list of unix sockets that lead outside the
 // jail (resolver daemons, container engines), with the user's own engines,
-// plus --deny-unix, minus --allow-unix.
+// plus --deny-unix, minus --allow-unix. An allowed socket is allowed under
+// each name on the list ("/var/run/docker.sock" with "/run/docker.sock"):
+// else the mask of the other name would cover it.
 func unixDenyList(o *options, user *jail.User) []string {
 	allow := map[string]bool{}
+	type fileID struct{ dev, ino uint64 }
+	allowed := map[fileID]bool{}
+	id := func(p string) (fileID, bool) {
+		var st unix.Stat_t
+		if !strings.HasPrefix(p, "/") || unix.Stat(p, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFSOCK {
+			return fileID{}, false
+		}
+		return fileID{st.Dev, st.Ino}, true
+	}
 	for _, p := range o.allowUnix {
 		allow[p] = true
+		if f, ok := id(p); ok {
+			allowed[f] = true
+		}
 	}
 	var out []string
 	for _, p := range append(append(append([]string{}, bpf.DefaultUnixDeny...), bpf.UserUnixDeny(int(user.UID))...), o.denyUnix...) {
-		if !allow[p] {
-			out = append(out, p)
+		if f, ok := id(p); allow[p] || ok && allowed[f] {
+			continue
 		}
+		out = append(out, p)
 	}
 	return out
 }
