@@ -107,6 +107,22 @@ func (u *unixRecorder) settle(n int) []string {
 const spellingClient = `import errno, json, os, socket, sys, tempfile
 cfg = json.loads(sys.argv[1])
 tmp = tempfile.mkdtemp()
+if cfg.get("unmask"):
+    # A user and mount namespace of its own, where it may try to unmount.
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    uid, gid = os.getuid(), os.getgid()
+    if libc.unshare(0x10000000 | 0x00020000) != 0:
+        print("unshare", os.strerror(ctypes.get_errno()))
+    else:
+        open("/proc/self/uid_map", "w").write("%d %d 1" % (uid, uid))
+        open("/proc/self/setgroups", "w").write("deny")
+        open("/proc/self/gid_map", "w").write("%d %d 1" % (gid, gid))
+    for kind, p in cfg["sockets"]:
+        if libc.umount2(p.encode(), 2) != 0:
+            print("umount", p, os.strerror(ctypes.get_errno()))
+        else:
+            print("umount", p, "UNMOUNTED")
 def spellings(p):
     d, base = os.path.dirname(p), os.path.basename(p)
     link = os.path.join(tmp, base + ".link")
@@ -147,6 +163,8 @@ type spellingCfg struct {
 	Prefix  string         `json:"prefix"`
 	Sockets [][2]string    `json:"sockets"` // kind ("stream", "dgram"), path
 	PIDs    map[string]int `json:"pids"`    // spelling name -> pid whose /proc/PID/root to go through
+	// Unmask: first try to unmount the sockets' masks in a user namespace.
+	Unmask bool `json:"unmask,omitempty"`
 }
 
 func (c spellingCfg) arg(t *testing.T) string {
@@ -225,9 +243,12 @@ func TestPrivilegedDeniedUnixSocketIsUnreachableByAnySpelling(t *testing.T) {
 		prefix string
 		env    []string
 		args   []string
+		unmask bool
 	}{
-		{"jail-nobody", nil, []string{"--user", "nobody"}},
-		{"jail-sudo-user", []string{"SUDO_UID=64123", "SUDO_GID=64123", "SUDO_USER=ebpfjail-test"}, nil},
+		{"jail-nobody", nil, []string{"--user", "nobody"}, false},
+		{"jail-sudo-user", []string{"SUDO_UID=64123", "SUDO_GID=64123", "SUDO_USER=ebpfjail-test"}, nil, false},
+		// In a user namespace of its own the masks are locked to their parents.
+		{"jail-userns", nil, []string{"--user", "nobody"}, true},
 	} {
 		userPIDs := pids
 		if run.prefix == "jail-sudo-user" {
@@ -241,10 +262,13 @@ func TestPrivilegedDeniedUnixSocketIsUnreachableByAnySpelling(t *testing.T) {
 			userPIDs = map[string]int{"proc-root-pid-root": os.Getpid(), "proc-user-pid-root": v.Process.Pid}
 		}
 		args := append(slices.Clone(run.args), "--deny-unix", engine, "--deny-unix", dgram, "--",
-			py, "-c", spellingClient, spellingCfg{Prefix: run.prefix, Sockets: append(slices.Clone(sockets), [2]string{"stream", app}), PIDs: userPIDs}.arg(t))
+			py, "-c", spellingClient, spellingCfg{Prefix: run.prefix, Sockets: append(slices.Clone(sockets), [2]string{"stream", app}), PIDs: userPIDs, Unmask: run.unmask}.arg(t))
 		r := jail(t, runOpts{env: run.env}, args...)
 		if r.code != 0 {
 			t.Fatalf("%s: %s", run.prefix, r)
+		}
+		if run.unmask {
+			t.Logf("%s: the client's own account:\n%s", run.prefix, r.stdout)
 		}
 		// /proc/PID/root of a same-uid process outside the jail resolves in
 		// that process's mounts: only ptrace access rules stop it, and that
