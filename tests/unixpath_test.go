@@ -137,6 +137,8 @@ def spellings(p):
         s["proc-self-fd"] = "/proc/self/fd/%d" % os.open(p, os.O_PATH)
     except OSError as e:
         print("open O_PATH", p, errno.errorcode.get(e.errno, e.errno))
+    if cfg.get("alias_dir"):
+        s["bind-alias"] = os.path.join(cfg["alias_dir"], base)
     for name, pid in cfg["pids"].items():
         s[name] = "/proc/%d/root%s" % (pid, p)
     return s
@@ -163,6 +165,8 @@ type spellingCfg struct {
 	Prefix  string         `json:"prefix"`
 	Sockets [][2]string    `json:"sockets"` // kind ("stream", "dgram"), path
 	PIDs    map[string]int `json:"pids"`    // spelling name -> pid whose /proc/PID/root to go through
+	// AliasDir shows the sockets' directory through a bind mount.
+	AliasDir string `json:"alias_dir,omitempty"`
 	// Unmask: first try to unmount the sockets' masks in a user namespace.
 	Unmask bool `json:"unmask,omitempty"`
 }
@@ -194,6 +198,12 @@ func TestPrivilegedDeniedUnixSocketIsUnreachableByAnySpelling(t *testing.T) {
 	rec.stream(t, engine)
 	rec.dgram(t, dgram)
 	rec.stream(t, app)
+	// The same directory through a second mount of its filesystem.
+	alias := sharedDir(t)
+	if err := syscall.Mount(dir, alias, "", syscall.MS_BIND, ""); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Unmount(alias, syscall.MNT_DETACH) })
 
 	// Outside processes whose /proc/PID/root leads to the host's mounts:
 	// one of root (the test) and one of the jailed user.
@@ -209,14 +219,14 @@ func TestPrivilegedDeniedUnixSocketIsUnreachableByAnySpelling(t *testing.T) {
 
 	// Control: outside the jail, as the same user, every spelling gets
 	// there but the one through a root process's /proc/PID/root.
-	ctl := exec.Command(py, "-c", spellingClient, spellingCfg{Prefix: "outside", Sockets: sockets, PIDs: pids}.arg(t))
+	ctl := exec.Command(py, "-c", spellingClient, spellingCfg{Prefix: "outside", Sockets: sockets, PIDs: pids, AliasDir: alias}.arg(t))
 	ctl.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: jailedUID, Gid: jailedUID}}
 	ctl.Dir = "/"
 	out, err := ctl.CombinedOutput()
 	if err != nil {
 		t.Fatalf("control client: %v\n%s", err, out)
 	}
-	names := []string{"exact", "double-slash", "dot", "dotdot", "symlink", "proc-self-root", "relative", "proc-self-fd", "proc-user-pid-root"}
+	names := []string{"exact", "double-slash", "dot", "dotdot", "symlink", "proc-self-root", "relative", "proc-self-fd", "bind-alias", "proc-user-pid-root"}
 	if real, _ := filepath.EvalSymlinks("/var/run"); real == "/run" {
 		names = append(names, "var-run")
 	}
@@ -262,7 +272,7 @@ func TestPrivilegedDeniedUnixSocketIsUnreachableByAnySpelling(t *testing.T) {
 			userPIDs = map[string]int{"proc-root-pid-root": os.Getpid(), "proc-user-pid-root": v.Process.Pid}
 		}
 		args := append(slices.Clone(run.args), "--deny-unix", engine, "--deny-unix", dgram, "--",
-			py, "-c", spellingClient, spellingCfg{Prefix: run.prefix, Sockets: append(slices.Clone(sockets), [2]string{"stream", app}), PIDs: userPIDs, Unmask: run.unmask}.arg(t))
+			py, "-c", spellingClient, spellingCfg{Prefix: run.prefix, Sockets: append(slices.Clone(sockets), [2]string{"stream", app}), PIDs: userPIDs, AliasDir: alias, Unmask: run.unmask}.arg(t))
 		r := jail(t, runOpts{env: run.env}, args...)
 		if r.code != 0 {
 			t.Fatalf("%s: %s", run.prefix, r)

@@ -96,7 +96,9 @@ func maskSockets(paths []string) ([]string, error) {
 	return out, nil
 }
 
-func fdPath(fd int) string { return "/proc/self/fd/" + strconv.Itoa(fd) }
+// fdPath names fd by its magic link. The descriptor table is the
+// process's, but the link is looked up in this thread's namespace.
+func fdPath(fd int) string { return "/proc/thread-self/fd/" + strconv.Itoa(fd) }
 
 // openMaskSource opens maskSource and checks it is the null device, so a
 // mask is never something else that happens to be there.
@@ -207,7 +209,9 @@ func socketAliases(fd int, mounts *[]mountEntry) ([]string, error) {
 		return nil, err
 	}
 	if *mounts == nil {
-		b, err := os.ReadFile("/proc/self/mountinfo")
+		// This thread's mounts: /proc/self is the main thread's, which
+		// stays in the host's namespace.
+		b, err := os.ReadFile("/proc/thread-self/mountinfo")
 		if err != nil {
 			return nil, err
 		}

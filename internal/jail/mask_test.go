@@ -128,7 +128,7 @@ func TestPrivilegedMasksCoverEverySpellingAndOtherMountsButNotTheHost(t *testing
 		unix.Chdir(dir)
 		for _, p := range []string{sock, "/" + sock, filepath.Dir(sock) + "/./engine.sock",
 			filepath.Dir(sock) + "/../engine/engine.sock", "engine/engine.sock", link,
-			"/proc/self/root" + sock, filepath.Join(alias, "engine.sock"), other} {
+			"/proc/thread-self/root" + sock, filepath.Join(alias, "engine.sock"), other} {
 			errs[p] = connectUnix(p)
 		}
 		if fd, err := unix.Open(sock, unix.O_PATH|unix.O_CLOEXEC, 0); err == nil {
