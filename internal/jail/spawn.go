@@ -146,7 +146,7 @@ func start(c Command, cgroupFD int) (*os.Process, error) {
 		return nil, classifyStartErr(c.Args[0], r.err)
 	}
 	if c.Log != nil && len(c.Mask) > 0 {
-		c.Log.Debug("unix sockets masked in the jail's mount namespace", "paths", r.masked)
+		c.Log.Info("unix sockets masked in the jail's mount namespace", "paths", r.masked)
 	}
 	return r.p, nil
 }
