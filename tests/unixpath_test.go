@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -20,28 +19,10 @@ import (
 	"github.com/ebpfjail/ebpfjail/internal/testutil"
 )
 
-// unixRecorder records every connection or datagram that reaches a unix
-// socket, with the tag the client sent (the spelling it used).
-type unixRecorder struct {
-	mu   sync.Mutex
-	hits []string // "<socket> <tag>"; a connection that sent nothing is "<socket> -"
-}
-
-func (u *unixRecorder) add(s string) {
-	u.mu.Lock()
-	u.hits = append(u.hits, s)
-	u.mu.Unlock()
-}
-
-func (u *unixRecorder) all() []string {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	return slices.Clone(u.hits)
-}
-
-// stream listens at path (anyone may connect) and records one line per
-// connection.
-func (u *unixRecorder) stream(t *testing.T, path string) {
+// recordUnixStream listens at path (anyone may connect) and records in rr
+// one line per connection: "<socket name> <tag sent>", or "<name> -" for a
+// connection that sent nothing.
+func recordUnixStream(t *testing.T, rr *rawRecorder, path string) {
 	t.Helper()
 	ln, err := net.Listen("unix", path)
 	if err != nil {
@@ -63,14 +44,15 @@ func (u *unixRecorder) stream(t *testing.T, path string) {
 				if line = strings.TrimSpace(line); line == "" {
 					line = "-"
 				}
-				u.add(name + " " + line)
+				rr.add(name + " " + line)
 			}()
 		}
 	}()
 }
 
-// dgram binds a datagram socket at path and records each datagram.
-func (u *unixRecorder) dgram(t *testing.T, path string) {
+// recordUnixDgram binds a datagram socket at path and records each
+// datagram in rr as "<socket name> <datagram>".
+func recordUnixDgram(t *testing.T, rr *rawRecorder, path string) {
 	t.Helper()
 	pc, err := net.ListenPacket("unixgram", path)
 	if err != nil {
@@ -78,26 +60,16 @@ func (u *unixRecorder) dgram(t *testing.T, path string) {
 	}
 	os.Chmod(path, 0o777)
 	t.Cleanup(func() { pc.Close() })
-	name := filepath.Base(path)
-	go func() {
-		buf := make([]byte, 512)
-		for {
-			n, _, err := pc.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			u.add(name + " " + string(buf[:n]))
-		}
-	}()
+	rr.serveUDP(pc, filepath.Base(path))
 }
 
-// settle waits until the recorder has n hits or two quiet seconds passed.
-func (u *unixRecorder) settle(n int) []string {
+// settle waits until rr has n records or two quiet seconds passed.
+func settle(rr *rawRecorder, n int) []string {
 	deadline := time.Now().Add(2 * time.Second)
-	for time.Now().Before(deadline) && len(u.all()) < n {
+	for time.Now().Before(deadline) && len(rr.all()) < n {
 		time.Sleep(20 * time.Millisecond)
 	}
-	return u.all()
+	return rr.all()
 }
 
 // spellingClient tries every spelling of each socket it is given: stream
@@ -194,10 +166,10 @@ func TestPrivilegedDeniedUnixSocketIsUnreachableByAnySpelling(t *testing.T) {
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	engine, dgram, app := filepath.Join(dir, "engine.sock"), filepath.Join(dir, "engine.dgram"), filepath.Join(dir, "app.sock")
-	rec := &unixRecorder{}
-	rec.stream(t, engine)
-	rec.dgram(t, dgram)
-	rec.stream(t, app)
+	rec := &rawRecorder{}
+	recordUnixStream(t, rec, engine)
+	recordUnixDgram(t, rec, dgram)
+	recordUnixStream(t, rec, app)
 	// The same directory through a second mount of its filesystem.
 	alias := sharedDir(t)
 	if err := syscall.Mount(dir, alias, "", syscall.MS_BIND, ""); err != nil {
@@ -236,7 +208,7 @@ func TestPrivilegedDeniedUnixSocketIsUnreachableByAnySpelling(t *testing.T) {
 			want = append(want, filepath.Base(s[1])+" outside:"+n)
 		}
 	}
-	got := rec.settle(len(want))
+	got := settle(rec, len(want))
 	for _, w := range want {
 		if !slices.Contains(got, w) {
 			t.Errorf("control: %q did not arrive outside the jail (got %q)\nclient said:\n%s", w, got, out)
@@ -292,7 +264,7 @@ func TestPrivilegedDeniedUnixSocketIsUnreachableByAnySpelling(t *testing.T) {
 				appWant = append(appWant, "app.sock "+run.prefix+":"+n)
 			}
 		}
-		got := rec.settle(before + len(appWant))[before:]
+		got := settle(rec, before+len(appWant))[before:]
 		before += len(got)
 		for _, w := range appWant {
 			if !slices.Contains(got, w) {
