@@ -30,10 +30,10 @@ import (
 //     every namespace with it) is reached past the cgroup hooks by any
 //     other spelling;
 //   - a hard link made before the command started (fs.protected_hardlinks
-//     stops a user linking a socket they do not own; root can) and the same
-//     socket reached through a filesystem mounted elsewhere that was not
-//     found at start (every mount of the same filesystem in the namespace
-//     is masked, see maskAliases);
+//     stops a user linking a socket they do not own; root can; inside the
+//     jail no path leads to the socket to link it), and a mount made on the
+//     host after the start that shows the socket elsewhere (the mounts of
+//     its filesystem that exist at start are all masked: socketAliases);
 //   - /proc/PID/root of a process outside the jail, which resolves in that
 //     process's namespace: only who may look there (ptrace access) stops it;
 //   - a command that runs as root (--user root): it may unmount the masks.
