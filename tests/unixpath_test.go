@@ -76,7 +76,7 @@ func settle(rr *rawRecorder, n int) []string {
 // sockets with connect(), datagram sockets with sendto(), each sending
 // "<prefix>:<spelling>". What it prints only helps reading a failure: the
 // recorders judge.
-const spellingClient = `import errno, json, os, socket, sys, tempfile
+const spellingClient = `import errno, json, os, shutil, socket, sys, tempfile
 cfg = json.loads(sys.argv[1])
 tmp = tempfile.mkdtemp()
 if cfg.get("unmask"):
@@ -130,7 +130,8 @@ for kind, p in cfg["sockets"]:
             print(kind, name, errno.errorcode.get(e.errno, e.errno))
         s.close()
 for pid in cfg["pids"].values():
-    print("pid-root", pid, "visible" if os.access("/proc/%d/root/" % pid, os.F_OK) else "hidden")`
+    print("pid-root", pid, "visible" if os.access("/proc/%d/root/" % pid, os.F_OK) else "hidden")
+shutil.rmtree(tmp, ignore_errors=True)`
 
 // spellingCfg is spellingClient's argument.
 type spellingCfg struct {
@@ -296,7 +297,7 @@ c, _ = s.accept(); open(sys.argv[2], "w").write(c.recv(64).decode())' "$d/own.so
 for i in $(seq 100); do [ -e "$d/own.sock.ready" ] && break; sleep 0.05; done
 %[1]s -c 'import socket, sys
 s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(b"own-socket-reached")' "$d/own.sock"
-wait`, py, record)
+wait; rm -rf "$d"`, py, record)
 	r := jail(t, runOpts{}, "--user", "nobody", "--", "sh", "-c", script)
 	if got := readFile(record); got != "own-socket-reached" {
 		t.Errorf("the jail's own unix socket: the jailed server got %q, want %q\n%s", got, "own-socket-reached", r)
