@@ -92,6 +92,7 @@ func runAttack(w io.Writer, o *options, log *slog.Logger) (int, error) {
 		}
 	}
 	spec.Resolver, spec.Engine = []string{resolverStandIn}, []string{engineStandIn}
+	spec.EngineStandIn = engineStandIn
 	for _, p := range bpf.DefaultUnixDeny {
 		if strings.Contains(p, "resolve") || strings.Contains(p, "nscd") {
 			spec.Resolver = append(spec.Resolver, p)

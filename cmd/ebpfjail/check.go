@@ -46,6 +46,9 @@ func runCheck(w io.Writer, log *slog.Logger) (int, error) {
 			add("bpffs at "+paths.BPFFS, nil, "")
 			checkPrograms(paths, add)
 		}
+		// Required: a jail does not start without its masks.
+		add("unix socket paths: denied sockets masked in the jail's mount namespace, however a path is spelled", jail.ProbeMask(),
+			"a jail needs mount namespaces (CONFIG_NAMESPACES) and bind mounts")
 	}
 
 	failed := 0
@@ -85,15 +88,15 @@ func checkPrograms(p jail.Paths, add func(string, error, string) bool) {
 	for _, r := range objs.ProbeAttach(dir) {
 		if r.Optional && r.Err != nil {
 			// A jail runs without it, with a side door open: say so.
-			fmt.Fprintf(os.Stderr, "ebpfjail: warning: %s unavailable (%v): unix sockets outside the jail are not guarded (Linux 6.7+)\n", r.Name, r.Err)
+			fmt.Fprintf(os.Stderr, "ebpfjail: warning: %s unavailable (%v): denied unix sockets are masked only if they exist when a jail starts (the hook needs Linux 6.7+)\n", r.Name, r.Err)
 			continue
 		}
 		add("attach "+r.Name, r.Err, "this kernel cannot attach the "+r.Name+" program to a cgroup")
 	}
-	// Optional: the inode-based unix guard (BPF LSM) closes what path
-	// matching cannot (symlinks, ./ and // spellings of a denied socket).
+	// Optional: the inode-based unix guard (BPF LSM) also stops a denied
+	// socket created after the jail started (its masks are made at start).
 	if err := objs.ProbeUnixGuard(); err != nil {
-		fmt.Fprintf(os.Stderr, "ebpfjail: warning: unix socket guard unavailable (%v): denied sockets are matched by the path the client writes\n", err)
+		fmt.Fprintf(os.Stderr, "ebpfjail: warning: unix socket guard (BPF LSM) unavailable (%v): a denied socket created after a jail starts is matched by its exact path only\n", err)
 	} else {
 		add("attach the unix socket guard (BPF LSM)", nil, "")
 	}

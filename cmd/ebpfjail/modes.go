@@ -171,6 +171,8 @@ func startError(o *options, err error, user string) error {
 	case errors.Is(err, jail.ErrNotExecutable):
 		return fail(exitNotExecutable, fmt.Errorf("command not executable: %s", o.command[0]),
 			fmt.Sprintf("it must be executable by %s, the user it runs as", user))
+	case errors.Is(err, jail.ErrMask):
+		return fail(exitFailure, err, "--allow-unix PATH leaves a socket on the default list unmasked; 'ebpfjail check' tests mount namespaces")
 	}
 	return fail(exitFailure, err)
 }

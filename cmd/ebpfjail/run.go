@@ -123,7 +123,8 @@ func runJail(o *options, log *slog.Logger) (int, error) {
 	}
 	defer s.close()
 
-	if err := s.objs.DenyUnix(unixDenyList(o, user)); err != nil {
+	unixDeny := unixDenyList(o, user)
+	if err := s.objs.DenyUnix(unixDeny); err != nil {
 		return 0, fail(exitUsage, err, "--deny-unix takes an absolute path or @name")
 	}
 	j, err := jail.New(paths)
@@ -143,10 +144,10 @@ func runJail(o *options, log *slog.Logger) (int, error) {
 	}
 	log.Debug("jail ready", "id", j.ID, "cgroup", j.Cgroup, "pins", j.PinDir)
 	if err := links.UnixGuard(); err != nil {
-		log.Info("unix sockets are denied by path only", "reason", err)
+		log.Info("no unix guard: denied sockets are masked in the jail's mount namespace if they exist at start, and denied by their exact path", "reason", err)
 	}
 	if missing := links.Missing(); len(missing) > 0 {
-		warnf(os.Stderr, "this kernel lacks %s: unix sockets outside the jail (resolvers, container engines) are not guarded", strings.Join(missing, ", "))
+		warnf(os.Stderr, "this kernel lacks %s: denied unix sockets (resolvers, container engines) are masked only if they exist now; one started later is not guarded", strings.Join(missing, ", "))
 	}
 	stopExec := watchExec(s.objs, j.Cgroup, out, log)
 	teardown := func() {
@@ -183,7 +184,7 @@ func runJail(o *options, log *slog.Logger) (int, error) {
 	proc, err := j.Start(jail.Command{
 		Args: o.command, Env: withEnv(os.Environ(), trustEnv), User: user,
 		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
-		Foreground: fg,
+		Foreground: fg, Mask: unixDeny, Log: log,
 	})
 	if err != nil {
 		teardown()
@@ -479,17 +480,32 @@ func watchExec(objs *bpf.Objects, cgroup string, out *outputs, log *slog.Logger)
 
 // unixDenyList is the default list of unix sockets that lead outside the
 // jail (resolver daemons, container engines), with the user's own engines,
-// plus --deny-unix, minus --allow-unix.
+// plus --deny-unix, minus --allow-unix. An allowed socket is allowed under
+// each name on the list ("/var/run/docker.sock" with "/run/docker.sock"):
+// else the mask of the other name would cover it.
 func unixDenyList(o *options, user *jail.User) []string {
 	allow := map[string]bool{}
+	type fileID struct{ dev, ino uint64 }
+	allowed := map[fileID]bool{}
+	id := func(p string) (fileID, bool) {
+		var st unix.Stat_t
+		if !strings.HasPrefix(p, "/") || unix.Stat(p, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFSOCK {
+			return fileID{}, false
+		}
+		return fileID{st.Dev, st.Ino}, true
+	}
 	for _, p := range o.allowUnix {
 		allow[p] = true
+		if f, ok := id(p); ok {
+			allowed[f] = true
+		}
 	}
 	var out []string
 	for _, p := range append(append(append([]string{}, bpf.DefaultUnixDeny...), bpf.UserUnixDeny(int(user.UID))...), o.denyUnix...) {
-		if !allow[p] {
-			out = append(out, p)
+		if f, ok := id(p); allow[p] || ok && allowed[f] {
+			continue
 		}
+		out = append(out, p)
 	}
 	return out
 }

@@ -36,6 +36,9 @@ type Spec struct {
 	// denies: a resolver daemon's and a container engine's.
 	Resolver []string `json:"resolver"`
 	Engine   []string `json:"engine"`
+	// EngineStandIn is the engine socket of Engine that a canary records
+	// (the attempts that spell its path differently aim at it).
+	EngineStandIn string `json:"engine_stand_in,omitempty"`
 	// StateDir and PinDir are ebpfjail's own records and BPF pins.
 	StateDir string `json:"state_dir"`
 	PinDir   string `json:"pin_dir"`

@@ -17,15 +17,32 @@ import (
 // for the caller (DNS that never touches port 53), and a container engine
 // starts a container outside the jail's cgroup.
 //
-// Two layers enforce the list. The cgroup hooks (Linux 6.7+) match the
-// address the client passes to connect() or sendto(), before the kernel
-// resolves the path: a path is denied there only as written, so each socket
-// is listed under both /run and /var/run (clients use either; /var/run is
-// usually a symlink to /run). The unix guard (BPF LSM, when the kernel has
-// it: Links.UnixGuard) matches the socket the address resolved to, so
-// "/run//docker.sock", a relative path, another symlink, a hard link or
-// /proc/self/root/run/docker.sock are stopped too; see DenyUnix for what it
-// compares.
+// Three layers enforce the list:
+//
+//   - On every kernel, the command runs in a mount namespace of its own in
+//     which each listed socket that exists when it starts is covered by a
+//     bind mount of /dev/null (internal/jail's Command.Mask): every spelling
+//     of the path ("/run//docker.sock", "/run/./docker.sock", a relative
+//     path, a symlink, /proc/self/root/..., /proc/self/fd/N) resolves to the
+//     mask and connect() fails. A socket created after the start (a daemon
+//     started or restarted later) is not masked; a command running as root
+//     can unmount the masks.
+//   - The cgroup hooks (Linux 6.7+) match the address the client passes to
+//     connect() or sendto(), before the kernel resolves the path: a path is
+//     denied there only as written, so each socket is listed under both /run
+//     and /var/run (clients use either; /var/run is usually a symlink to
+//     /run). They also catch a listed socket created after the start, by
+//     that spelling.
+//   - The unix guard (BPF LSM, when the kernel has it: Links.UnixGuard)
+//     matches the socket the address resolved to, so any spelling of a
+//     socket created later, or a hard link, is stopped too; see DenyUnix for
+//     what it compares.
+//
+// What stays open without the guard: another spelling of a socket created
+// after the start; a hard link to a listed socket made before the start
+// (fs.protected_hardlinks keeps users from linking sockets they do not
+// own; root can); /proc/PID/root of a process outside the jail, which only
+// ptrace access rules close.
 var DefaultUnixDeny = []string{
 	// systemd-resolved's varlink API (glibc's nss-resolve)
 	"/run/systemd/resolve/io.systemd.Resolve",

@@ -14,6 +14,11 @@
 //   - It runs under a seccomp filter (seccomp.go) that lets socket() make
 //     only unix, inet, inet6 and netlink sockets and refuses io_uring: the
 //     cgroup hooks steer inet sockets, and nothing else may leave.
+//   - It runs in a mount namespace of its own (a slave of the host's) in
+//     which the denied unix sockets are covered by /dev/null (mask.go), so
+//     no spelling of their paths reaches them. The mounts are made before
+//     anything that forbids mount changes; a mask that cannot be made stops
+//     the start.
 //   - The state record is written before the cgroup is made and removed
 //     last, so anything a crashed run left behind is found by Sweep.
 //   - On teardown the cgroup's processes are killed before the programs are

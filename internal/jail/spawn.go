@@ -3,6 +3,7 @@ package jail
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"runtime"
@@ -24,6 +25,12 @@ type Command struct {
 	// Foreground gives the command's process group the terminal on Stdin,
 	// so shells and TUIs work and ^C reaches the command, not ebpfjail.
 	Foreground bool
+	// Mask are unix sockets to cover in the command's own mount namespace
+	// (mask.go), so no spelling of their paths reaches them; abstract
+	// names are skipped. Empty: the command shares ebpfjail's mounts.
+	Mask []string
+	// Log, if set, is told which sockets were masked.
+	Log *slog.Logger
 }
 
 // ErrNotFound and ErrNotExecutable tell the caller which of the documented
@@ -31,6 +38,9 @@ type Command struct {
 var (
 	ErrNotFound      = errors.New("jail: command not found")
 	ErrNotExecutable = errors.New("jail: command not executable")
+	// ErrMask: a denied unix socket could not be masked (mask.go), so
+	// the command was not started.
+	ErrMask = errors.New("jail: cannot mask the denied unix sockets")
 )
 
 // Start starts cmd inside the jail's cgroup. The returned process is the
@@ -94,15 +104,27 @@ func start(c Command, cgroupFD int) (*os.Process, error) {
 	// them on a thread of our own, fork from that thread, and let the
 	// thread die with its goroutine.
 	type result struct {
-		p   *os.Process
-		err error
+		p      *os.Process
+		masked []string
+		err    error
+		setup  bool // err is the jail's, not the command's
 	}
 	ch := make(chan result, 1)
 	go func() {
 		runtime.LockOSThread()
-		// No UnlockOSThread: the thread carries no_new_privs and the
-		// filter and must not run other goroutines; it exits when this
-		// goroutine returns.
+		// No UnlockOSThread: the thread carries no_new_privs, the
+		// filter and the mount namespace and must not run other
+		// goroutines; it exits when this goroutine returns.
+		//
+		// Mounts first: nothing after them (Landlock) may forbid them.
+		var masked []string
+		if len(c.Mask) > 0 {
+			var err error
+			if masked, err = maskSockets(c.Mask); err != nil {
+				ch <- result{err: fmt.Errorf("%w: %w", ErrMask, err), setup: true}
+				return
+			}
+		}
 		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 			ch <- result{err: fmt.Errorf("set no_new_privs: %w", err)}
 			return
@@ -114,11 +136,17 @@ func start(c Command, cgroupFD int) (*os.Process, error) {
 			}
 		}
 		err := cmd.Start()
-		ch <- result{cmd.Process, err}
+		ch <- result{p: cmd.Process, masked: masked, err: err}
 	}()
 	r := <-ch
-	if r.err != nil {
+	switch {
+	case r.err != nil && r.setup:
+		return nil, r.err
+	case r.err != nil:
 		return nil, classifyStartErr(c.Args[0], r.err)
+	}
+	if c.Log != nil && len(c.Mask) > 0 {
+		c.Log.Info("unix sockets masked in the jail's mount namespace", "paths", r.masked)
 	}
 	return r.p, nil
 }
