@@ -112,7 +112,7 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	fs.DurationVar(&o.jsTimeout, "js-timeout", time.Second, "deny a request whose JavaScript rule runs longer than `DURATION`")
 	fs.StringArrayVar(&o.noMITM, "no-mitm", nil, "pass TLS to names matching `HOSTGLOB` through unopened (repeatable)")
 	fs.StringArrayVar(&o.resolve, "resolve", nil, "resolve `HOST:ADDR` for upstream connections, as curl --resolve (repeatable)")
-	fs.StringArrayVar(&o.localNames, "allow-local-name", nil, "let names matching `HOSTGLOB` resolve to this host itself (loopback, its own addresses); other names never lead there (repeatable)")
+	fs.StringArrayVar(&o.localNames, "allow-local-name", nil, "let names matching `HOSTGLOB` lead to this host itself (loopback, its own addresses), as a --resolve pin may; other names never do (repeatable)")
 	fs.BoolVar(&o.testSet, "test", false, "evaluate the rule once for the [METHOD] URL that follow; print ALLOW or DENY (exit 0 or 1); no jail, no root")
 	fs.StringVar(&o.requestLog, "request-log", "", "append one line per request decision to `FILE` (httpjail's format)")
 	fs.StringVar(&o.logJSON, "log-json", "", "write every event as one JSON object per line to `FILE` (- for stdout)")
