@@ -596,19 +596,7 @@ func connectRelay(overTLS bool) func(Spec) (Status, string) {
 		if err != nil {
 			return Blocked, errText(err)
 		}
-		defer c.Close()
-		c.SetDeadline(time.Now().Add(opTimeout))
-		req := "CONNECT " + Forbidden + ":" + port + " HTTP/1.1\r\nHost: " + Decoy + "\r\nX-Attempt: " + name + "\r\n\r\n"
-		if _, err := io.WriteString(c, req+get(Forbidden, "/"+name)); err != nil {
-			return Blocked, "write: " + errText(err)
-		}
-		br := bufio.NewReader(c)
-		resp, err := http.ReadResponse(br, &http.Request{Method: http.MethodConnect})
-		if err != nil || resp.StatusCode != http.StatusOK {
-			return judge(resp, err)
-		}
-		st, d := judgeResponse(br)
-		return st, "CONNECT answered 200; the request inside the tunnel: " + d
+		return tunnelThrough(c, Forbidden+":"+port, Decoy, name, get(Forbidden, "/"+name))
 	}
 }
 

@@ -87,11 +87,19 @@ func connectPortTLS(s Spec) (Status, string) {
 	if err != nil {
 		return Blocked, errText(err)
 	}
+	to := Decoy + ":" + strconv.Itoa(TunnelPort)
+	return tunnelThrough(c, to, to, "connect-port-tls", get(to, "/connect-port-tls"))
+}
+
+// tunnelThrough sends CONNECT to (with Host host and the attempt's name)
+// on c and, right behind it, inner, the request meant for the tunnel, and
+// judges what comes back: ebpfjail may refuse the CONNECT, or answer it
+// itself and decide the request inside.
+func tunnelThrough(c net.Conn, to, host, name, inner string) (Status, string) {
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(opTimeout))
-	to := Decoy + ":" + strconv.Itoa(TunnelPort)
-	req := "CONNECT " + to + " HTTP/1.1\r\nHost: " + to + "\r\nX-Attempt: connect-port-tls\r\n\r\n"
-	if _, err := io.WriteString(c, req+get(to, "/connect-port-tls")); err != nil {
+	req := "CONNECT " + to + " HTTP/1.1\r\nHost: " + host + "\r\nX-Attempt: " + name + "\r\n\r\n"
+	if _, err := io.WriteString(c, req+inner); err != nil {
 		return Blocked, "write: " + errText(err)
 	}
 	br := bufio.NewReader(c)

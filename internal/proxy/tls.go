@@ -270,7 +270,7 @@ func (p *Proxy) splice(c *conn, pc, raw net.Conn, t target, req *rules.Request) 
 		up.Close()
 	}, pc, up)
 	var cut bool
-	e.BytesUp, e.BytesDown, cut = pipeLimit(pc, up, v.MaxTxBytes)
+	e.BytesUp, e.BytesDown, cut = pipe(pc, up, v.MaxTxBytes)
 	stop()
 	e.DurationMS = sinceMS(start)
 	if idled.Load() {

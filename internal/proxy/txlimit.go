@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"sync"
 	"sync/atomic"
 )
 
@@ -142,40 +141,28 @@ func (c *upgradedConn) CloseWrite() error {
 	return nil
 }
 
-// pipeLimit is pipe with the client's side limited to max bytes (max <= 0:
-// no limit). A client that sends more is cut with a reset both ways, and
-// cut says so.
-func pipeLimit(client, up net.Conn, max int64) (sent, recv int64, cut bool) {
+// copyLimit copies client to up, at most max bytes when max > 0. A client
+// that sends more is cut: both connections are reset and closed.
+func copyLimit(up, client net.Conn, max int64) (sent int64, cut bool) {
 	if max <= 0 {
-		sent, recv = pipe(client, up)
-		return sent, recv, false
+		sent, _ = io.Copy(up, client)
+		return sent, false
 	}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		recv, _ = io.Copy(client, up)
-		closeWrite(client)
-	}()
 	lr := &io.LimitedReader{R: client, N: max}
 	sent, _ = io.Copy(up, lr)
-	if lr.N == 0 {
-		// At the limit: one more byte means over it.
-		var one [1]byte
-		if n, _ := client.Read(one[:]); n > 0 {
-			cut = true
-			for _, c := range []net.Conn{client, up} {
-				if tc := tcpConn(c); tc != nil {
-					tc.SetLinger(0)
-				}
-			}
-			client.Close()
-			up.Close()
-		}
+	if lr.N > 0 {
+		return sent, false
 	}
-	closeWrite(up)
-	wg.Wait()
-	client.Close()
-	up.Close()
-	return sent, recv, cut
+	// At the limit: one more byte means over it.
+	var one [1]byte
+	if n, _ := client.Read(one[:]); n == 0 {
+		return sent, false
+	}
+	for _, c := range []net.Conn{client, up} {
+		if tc := tcpConn(c); tc != nil {
+			tc.SetLinger(0)
+		}
+		c.Close()
+	}
+	return sent, true
 }
