@@ -132,7 +132,18 @@ func runAttack(w io.Writer, o *options, log *slog.Logger) (int, error) {
 		args = append(args, "-v")
 	}
 	args = append(args, "--", attacker, attack.RunArg, spec.Encode())
-	cmd := exec.Command(self, args...)
+	// The jail runs with a private /etc/hosts in which attack.LocalName is
+	// the loopback canary: a name ebpfjail resolves to this host itself.
+	hosts, err := attack.Hosts()
+	if err != nil {
+		return 0, fail(exitFailure, err)
+	}
+	hostsFile := filepath.Join(dir, "hosts")
+	if err := os.WriteFile(hostsFile, hosts, 0o644); err != nil {
+		return 0, fail(exitFailure, err)
+	}
+	cmd := exec.Command(self, append([]string{attack.HostsArg, hostsFile, self}, args...)...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Unshareflags: syscall.CLONE_NEWNS}
 	cmd.Env = env
 	cmd.ExtraFiles = []*os.File{baitFile}
 	var stderr bytes.Buffer
@@ -223,6 +234,10 @@ func attackChild(args []string) int {
 		}
 		attack.Run(spec, os.Stdout)
 		return 0
+	case args[0] == attack.HostsArg && len(args) >= 3:
+		err := attack.ExecWithHosts(args[1], args[2:])
+		fmt.Fprintf(os.Stderr, "ebpfjail: error: %v\n", err)
+		return exitFailure
 	case args[0] == attack.StepArg && len(args) == 3:
 		spec, err := attack.DecodeSpec(args[2])
 		if err != nil {

@@ -83,6 +83,7 @@ type options struct {
 	listen      string
 	weak        bool
 	resolve     []string
+	localNames  []string // --allow-local-name
 	ca          string   // "export" or "path"
 	testSet     bool     // --test was given
 	testArgs    []string // [METHOD] URL
@@ -111,6 +112,7 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	fs.DurationVar(&o.jsTimeout, "js-timeout", time.Second, "deny a request whose JavaScript rule runs longer than `DURATION`")
 	fs.StringArrayVar(&o.noMITM, "no-mitm", nil, "pass TLS to names matching `HOSTGLOB` through unopened (repeatable)")
 	fs.StringArrayVar(&o.resolve, "resolve", nil, "resolve `HOST:ADDR` for upstream connections, as curl --resolve (repeatable)")
+	fs.StringArrayVar(&o.localNames, "allow-local-name", nil, "let names matching `HOSTGLOB` lead to this host itself (loopback, its own addresses), as a --resolve pin may; other names never do (repeatable)")
 	fs.BoolVar(&o.testSet, "test", false, "evaluate the rule once for the [METHOD] URL that follow; print ALLOW or DENY (exit 0 or 1); no jail, no root")
 	fs.StringVar(&o.requestLog, "request-log", "", "append one line per request decision to `FILE` (httpjail's format)")
 	fs.StringVar(&o.logJSON, "log-json", "", "write every event as one JSON object per line to `FILE` (- for stdout)")
@@ -139,7 +141,7 @@ var flagGroups = []struct {
 	names []string
 }{
 	{"Rule (at most one; none denies everything)", []string{"js", "js-file", "sh", "proc", "js-timeout", "test"}},
-	{"Network", []string{"no-mitm", "resolve", "dns", "dns-upstream", "tcp", "allow-unix", "deny-unix"}},
+	{"Network", []string{"no-mitm", "resolve", "allow-local-name", "dns", "dns-upstream", "tcp", "allow-unix", "deny-unix"}},
 	{"Records", []string{"request-log", "log-json", "audit", "verbose"}},
 	{"The command", []string{"user", "timeout"}},
 	{"Other modes", []string{"server", "listen", "weak", "cleanup", "version", "help"}},
@@ -221,6 +223,11 @@ func parseArgs(args []string) (*options, error) {
 	}
 	if _, err := parseResolve(o.resolve); err != nil {
 		return nil, err
+	}
+	for _, g := range o.localNames {
+		if _, err := path.Match(g, ""); err != nil || g == "" {
+			return nil, fmt.Errorf("--allow-local-name %q: not a host glob", g)
+		}
 	}
 	o.command = rest
 	if o.timeout < 0 {

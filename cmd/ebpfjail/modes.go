@@ -75,7 +75,7 @@ func startExplicit(o *options, log *slog.Logger, out *outputs, addr string) (*pr
 	}
 	p, err := proxy.Listen(proxy.Config{
 		Logger: log.With("component", "proxy"), Explicit: addr,
-		Rules: engine, CA: ca, NoMITM: o.noMITM, Resolver: &proxy.Resolver{Pins: pins},
+		Rules: engine, CA: ca, NoMITM: o.noMITM, Resolver: &proxy.Resolver{Pins: pins, LocalNames: o.localNames},
 		TCP: o.tcp, Events: out.emit,
 	})
 	if err != nil {

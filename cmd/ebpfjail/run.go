@@ -297,7 +297,7 @@ func startServices(o *options, log *slog.Logger, engine rules.Engine, ca proxy.C
 		Rules:    engine,
 		CA:       ca,
 		NoMITM:   o.noMITM,
-		Resolver: &proxy.Resolver{Pins: pins},
+		Resolver: &proxy.Resolver{Pins: pins, LocalNames: o.localNames},
 		TCP:      o.tcp,
 		Events:   out.emit,
 	}

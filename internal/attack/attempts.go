@@ -74,6 +74,9 @@ func Attempts() []Attempt {
 		{Name: "absolute-uri-tls", What: "the same inside TLS to the allowed name", Run: absoluteURI(true)},
 		{Name: "connect-relay", What: "CONNECT forbidden:80 sent to the allowed host", Run: connectRelay(false)},
 		{Name: "connect-relay-tls", What: "CONNECT forbidden:443 inside TLS to the allowed host", Run: connectRelay(true)},
+		{Name: "connect-port-tls", What: "CONNECT to a port the rule refuses, inside TLS to the allowed host", Run: connectPortTLS},
+		{Name: "upgrade-past-max-tx", What: "an Upgrade under max_tx_bytes 1000, then 1 MiB through the upgraded connection", Run: upgradePastMaxTx},
+		{Name: "local-name", What: "an allowed name that resolves to the loopback canary", Run: localName},
 		{Name: "local-listeners", What: "reach every local listening TCP port (ebpfjail's own included)", Run: localListeners},
 		{Name: "local-udp", What: "a datagram to every local UDP port (ebpfjail's DNS shim included)", Run: localUDP},
 		{Name: "unshare-netns", What: "a new user+network namespace, then connect", Run: unshareNetns},
@@ -601,19 +604,7 @@ func connectRelay(overTLS bool) func(Spec) (Status, string) {
 		if err != nil {
 			return Blocked, errText(err)
 		}
-		defer c.Close()
-		c.SetDeadline(time.Now().Add(opTimeout))
-		req := "CONNECT " + Forbidden + ":" + port + " HTTP/1.1\r\nHost: " + Decoy + "\r\nX-Attempt: " + name + "\r\n\r\n"
-		if _, err := io.WriteString(c, req+get(Forbidden, "/"+name)); err != nil {
-			return Blocked, "write: " + errText(err)
-		}
-		br := bufio.NewReader(c)
-		resp, err := http.ReadResponse(br, &http.Request{Method: http.MethodConnect})
-		if err != nil || resp.StatusCode != http.StatusOK {
-			return judge(resp, err)
-		}
-		st, d := judgeResponse(br)
-		return st, "CONNECT answered 200; the request inside the tunnel: " + d
+		return tunnelThrough(c, Forbidden+":"+port, Decoy, name, get(Forbidden, "/"+name))
 	}
 }
 

@@ -170,9 +170,9 @@ func (c *Canaries) pairPacket() ([2]net.PacketConn, error) {
 // connection carries (after TLS, for HTTPS): what was asked, even when it
 // was not HTTP.
 func (c *Canaries) serveHTTP(lns [2]net.Listener, name string, tlsConf *tls.Config) uint16 {
-	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := c.upgrading(name, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "canary\n")
-	})
+	}))
 	for _, ln := range lns {
 		if tlsConf != nil {
 			ln = tls.NewListener(ln, tlsConf)
@@ -306,7 +306,7 @@ func (f closerFunc) Close() error { return f() }
 // in what it sends), "" for the controls, which must arrive, and "?" for
 // a hit no attempt claims.
 func Attribute(h Hit) string {
-	for _, control := range []string{"GET /control-http ", "GET /control-https "} {
+	for _, control := range []string{"GET /control-http ", "GET /control-https ", "GET " + UpgradePath + " "} {
 		if strings.HasPrefix(h.What, control) && strings.Contains(strings.ToLower(h.What), "\r\nhost: "+Decoy+"\r\n") {
 			return ""
 		}

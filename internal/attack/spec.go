@@ -11,8 +11,11 @@ import (
 const (
 	Decoy     = "decoy.attack.test"
 	Forbidden = "forbidden.attack.test"
-	// Rule is the jail's JavaScript rule for the run.
-	Rule = "r.host === '" + Decoy + "'"
+	// Rule is the jail's JavaScript rule for the run: Decoy but its
+	// TunnelPort, and LocalName; UpgradePath is limited to UpgradeLimit
+	// bytes (attempts_proxy.go).
+	Rule = "(r.host === '" + Decoy + "' && r.port !== 9 || r.host === '" + LocalName + "') && " +
+		"(r.path !== '" + UpgradePath + "' || {allow: {max_tx_bytes: 1000}})"
 )
 
 // Spec tells the jailed side where to aim. It travels as one JSON argument.

@@ -226,7 +226,11 @@ func writeText(w http.ResponseWriter, status int, body string) {
 func (p *Proxy) handler(c *conn) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		if r.Method == http.MethodConnect && c.scheme == "http" && c.name == "" {
+		if r.Method == http.MethodConnect {
+			// Every CONNECT, the first on a connection or one inside
+			// intercepted TLS or a tunnel, is answered here: forwarded, it
+			// would have the origin (were it a proxy) open a tunnel to a
+			// port the rule never saw.
 			p.serveConnect(c, w, r)
 			return
 		}
@@ -252,7 +256,8 @@ func (p *Proxy) handler(c *conn) http.Handler {
 			writeText(w, http.StatusForbidden, msg)
 			return
 		}
-		if v.MaxTxBytes > 0 && !limitBody(w, r, v.MaxTxBytes) {
+		tx := limitBody(w, r, v.MaxTxBytes)
+		if tx == nil {
 			e.Verdict, e.Reason, e.Status = event.Deny, "max_tx_bytes", http.StatusRequestEntityTooLarge
 			p.emit(e)
 			return
@@ -266,7 +271,7 @@ func (p *Proxy) handler(c *conn) http.Handler {
 			body = &countingBody{ReadCloser: &idleBody{ReadCloser: r.Body, rc: rc, idle: p.cfg.Timeouts.ClientIdle, watch: watch}}
 			r.Body = body
 		}
-		fw := &forward{scheme: c.scheme, hostport: t.hostport(), dialIP: c.dialIP}
+		fw := &forward{scheme: c.scheme, hostport: t.hostport(), dialIP: c.dialIP, tx: tx}
 		ctx = context.WithValue(ctx, forwardKey{}, fw)
 		ctx = context.WithValue(ctx, watchKey{}, watch)
 		finish := func() {
@@ -274,8 +279,15 @@ func (p *Proxy) handler(c *conn) http.Handler {
 			if fw.err != "" {
 				e.Reason = "upstream error: " + fw.err
 			}
+			if fw.local != nil {
+				markLocal(&e, fw.local)
+			}
 			if body != nil {
 				e.BytesUp = body.n
+			}
+			e.BytesUp += tx.upgraded.Load()
+			if cut := tx.reason(); cut != "" {
+				e.Reason = cut
 			}
 			p.emit(e)
 		}
@@ -336,6 +348,11 @@ type forward struct {
 	dialIP netip.Addr
 	// err is why the upstream failed, for the request's event.
 	err string
+	// tx is what the rule lets the client send (max_tx_bytes), upgraded
+	// connections included.
+	tx *txBudget
+	// local is set when the name led to this host itself (checkLocal).
+	local error
 }
 
 type forwardKey struct{}
@@ -388,6 +405,9 @@ func newForwarder(t *http.Transport) *httputil.ReverseProxy {
 			if fw != nil {
 				fw.err = err.Error()
 			}
+			if refuseLocal(w, fw, err) {
+				return
+			}
 			if errors.Is(err, context.Canceled) {
 				return // the client went away
 			}
@@ -398,6 +418,11 @@ func newForwarder(t *http.Transport) *httputil.ReverseProxy {
 			watch, _ := ctx.Value(watchKey{}).(*upstreamWatch)
 			if res.StatusCode == http.StatusSwitchingProtocols {
 				watch.halt() // cancelling the request would close the upgraded connection
+				if fw, ok := ctx.Value(forwardKey{}).(*forward); ok && fw.tx != nil {
+					if up, ok := res.Body.(io.ReadWriteCloser); ok {
+						res.Body = fw.tx.wrapUpgraded(up)
+					}
+				}
 			}
 			watch.touch()
 			// Not a 101: ReverseProxy needs the upgraded body's own type
@@ -409,54 +434,6 @@ func newForwarder(t *http.Transport) *httputil.ReverseProxy {
 		},
 	}
 }
-
-// limitBody applies a rule's max_tx_bytes (httpjail semantics): the request
-// line, headers and body together may not exceed max. A declared length
-// over the limit is refused with 413 before upstream is contacted;
-// otherwise the body is cut at the limit. It reports whether to go on.
-func limitBody(w http.ResponseWriter, r *http.Request, max int64) bool {
-	head := int64(len(r.Method) + 1 + len(r.URL.RequestURI()) + len(" HTTP/1.1\r\n") + 2)
-	head += int64(len("Host: ") + len(r.Host) + 2)
-	for k, vs := range r.Header {
-		for _, v := range vs {
-			head += int64(len(k) + 2 + len(v) + 2)
-		}
-	}
-	if r.ContentLength >= 0 && head+r.ContentLength > max {
-		writeText(w, http.StatusRequestEntityTooLarge, fmt.Sprintf(
-			"Request body size (%d bytes) exceeds maximum allowed (%d bytes)\n", r.ContentLength, max))
-		return false
-	}
-	room := max - head
-	if room < 0 {
-		room = 0
-	}
-	if r.Body != nil && r.Body != http.NoBody {
-		r.Body = &limitedBody{rc: r.Body, left: room}
-	}
-	return true
-}
-
-// limitedBody ends the body cleanly at the limit: upstream sees a complete,
-// shorter body (a chunked request just ends early).
-type limitedBody struct {
-	rc   io.ReadCloser
-	left int64
-}
-
-func (b *limitedBody) Read(p []byte) (int, error) {
-	if b.left <= 0 {
-		return 0, io.EOF
-	}
-	if int64(len(p)) > b.left {
-		p = p[:b.left]
-	}
-	n, err := b.rc.Read(p)
-	b.left -= int64(n)
-	return n, err
-}
-
-func (b *limitedBody) Close() error { return b.rc.Close() }
 
 // serveConnect handles a CONNECT from a client that was told to use a proxy
 // (its HTTPS_PROXY pointed somewhere): the tunnel is opened and what flows
@@ -471,6 +448,7 @@ func (p *Proxy) serveConnect(c *conn, w http.ResponseWriter, r *http.Request) {
 	host, port := ct.host, ct.port
 	hj, ok := w.(http.Hijacker)
 	if !ok {
+		p.refuseConnect(c, r, "CONNECT over HTTP/2 is not supported")
 		writeText(w, http.StatusBadRequest, "CONNECT is not supported here\n")
 		return
 	}
@@ -483,7 +461,10 @@ func (p *Proxy) serveConnect(c *conn, w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	inner := *c
-	inner.name, inner.port = host, port
+	// What flows inside is clear until it says otherwise (TLS), even in a
+	// tunnel opened inside intercepted TLS; each request is decided with
+	// the host and port this CONNECT names.
+	inner.scheme, inner.name, inner.port = "http", host, port
 	// Inside the tunnel the only address worth anything is the name's.
 	inner.dialIP = netip.Addr{}
 	inner.log = c.log.With("connect", r.Host)

@@ -326,7 +326,9 @@ func procOf(who bpf.Origin) rules.Proc {
 
 // pipe copies both ways until both directions are done, half-closing each
 // side as its source ends. Between two *net.TCPConn io.Copy uses splice(2).
-func pipe(client, up net.Conn) (sent, recv int64) {
+// maxUp > 0 limits what the client sends (copyLimit); cut says it tried
+// to send more.
+func pipe(client, up net.Conn, maxUp int64) (sent, recv int64, cut bool) {
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -334,12 +336,12 @@ func pipe(client, up net.Conn) (sent, recv int64) {
 		recv, _ = io.Copy(client, up)
 		closeWrite(client)
 	}()
-	sent, _ = io.Copy(up, client)
+	sent, cut = copyLimit(up, client, maxUp)
 	closeWrite(up)
 	wg.Wait()
 	client.Close()
 	up.Close()
-	return sent, recv
+	return sent, recv, cut
 }
 
 // closeWrite half-closes c when it can (so the peer sees EOF but can still

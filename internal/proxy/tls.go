@@ -253,6 +253,7 @@ func (p *Proxy) splice(c *conn, pc, raw net.Conn, t target, req *rules.Request) 
 	cancel()
 	if err != nil {
 		e.Reason = "upstream unreachable: " + err.Error()
+		markLocal(&e, err)
 		p.emit(e)
 		if raw != nil {
 			resetConn(raw)
@@ -268,11 +269,15 @@ func (p *Proxy) splice(c *conn, pc, raw net.Conn, t target, req *rules.Request) 
 		pc.Close()
 		up.Close()
 	}, pc, up)
-	e.BytesUp, e.BytesDown = pipe(pc, up)
+	var cut bool
+	e.BytesUp, e.BytesDown, cut = pipe(pc, up, v.MaxTxBytes)
 	stop()
 	e.DurationMS = sinceMS(start)
 	if idled.Load() {
 		e.Reason = fmt.Sprintf("closed: no traffic either way for %v", p.cfg.Timeouts.TunnelIdle)
+	}
+	if cut {
+		e.Reason = fmt.Sprintf("max_tx_bytes: the connection was cut at the %d-byte limit", v.MaxTxBytes)
 	}
 	p.emit(e)
 }

@@ -23,6 +23,11 @@ type Resolver struct {
 	Pins map[string][]netip.Addr
 	// Lookup resolves a name; nil means the system resolver.
 	Lookup func(ctx context.Context, host string) ([]netip.Addr, error)
+	// LocalNames are globs of names that may resolve to this host itself
+	// (--allow-local-name); other names never lead there (checkLocal).
+	LocalNames []string
+	// OwnAddrs lists this host's addresses; nil means its interfaces'.
+	OwnAddrs func() ([]netip.Prefix, error)
 }
 
 // Addrs returns the addresses to dial for host, preferring orig (the
@@ -109,6 +114,10 @@ func (d *dialer) DialContext(ctx context.Context, network, hostport string) (net
 	for _, a := range addrs {
 		if d.never != nil && d.never(a) {
 			errs = append(errs, fmt.Errorf("dial %s: a stand-in address from fake DNS, not a host", a))
+			continue
+		}
+		if err := d.resolver.checkLocal(host, a); err != nil {
+			errs = append(errs, err)
 			continue
 		}
 		c, err := d.dial(ctx, "tcp", netip.AddrPortFrom(a, uint16(port)).String())
