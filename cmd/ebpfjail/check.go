@@ -88,7 +88,11 @@ func checkPrograms(p jail.Paths, add func(string, error, string) bool) {
 			fmt.Fprintf(os.Stderr, "ebpfjail: warning: %s unavailable (%v): unix sockets outside the jail are not guarded (Linux 6.7+)\n", r.Name, r.Err)
 			continue
 		}
-		add("attach "+r.Name, r.Err, "this kernel cannot attach the "+r.Name+" program to a cgroup")
+		what := "attach " + r.Name
+		if r.Name == "ingress" {
+			what += " (cgroup_skb: the jail receives only what comes over loopback)"
+		}
+		add(what, r.Err, "this kernel cannot attach the "+r.Name+" program to a cgroup")
 	}
 	// Optional: the inode-based unix guard (BPF LSM) closes what path
 	// matching cannot (symlinks, ./ and // spellings of a denied socket).
@@ -102,6 +106,14 @@ func checkPrograms(p jail.Paths, add func(string, error, string) bool) {
 		fmt.Fprintf(os.Stderr, "ebpfjail: warning: exec events unavailable: %v\n", err)
 	} else {
 		add("attach the exec hook (sched_process_exec)", nil, "")
+	}
+	// Optional: without it r.proc.exe is read from /proc when the
+	// connection is accepted, which a process that exits or execs first
+	// defeats.
+	if err := objs.ProbeIdentity(); err != nil {
+		fmt.Fprintf(os.Stderr, "ebpfjail: warning: process identity capture unavailable (%v): r.proc.exe is read from /proc after connect()\n", err)
+	} else {
+		add("attach the identity hooks (sched_process_exec, _fork, _exit: r.proc.exe recorded at connect())", nil, "")
 	}
 }
 

@@ -130,7 +130,10 @@ func runJail(o *options, log *slog.Logger) (int, error) {
 	if err != nil {
 		return 0, fail(exitFailure, err, "run 'ebpfjail check' to see what this host lacks")
 	}
-	links, err := s.objs.Attach(j.Cgroup)
+	if o.inbound {
+		warnf(os.Stderr, "--allow-inbound: other hosts can reach the command's servers and send it data the rule never sees")
+	}
+	links, err := s.objs.AttachWith(j.Cgroup, bpf.AttachOptions{AllowInbound: o.inbound})
 	if err == nil {
 		err = links.Pin(j.PinDir)
 		if err != nil {
@@ -144,6 +147,9 @@ func runJail(o *options, log *slog.Logger) (int, error) {
 	log.Debug("jail ready", "id", j.ID, "cgroup", j.Cgroup, "pins", j.PinDir)
 	if err := links.UnixGuard(); err != nil {
 		log.Info("unix sockets are denied by path only", "reason", err)
+	}
+	if err := links.Identity(); err != nil {
+		warnf(os.Stderr, "r.proc.exe is read from /proc when a connection is accepted, not at connect(): %v", err)
 	}
 	if missing := links.Missing(); len(missing) > 0 {
 		warnf(os.Stderr, "this kernel lacks %s: unix sockets outside the jail (resolvers, container engines) are not guarded", strings.Join(missing, ", "))
