@@ -827,6 +827,11 @@ const struct exec_event *const exec_event_type __attribute__((unused)) = 0;
 
 #define EXEC_RING_BYTES (256 * 1024) /* ~320 events of 804 (+8) bytes */
 
+/* Set by internal/bpf while an ExecWatcher reads the ring buffer: the hook
+ * is attached for process identity too, and must not fill the buffer for
+ * no reader (or for a watcher that has closed). */
+volatile __u32 exec_events = 0;
+
 /* remember_exe keeps what the current process now runs: bprm->interp, the
  * file the kernel opened and loaded (the interpreter named by a #! line;
  * for anything else the path given to execve, bprm->filename). A path the
@@ -883,6 +888,8 @@ int jail_exec(__u64 *ctx)
 	 * hook runs in the exec'ing task before execve returns, so nothing the
 	 * new program does can come before it. */
 	remember_exe(bprm, bpf_get_current_pid_tgid() >> 32);
+	if (!exec_events)
+		return 0;
 	e = bpf_ringbuf_reserve(&execs, sizeof(*e), 0);
 	if (!e) {
 		stat_inc(STAT_EXEC_DROPPED);

@@ -87,6 +87,12 @@ func (o *Objects) WatchExec(cgroupPath string) (*ExecWatcher, error) {
 		rd.Close()
 		return nil, err
 	}
+	if err := o.objs.ExecEvents.Set(uint32(1)); err != nil {
+		drop()
+		release()
+		rd.Close()
+		return nil, fmt.Errorf("exec events: switch on: %w", err)
+	}
 	o.exec = &ExecWatcher{objs: o, dropHook: drop, rd: rd, dropCgroup: release}
 	return o.exec, nil
 }
@@ -194,6 +200,10 @@ func (w *ExecWatcher) Next() (ExecEvent, error) {
 func (w *ExecWatcher) Close() error {
 	w.closeOnce.Do(func() {
 		var errs []error
+		// The hook may stay attached (for process identity): no more events.
+		if err := w.objs.objs.ExecEvents.Set(uint32(0)); err != nil {
+			errs = append(errs, fmt.Errorf("exec events: switch off: %w", err))
+		}
 		if err := w.dropHook(); err != nil {
 			errs = append(errs, err)
 		}

@@ -106,6 +106,7 @@ const (
 	jailVarDnsPort4               = "dns_port4"
 	jailVarDnsPort6               = "dns_port6"
 	jailVarExecEventType          = "exec_event_type"
+	jailVarExecEvents             = "exec_events"
 	jailVarGuardProbeSeen         = "guard_probe_seen"
 	jailVarGuardProbeTgid         = "guard_probe_tgid"
 	jailVarListenPort4            = "listen_port4"
@@ -197,6 +198,7 @@ type jailVariableSpecs struct {
 	DnsPort4       *ebpf.VariableSpec `ebpf:"dns_port4"`
 	DnsPort6       *ebpf.VariableSpec `ebpf:"dns_port6"`
 	ExecEventType  *ebpf.VariableSpec `ebpf:"exec_event_type"`
+	ExecEvents     *ebpf.VariableSpec `ebpf:"exec_events"`
 	GuardProbeSeen *ebpf.VariableSpec `ebpf:"guard_probe_seen"`
 	GuardProbeTgid *ebpf.VariableSpec `ebpf:"guard_probe_tgid"`
 	ListenPort4    *ebpf.VariableSpec `ebpf:"listen_port4"`
@@ -255,6 +257,7 @@ type jailVariables struct {
 	DnsPort4       *ebpf.Variable `ebpf:"dns_port4"`
 	DnsPort6       *ebpf.Variable `ebpf:"dns_port6"`
 	ExecEventType  *ebpf.Variable `ebpf:"exec_event_type"`
+	ExecEvents     *ebpf.Variable `ebpf:"exec_events"`
 	GuardProbeSeen *ebpf.Variable `ebpf:"guard_probe_seen"`
 	GuardProbeTgid *ebpf.Variable `ebpf:"guard_probe_tgid"`
 	ListenPort4    *ebpf.Variable `ebpf:"listen_port4"`
