@@ -54,13 +54,13 @@ func inbound(s Spec) (Status, string) {
 				if err != nil {
 					return
 				}
-				note("tcp from " + c.RemoteAddr().String())
+				note("tcp from " + c.RemoteAddr().(*net.TCPAddr).AddrPort().Addr().String())
 				c.Close()
 			}
 		}()
 	}
 	for _, network := range []string{"udp4", "udp6"} {
-		pc, err := net.ListenPacket(network, net.JoinHostPort(wildcard(network), strconv.Itoa(int(s.Inbound))))
+		pc, err := net.ListenUDP(network, net.UDPAddrFromAddrPort(netip.AddrPortFrom(wildcardAddr(network), s.Inbound)))
 		if err != nil {
 			return Broken, "listen: " + errText(err)
 		}
@@ -68,11 +68,11 @@ func inbound(s Spec) (Status, string) {
 		go func() {
 			buf := make([]byte, 512)
 			for {
-				_, from, err := pc.ReadFrom(buf)
+				_, from, err := pc.ReadFromUDPAddrPort(buf)
 				if err != nil {
 					return
 				}
-				note("udp from " + from.String())
+				note("udp from " + from.Addr().String())
 			}
 		}()
 	}
@@ -83,6 +83,13 @@ func inbound(s Spec) (Status, string) {
 		return Leaked, "a server on 0.0.0.0/[::] received " + strings.Join(dedupe(got), ", ")
 	}
 	return Blocked, fmt.Sprintf("a server on 0.0.0.0 and [::] port %d received nothing from %s in %v", s.Inbound, InboundSender, inboundWait)
+}
+
+func wildcardAddr(network string) netip.Addr {
+	if strings.HasSuffix(network, "6") {
+		return netip.IPv6Unspecified()
+	}
+	return netip.IPv4Unspecified()
 }
 
 func wildcard(network string) string {

@@ -178,10 +178,15 @@ func (s *inboundSender) run(ns netns.NsHandle, port uint16, c *Canaries) {
 	v6 := net.JoinHostPort(inboundHost6.String()+"%"+s.peerLink, strconv.Itoa(int(port)))
 	tick := time.NewTicker(inboundEvery)
 	defer tick.Stop()
+	recorded := map[string]bool{}
 	for {
+		// Read before dialling: a connection the control's listener took
+		// into its backlog just before it closed is not a hit.
+		armed := s.armed.Load()
 		for _, to := range []string{v4, v6} {
 			if conn, err := net.DialTimeout("tcp", to, inboundEvery); err == nil {
-				if s.armed.Load() {
+				if armed && !recorded[to] {
+					recorded[to] = true
 					c.record("inbound", "inbound: a connection from another host to "+to+" was accepted")
 				}
 				conn.Write([]byte("inbound\n"))
