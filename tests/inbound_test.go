@@ -145,7 +145,10 @@ func sendInbound(t *testing.T, h *testutil.Host, port int) (remote, local []stri
 		addr netip.Addr
 	}
 	remoteTargets := []target{{"remote-v4", h.HostIPv4}, {"remote-v6", h.HostIPv6}}
-	localTargets := []target{{"local-v4", netip.MustParseAddr("127.0.0.1")}, {"local-v6", netip.IPv6Loopback()}}
+	// The host's own clients: over loopback, and to an address of the host
+	// (the kernel routes that over lo too).
+	localTargets := []target{{"local-v4", netip.MustParseAddr("127.0.0.1")}, {"local-v6", netip.IPv6Loopback()},
+		{"local-hostaddr", h.HostIPv4}}
 	for _, tg := range remoteTargets {
 		ap := netip.AddrPortFrom(tg.addr, uint16(port)).String()
 		if c, err := h.Dial("tcp", ap, 1500*time.Millisecond); err == nil {
