@@ -143,51 +143,39 @@ func sendInbound(t *testing.T, h *testutil.Host, port int) (remote, local []stri
 	type target struct {
 		tag  string
 		addr netip.Addr
+		dial func(network, addr string, timeout time.Duration) (net.Conn, error)
 	}
-	remoteTargets := []target{{"remote-v4", h.HostIPv4}, {"remote-v6", h.HostIPv6}}
-	// The host's own clients: over loopback, and to an address of the host
-	// (the kernel routes that over lo too).
-	localTargets := []target{{"local-v4", netip.MustParseAddr("127.0.0.1")}, {"local-v6", netip.IPv6Loopback()},
-		{"local-hostaddr", h.HostIPv4}}
-	for _, tg := range remoteTargets {
+	targets := []target{
+		{"remote-v4", h.HostIPv4, h.Dial}, {"remote-v6", h.HostIPv6, h.Dial},
+		// The host's own clients: over loopback, and to an address of the
+		// host (the kernel routes that over lo too).
+		{"local-v4", netip.MustParseAddr("127.0.0.1"), net.DialTimeout},
+		{"local-v6", netip.IPv6Loopback(), net.DialTimeout},
+		{"local-hostaddr", h.HostIPv4, net.DialTimeout},
+	}
+	for _, tg := range targets {
 		ap := netip.AddrPortFrom(tg.addr, uint16(port)).String()
-		if c, err := h.Dial("tcp", ap, 1500*time.Millisecond); err == nil {
+		if c, err := tg.dial("tcp", ap, 1500*time.Millisecond); err == nil {
 			c.SetDeadline(time.Now().Add(2 * time.Second))
 			fmt.Fprintf(c, "tcp-%s\n", tg.tag)
 			c.Read(make([]byte, 16))
 			c.Close()
 		} else {
-			t.Logf("tcp from the test host to %s: %v", ap, err)
+			t.Logf("tcp %s to %s: %v", tg.tag, ap, err)
 		}
-		network := "udp4"
-		if tg.addr.Is6() {
-			network = "udp6"
-		}
-		pc := h.ListenPacket(t, network, ":0")
-		for range 3 {
-			pc.WriteTo([]byte("udp-"+tg.tag), net.UDPAddrFromAddrPort(netip.AddrPortFrom(tg.addr, uint16(port))))
-			time.Sleep(20 * time.Millisecond)
-		}
-		remote = append(remote, "tcp-"+tg.tag, "udp-"+tg.tag)
-	}
-	for _, tg := range localTargets {
-		ap := netip.AddrPortFrom(tg.addr, uint16(port)).String()
-		if c, err := net.DialTimeout("tcp", ap, 1500*time.Millisecond); err == nil {
-			c.SetDeadline(time.Now().Add(2 * time.Second))
-			fmt.Fprintf(c, "tcp-%s\n", tg.tag)
-			c.Read(make([]byte, 16))
-			c.Close()
-		} else {
-			t.Logf("tcp over loopback to %s: %v", ap, err)
-		}
-		if c, err := net.Dial("udp", ap); err == nil {
+		if c, err := tg.dial("udp", ap, time.Second); err == nil {
 			for range 3 {
 				fmt.Fprintf(c, "udp-%s", tg.tag)
 				time.Sleep(20 * time.Millisecond)
 			}
 			c.Close()
 		}
-		local = append(local, "tcp-"+tg.tag, "udp-"+tg.tag)
+		tags := []string{"tcp-" + tg.tag, "udp-" + tg.tag}
+		if strings.HasPrefix(tg.tag, "remote") {
+			remote = append(remote, tags...)
+		} else {
+			local = append(local, tags...)
+		}
 	}
 	time.Sleep(300 * time.Millisecond) // the last datagrams
 	return remote, local
