@@ -238,6 +238,9 @@ func parseArgs(args []string) (*options, error) {
 	if o.server && (len(o.command) > 0 || o.weak || o.cleanup || o.timeout > 0) {
 		return nil, errors.New("--server takes no command, --weak, --cleanup or --timeout")
 	}
+	if o.inbound && (o.server || o.weak) {
+		return nil, errors.New("--allow-inbound is for a jail: --server and --weak receive from anywhere already")
+	}
 	if o.listen != "" && !o.server {
 		return nil, errors.New("--listen needs --server")
 	}
