@@ -12,6 +12,10 @@
  *                          (address, port) so the listener finds it from accept()
  *   cgroup/sock_create     only TCP and UDP inet sockets (no raw, ICMP, SCTP, MPTCP)
  *   cgroup/sock_release    drop the socket's record (UDP never reaches sockops)
+ *   cgroup_skb/ingress     inbound: only packets that came in over loopback
+ *                          reach a socket of the jail (its own connections
+ *                          to ebpfjail, the host's own clients); the rest,
+ *                          from other hosts, is dropped
  *   cgroup/connect_unix    unix sockets: connect() and sendto() to an address in
  *   cgroup/sendmsg_unix    unix_deny -> EPERM (Linux 6.7+; optional, see load.go)
  *
@@ -23,7 +27,11 @@
  *                          unix_deny_ino, or whose bound name is in unix_deny,
  *                          -> EPERM (BPF LSM; optional, see load.go)
  *   tp_btf/sched_process_exec  one exec_event per successful execve() of a
- *                          task in the jail's cgroup, into the execs ring buffer
+ *                          task in the jail's cgroup, into the execs ring
+ *                          buffer; and the program it loaded, per process,
+ *                          for connect() to record (process identity)
+ *   tp_btf/sched_process_fork  a new process runs its parent's program
+ *   tp_btf/sched_process_exit  forget a process that is gone
  *
  * Everything here fails closed: a socket whose record cannot be stored is
  * refused, and because the links are pinned, a dead supervisor leaves the
@@ -101,17 +109,75 @@ struct mm_struct {
 	unsigned long arg_end;
 } __attribute__((preserve_access_index));
 
+struct signal_struct {
+	struct {
+		int counter;
+	} live; /* threads of the process not yet exiting */
+} __attribute__((preserve_access_index));
+
 struct task_struct {
 	struct task_struct *group_leader;
 	struct task_struct *real_parent;
 	struct mm_struct *mm;
+	struct signal_struct *signal;
 	int tgid;
 	char comm[16];
 } __attribute__((preserve_access_index));
 
 struct linux_binprm {
 	const char *filename;
+	const char *interp;
 } __attribute__((preserve_access_index));
+
+/* ---------------- process identity ---------------- */
+
+/*
+ * Who connected is recorded at connect(), in the socket's record, so it is
+ * still right when the process has exited or exec'd something else by the
+ * time the listener accepts. comm, uid and the parent come from the task;
+ * the program (exe) from the exec hook, which keeps the path each exec of
+ * the jail loaded under the exec's id (exe_by_exec), and which exec each
+ * process runs (exec_of_tgid; a forked child inherits its parent's). The
+ * record holds only the 16-byte exec id: the paths are kept once per exec,
+ * not once per socket.
+ *
+ * Both maps are LRU. exec_of_tgid is cleaned at process exit; exe_by_exec
+ * is not (a record may still name an exec whose processes are all gone) and
+ * forgets the execs least used: connect() and fork() touch the entry they
+ * use. A record whose exec was forgotten has an exe the listener cannot
+ * find, and says so.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32); /* tgid */
+	__type(value, struct exec_id);
+} exec_of_tgid SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 8192);
+	__type(key, struct exec_id);
+	__type(value, struct proc_exe);
+} exe_by_exec SEC(".maps");
+
+/* identify fills in who is calling: its parent and the exec it runs. */
+static __always_inline void identify(struct orig_dst *o)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	__u32 tgid = o->pid;
+	struct exec_id *id;
+
+	o->ppid = BPF_CORE_READ(task, real_parent, tgid);
+	id = bpf_map_lookup_elem(&exec_of_tgid, &tgid);
+	if (!id) {
+		stat_inc(STAT_EXE_UNKNOWN);
+		return;
+	}
+	o->exe = *id;
+	/* Touch it: the LRU keeps the execs that connect. */
+	bpf_map_lookup_elem(&exe_by_exec, id);
+}
 
 /* leader_comm copies the process's name (its main thread's comm): the
  * calling thread's own comm can be a worker's ("isc-net-0000" in dig). */
@@ -135,6 +201,7 @@ static __always_inline int record(struct bpf_sock_addr *ctx, struct orig_dst *o)
 	o->uid = (__u32)bpf_get_current_uid_gid();
 	o->proto = ctx->protocol;
 	leader_comm(o->comm);
+	identify(o);
 	if (bpf_map_update_elem(&orig_by_cookie, &cookie, o, BPF_ANY)) {
 		stat_inc(STAT_RECORD_FAILED);
 		return 0;
@@ -456,6 +523,29 @@ int jail_sock_release(struct bpf_sock *sk)
 	return 1;
 }
 
+/* ---------------- inbound ---------------- */
+
+#define LOOPBACK_IFINDEX 1 /* lo is ifindex 1 in every network namespace */
+
+/*
+ * Every packet delivered to a socket of the jail (sk_filter: TCP, listeners
+ * included, so a SYN from another host never makes a connection; UDP; one
+ * run per packet) passes only if it came in over loopback: the replies of
+ * ebpfjail's listener and DNS shim, and connections from the host's own
+ * processes (to 127.0.0.1, ::1 or one of the host's addresses, which the
+ * kernel also routes over lo). Anything from another host arrives on
+ * another device and is dropped: a jailed server on 0.0.0.0 is not a way
+ * in. Attached unless ebpfjail was told to allow inbound.
+ */
+SEC("cgroup_skb/ingress")
+int jail_ingress(struct __sk_buff *skb)
+{
+	if (skb->ingress_ifindex == LOOPBACK_IFINDEX)
+		return 1;
+	stat_inc(STAT_INBOUND_DROPPED);
+	return 0;
+}
+
 /* ---------------- the jail's cgroup ---------------- */
 
 /* The jail's cgroup (slot 0), set by internal/bpf (Attach, WatchExec) from an
@@ -736,6 +826,33 @@ int jail_unix_may_send(__u64 *ctx)
 const struct exec_event *const exec_event_type __attribute__((unused)) = 0;
 
 #define EXEC_RING_BYTES (256 * 1024) /* ~320 events of 804 (+8) bytes */
+
+/* Set by internal/bpf while an ExecWatcher reads the ring buffer: the hook
+ * is attached for process identity too, and must not fill the buffer for
+ * no reader (or for a watcher that has closed). */
+volatile __u32 exec_events = 0;
+
+/* remember_exe keeps what the current process now runs: bprm->interp, the
+ * file the kernel opened and loaded (the interpreter named by a #! line;
+ * for anything else the path given to execve, bprm->filename). A path the
+ * buffer cannot hold is cut and marked. */
+static __always_inline void remember_exe(struct linux_binprm *bprm, __u32 tgid)
+{
+	struct exec_id id = {.tgid = tgid, .ns = bpf_ktime_get_ns()};
+	struct proc_exe pe = {};
+	const char *path = BPF_CORE_READ(bprm, interp);
+	char next = 0;
+	long n;
+
+	n = bpf_probe_read_kernel_str(pe.path, sizeof(pe.path), path);
+	if (n < 0)
+		pe.path[0] = 0;
+	else if (n == sizeof(pe.path) &&
+		 !bpf_probe_read_kernel(&next, 1, path + sizeof(pe.path) - 1) && next)
+		pe.truncated = 1;
+	bpf_map_update_elem(&exe_by_exec, &id, &pe, BPF_ANY);
+	bpf_map_update_elem(&exec_of_tgid, &tgid, &id, BPF_ANY);
+}
 #define EXEC_WAKEUP_BYTES (EXEC_RING_BYTES / 4)
 
 struct {
@@ -767,6 +884,12 @@ int jail_exec(__u64 *ctx)
 
 	if (bpf_current_task_under_cgroup(&jail_cgroup, 0) != 1)
 		return 0;
+	/* Before the event, which may be dropped: identity must not be. The
+	 * hook runs in the exec'ing task before execve returns, so nothing the
+	 * new program does can come before it. */
+	remember_exe(bprm, bpf_get_current_pid_tgid() >> 32);
+	if (!exec_events)
+		return 0;
 	e = bpf_ringbuf_reserve(&execs, sizeof(*e), 0);
 	if (!e) {
 		stat_inc(STAT_EXEC_DROPPED);
@@ -796,5 +919,56 @@ int jail_exec(__u64 *ctx)
 	 * waits; the reader polls at a short interval and drains on close. */
 	bpf_ringbuf_submit(e, bpf_ringbuf_query(&execs, BPF_RB_AVAIL_DATA) >= EXEC_WAKEUP_BYTES ?
 				      BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
+	return 0;
+}
+
+/*
+ * trace_sched_process_fork(struct task_struct *parent, struct task_struct
+ * *child), run by the parent (current) once the child exists, before it
+ * runs. A new process (not a thread) runs its parent's program until it
+ * execs; a pid reused from a process that is gone loses what that one ran.
+ */
+SEC("tp_btf/sched_process_fork")
+int jail_fork(__u64 *ctx)
+{
+	struct task_struct *child = (struct task_struct *)ctx[1];
+	__u32 parent = bpf_get_current_pid_tgid() >> 32;
+	struct exec_id *id;
+	__u32 tgid;
+
+	if (bpf_current_task_under_cgroup(&jail_cgroup, 0) != 1)
+		return 0;
+	tgid = BPF_CORE_READ(child, tgid);
+	if (tgid == parent)
+		return 0; /* a thread */
+	id = bpf_map_lookup_elem(&exec_of_tgid, &parent);
+	if (!id) {
+		bpf_map_delete_elem(&exec_of_tgid, &tgid);
+		return 0;
+	}
+	bpf_map_lookup_elem(&exe_by_exec, id); /* touch: still in use */
+	bpf_map_update_elem(&exec_of_tgid, &tgid, id, BPF_ANY);
+	return 0;
+}
+
+/*
+ * trace_sched_process_exit(struct task_struct *p, ...): every exiting
+ * thread, current, still in its cgroup. The last thread of a process
+ * (signal->live already counted down to 0) forgets the process; its exec's
+ * path stays for the records that name it.
+ */
+SEC("tp_btf/sched_process_exit")
+int jail_exit(__u64 *ctx)
+{
+	struct task_struct *task;
+	__u32 tgid;
+
+	if (bpf_current_task_under_cgroup(&jail_cgroup, 0) != 1)
+		return 0;
+	task = (struct task_struct *)bpf_get_current_task();
+	if (BPF_CORE_READ(task, signal, live.counter) != 0)
+		return 0;
+	tgid = bpf_get_current_pid_tgid() >> 32;
+	bpf_map_delete_elem(&exec_of_tgid, &tgid);
 	return 0;
 }

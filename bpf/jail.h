@@ -13,6 +13,26 @@
 
 #include <linux/types.h>
 
+/* One exec of the jail: the process that exec'd and when (bpf_ktime_get_ns).
+ * It names the program image a process runs; a forked child that did not
+ * exec runs its parent's, and shares its exec_id. ns 0: none known. */
+struct exec_id {
+	__u32 tgid;
+	__u32 pad;
+	__u64 ns;
+};
+
+/* Size of the path kept per exec; a longer path is cut (and says so). */
+#define PROC_EXE_MAX 256
+
+/* The program an exec loaded, as the exec hook saw it (exe_by_exec). */
+struct proc_exe {
+	char path[PROC_EXE_MAX]; /* the path the kernel opened (the interpreter
+				  * for a #! script), NUL terminated */
+	__u32 truncated; /* 1: the path was longer than PROC_EXE_MAX - 1 bytes */
+	__u32 pad;
+};
+
 /* What connect()/sendmsg() recorded about one socket of the jail. */
 struct orig_dst {
 	__u32 addr[4];   /* original destination, network order; IPv4 as ::ffff:a.b.c.d */
@@ -22,6 +42,10 @@ struct orig_dst {
 	__u32 uid;       /* its real uid */
 	__u32 proto;     /* IPPROTO_TCP or IPPROTO_UDP */
 	char comm[16];   /* its process name (the main thread's comm), NUL padded */
+	__u32 ppid;      /* tgid of its real parent at connect() */
+	__u32 pad;
+	struct exec_id exe; /* the exec whose program it ran at connect(): the
+			     * key of its path in exe_by_exec; ns 0 if unknown */
 };
 
 /* The jailed client's end of a redirected TCP connection, as the listener
@@ -82,6 +106,8 @@ enum stat_idx {
 	STAT_EXEC_DROPPED,
 	STAT_UNIX_DENIED,
 	STAT_UNIX_GUARD_DENIED,
+	STAT_INBOUND_DROPPED,
+	STAT_EXE_UNKNOWN,
 	STAT_MAX,
 };
 

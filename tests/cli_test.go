@@ -77,7 +77,8 @@ func TestPrivilegedCheckReportsEveryProgram(t *testing.T) {
 	}
 	for _, want := range []string{"ok    running as root", "ok    cgroup2 at ", "ok    BPF object loads",
 		"ok    attach connect4", "ok    attach connect6", "ok    attach sockops", "ok    attach getpeername6",
-		"ok    attach sock_create", "this host can run ebpfjail"} {
+		"ok    attach sock_create", "ok    attach ingress (cgroup_skb", "ok    attach the identity hooks",
+		"this host can run ebpfjail"} {
 		contains(t, "check", r.stdout, want)
 	}
 	left, _ := filepath.Glob(testutil.Cgroup2Mount(t) + "/ebpfjail-check-*")

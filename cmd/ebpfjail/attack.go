@@ -108,6 +108,15 @@ func runAttack(w io.Writer, o *options, log *slog.Logger) (int, error) {
 		user = "nobody"
 	}
 	spec.Setuid = setuidHelper(dir, user)
+	// A copy of the attacker that the rule denies by its exe, for the
+	// identity races; and a sender on a link-local veth, for inbound.
+	spec.Attacker, spec.BlockedExe = attacker, filepath.Join(dir, "ebpfjail-denied")
+	if err := copyFile(self, spec.BlockedExe, 0o755); err != nil {
+		return 0, fail(exitFailure, err)
+	}
+	if spec.Inbound, err = canaries.StartInbound(); err != nil {
+		canaries.Skipped = append(canaries.Skipped, "inbound: "+err.Error())
+	}
 
 	// A socket to the target, opened outside the jail and passed down to
 	// the jail's supervisor, as a careless parent would: it must not reach
@@ -123,7 +132,7 @@ func runAttack(w io.Writer, o *options, log *slog.Logger) (int, error) {
 	}
 	defer baitFile.Close()
 
-	args := []string{"--user", user, "--js", attack.Rule,
+	args := []string{"--user", user, "--js", attack.RuleFor(spec),
 		"--resolve", attack.Decoy + ":" + spec.V4.String(),
 		"--dns", "forward", "--dns-upstream", dnsUpstream.String(),
 		"--deny-unix", resolverStandIn, "--deny-unix", engineStandIn,

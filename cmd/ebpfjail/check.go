@@ -91,7 +91,11 @@ func checkPrograms(p jail.Paths, add func(string, error, string) bool) {
 			fmt.Fprintf(os.Stderr, "ebpfjail: warning: %s unavailable (%v): denied unix sockets are masked only if they exist when a jail starts (the hook needs Linux 6.7+)\n", r.Name, r.Err)
 			continue
 		}
-		add("attach "+r.Name, r.Err, "this kernel cannot attach the "+r.Name+" program to a cgroup")
+		what := "attach " + r.Name
+		if r.Name == "ingress" {
+			what += " (cgroup_skb: the jail receives only what comes over loopback)"
+		}
+		add(what, r.Err, "this kernel cannot attach the "+r.Name+" program to a cgroup")
 	}
 	// Optional: the inode-based unix guard (BPF LSM) also stops a denied
 	// socket created after the jail started (its masks are made at start).
@@ -105,6 +109,14 @@ func checkPrograms(p jail.Paths, add func(string, error, string) bool) {
 		fmt.Fprintf(os.Stderr, "ebpfjail: warning: exec events unavailable: %v\n", err)
 	} else {
 		add("attach the exec hook (sched_process_exec)", nil, "")
+	}
+	// Optional: without it r.proc.exe is read from /proc when the
+	// connection is accepted, which a process that exits or execs first
+	// defeats.
+	if err := objs.ProbeIdentity(); err != nil {
+		fmt.Fprintf(os.Stderr, "ebpfjail: warning: process identity capture unavailable (%v): r.proc.exe is read from /proc after connect()\n", err)
+	} else {
+		add("attach the identity hooks (sched_process_exec, _fork, _exit: r.proc.exe recorded at connect())", nil, "")
 	}
 }
 

@@ -74,6 +74,7 @@ type options struct {
 	noMITM      []string
 	allowUnix   []string
 	denyUnix    []string
+	inbound     bool // --allow-inbound
 	dnsMode     string
 	tcp         bool
 	requestLog  string
@@ -125,6 +126,7 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	fs.StringVar(&o.user, "user", "", "run the command as `USER` (default: the user who ran sudo; root only as --user root)")
 	fs.StringArrayVar(&o.allowUnix, "allow-unix", nil, "let the command reach the unix socket `PATH` although it is on the default deny list (repeatable)")
 	fs.StringArrayVar(&o.denyUnix, "deny-unix", nil, "deny the unix socket `PATH` too (repeatable; @name for an abstract one)")
+	fs.BoolVar(&o.inbound, "allow-inbound", false, "let the command's sockets receive from other hosts (a server on 0.0.0.0 becomes reachable from the network); by default only loopback reaches them")
 	fs.StringVar(&o.dnsMode, "dns", "fake", "`MODE` fake: answer every lookup with a stand-in address, forward nothing; forward: ask --dns-upstream for names the rule allows (r.scheme 'dns')")
 	fs.BoolVar(&o.tcp, "tcp", false, "let the rule decide non-HTTP TCP (r.scheme 'tcp', r.url tcp://host:port) instead of refusing it")
 	fs.StringVar(&o.dnsUpstream, "dns-upstream", "", "resolver `ADDR` (ip:port) the DNS shim forwards to (default: first nameserver of /etc/resolv.conf)")
@@ -141,7 +143,7 @@ var flagGroups = []struct {
 	names []string
 }{
 	{"Rule (at most one; none denies everything)", []string{"js", "js-file", "sh", "proc", "js-timeout", "test"}},
-	{"Network", []string{"no-mitm", "resolve", "allow-local-name", "dns", "dns-upstream", "tcp", "allow-unix", "deny-unix"}},
+	{"Network", []string{"no-mitm", "resolve", "allow-local-name", "dns", "dns-upstream", "tcp", "allow-unix", "deny-unix", "allow-inbound"}},
 	{"Records", []string{"request-log", "log-json", "audit", "verbose"}},
 	{"The command", []string{"user", "timeout"}},
 	{"Other modes", []string{"server", "listen", "weak", "cleanup", "version", "help"}},
@@ -242,6 +244,9 @@ func parseArgs(args []string) (*options, error) {
 	}
 	if o.server && (len(o.command) > 0 || o.weak || o.cleanup || o.timeout > 0) {
 		return nil, errors.New("--server takes no command, --weak, --cleanup or --timeout")
+	}
+	if o.inbound && (o.server || o.weak) {
+		return nil, errors.New("--allow-inbound is for a jail: --server and --weak receive from anywhere already")
 	}
 	if o.listen != "" && !o.server {
 		return nil, errors.New("--listen needs --server")

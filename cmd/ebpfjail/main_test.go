@@ -50,6 +50,8 @@ func TestParseArgsRejectsBadInput(t *testing.T) {
 		{"check", "--attack=maybe"},
 		{"--dns-upstream", "resolver.example", "--", "true"},
 		{"--dns-upstream", "203.0.113.53:0", "--", "true"},
+		{"--allow-inbound", "--weak", "--", "true"},
+		{"--allow-inbound", "--server"},
 	} {
 		if _, err := parseArgs(args); err == nil {
 			t.Errorf("%q: got nil error, want a usage error", args)

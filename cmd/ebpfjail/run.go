@@ -131,7 +131,10 @@ func runJail(o *options, log *slog.Logger) (int, error) {
 	if err != nil {
 		return 0, fail(exitFailure, err, "run 'ebpfjail check' to see what this host lacks")
 	}
-	links, err := s.objs.Attach(j.Cgroup)
+	if o.inbound {
+		warnf(os.Stderr, "--allow-inbound: other hosts can reach the command's servers and send it data the rule never sees")
+	}
+	links, err := s.objs.AttachWith(j.Cgroup, bpf.AttachOptions{AllowInbound: o.inbound})
 	if err == nil {
 		err = links.Pin(j.PinDir)
 		if err != nil {
@@ -145,6 +148,9 @@ func runJail(o *options, log *slog.Logger) (int, error) {
 	log.Debug("jail ready", "id", j.ID, "cgroup", j.Cgroup, "pins", j.PinDir)
 	if err := links.UnixGuard(); err != nil {
 		log.Info("no unix guard: denied sockets are masked in the jail's mount namespace if they exist at start, and denied by their exact path", "reason", err)
+	}
+	if err := links.Identity(); err != nil {
+		warnf(os.Stderr, "r.proc.exe is read from /proc when a connection is accepted, not at connect(): %v", err)
 	}
 	if missing := links.Missing(); len(missing) > 0 {
 		warnf(os.Stderr, "this kernel lacks %s: denied unix sockets (resolvers, container engines) are masked only if they exist now; one started later is not guarded", strings.Join(missing, ", "))

@@ -79,6 +79,9 @@ func Attempts() []Attempt {
 		{Name: "local-name", What: "an allowed name that resolves to the loopback canary", Run: localName},
 		{Name: "local-listeners", What: "reach every local listening TCP port (ebpfjail's own included)", Run: localListeners},
 		{Name: "local-udp", What: "a datagram to every local UDP port (ebpfjail's DNS shim included)", Run: localUDP},
+		{Name: "inbound", What: "receive from another host: a server on 0.0.0.0 and [::], TCP and UDP", Run: inbound},
+		{Name: "connect-then-exit", What: "a denied program connects, sends, exits before ebpfjail accepts", Run: identityRace("connect-then-exit")},
+		{Name: "connect-then-exec", What: "a denied program connects, sends, execs an allowed one", Run: identityRace("connect-then-exec")},
 		{Name: "unshare-netns", What: "a new user+network namespace, then connect", Run: unshareNetns},
 		{Name: "unix-resolver", What: "look a name up through a resolver daemon's unix socket", Run: unixAttempt(func(s Spec) []string { return s.Resolver }, resolverQuery)},
 		{Name: "unix-engine", What: "connect to a container engine's unix socket", Run: unixAttempt(func(s Spec) []string { return s.Engine }, engineQuery)},
@@ -806,8 +809,15 @@ func RunStep(name string, s Spec, w io.Writer) {
 		st, d = inNewNetns(s)
 	case "cgroup-escape":
 		st, d = escapeCgroup(s)
+	case idleStep:
+		return
 	default:
-		st, d = Broken, "unknown step "+name
+		step, try, _ := strings.Cut(name, "/")
+		if step != "connect-then-exit" && step != "connect-then-exec" {
+			st, d = Broken, "unknown step "+name
+			break
+		}
+		st, d = raceStep(s, step, try)
 	}
 	json.NewEncoder(w).Encode(Outcome{Name: name, Status: st, Detail: d})
 }

@@ -45,6 +45,23 @@ type Spec struct {
 	// StateDir and PinDir are ebpfjail's own records and BPF pins.
 	StateDir string `json:"state_dir"`
 	PinDir   string `json:"pin_dir"`
+	// Attacker is the attacker's own program; BlockedExe a copy of it that
+	// the rule denies by its exe (RuleFor), "" for none.
+	Attacker   string `json:"attacker,omitempty"`
+	BlockedExe string `json:"blocked_exe,omitempty"`
+	// Inbound is the port the inbound sender (StartInbound) sends to on
+	// this host's side of its veth, 0 when there is no sender.
+	Inbound uint16 `json:"inbound,omitempty"`
+}
+
+// RuleFor is Rule, and for a spec with a BlockedExe, also a deny of that
+// program: every other attempt runs as Attacker, so it means what it did.
+func RuleFor(s Spec) string {
+	if s.BlockedExe == "" {
+		return Rule
+	}
+	q, _ := json.Marshal(s.BlockedExe) // a JavaScript string literal
+	return Rule + " && r.proc.exe !== " + string(q)
 }
 
 // Encode is the argument form of s.

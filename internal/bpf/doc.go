@@ -6,11 +6,18 @@
 // the bindings in jail_bpfel.go, both committed so building needs no clang.
 // This package knows nothing of HTTP, TLS or rules.
 //
-// The same object carries one more program, sharing nothing with the cgroup
-// ones but the stats map: a BTF tracepoint on sched_process_exec (WatchExec)
-// that reports each exec of the jail's cgroup through a ring buffer. It is
-// attached only while watched, needs no tracefs, and costs every other exec
-// on the host one cgroup test (~0.15 us).
+// The same object carries BTF tracepoints (no tracefs needed) that act for
+// the jail's cgroup only and cost every other exec, fork and exit on the
+// host one cgroup test (~0.15 us). sched_process_exec keeps, per process,
+// the program it exec'd, and reports each exec through a ring buffer while
+// watched (WatchExec); sched_process_fork and sched_process_exit keep that
+// table for forked children and dead processes. connect() copies the
+// process's entry into the socket's record, so Origin names the program
+// that connected even if it exited or exec'd before the listener accepted
+// (Links.Identity says whether the hooks are attached).
+//
+// The ingress program (cgroup_skb) lets a socket of the jail receive only
+// what came in over loopback: nothing from other hosts (AttachOptions).
 //
 // Two more are BPF LSM programs, the unix guard (lsm/unix_stream_connect,
 // lsm/unix_may_send): attached by Attach, host-wide but acting only for the

@@ -46,7 +46,7 @@ const execPoll = 100 * time.Millisecond
 // the host but emits only for the jail's cgroup (and its descendants).
 type ExecWatcher struct {
 	objs       *Objects
-	link       link.Link
+	dropHook   func() error // gives back the exec hook
 	rd         *ringbuf.Reader
 	dropCgroup func() error   // gives back the jail_cgroup slot
 	rec        ringbuf.Record // Next's buffer, reused
@@ -81,13 +81,19 @@ func (o *Objects) WatchExec(cgroupPath string) (*ExecWatcher, error) {
 		rd.Close()
 		return nil, fmt.Errorf("exec events: %w", err)
 	}
-	l, err := o.attachExec()
+	drop, err := o.useExecHook()
 	if err != nil {
 		release()
 		rd.Close()
 		return nil, err
 	}
-	o.exec = &ExecWatcher{objs: o, link: l, rd: rd, dropCgroup: release}
+	if err := o.objs.ExecEvents.Set(uint32(1)); err != nil {
+		drop()
+		release()
+		rd.Close()
+		return nil, fmt.Errorf("exec events: switch on: %w", err)
+	}
+	o.exec = &ExecWatcher{objs: o, dropHook: drop, rd: rd, dropCgroup: release}
 	return o.exec, nil
 }
 
@@ -99,15 +105,47 @@ func (o *Objects) attachExec() (link.Link, error) {
 	return l, nil
 }
 
+// useExecHook attaches the exec hook unless it is already, and returns the
+// function that gives it back: the last one detaches it.
+func (o *Objects) useExecHook() (release func() error, err error) {
+	o.hookMu.Lock()
+	defer o.hookMu.Unlock()
+	if o.execUsers == 0 {
+		l, err := o.attachExec()
+		if err != nil {
+			return nil, err
+		}
+		o.execLink = l
+	}
+	o.execUsers++
+	var once sync.Once
+	return func() error {
+		var err error
+		once.Do(func() {
+			o.hookMu.Lock()
+			defer o.hookMu.Unlock()
+			o.execUsers--
+			if o.execUsers > 0 {
+				return
+			}
+			if e := o.execLink.Close(); e != nil {
+				err = fmt.Errorf("detach exec hook: %w", e)
+			}
+			o.execLink = nil
+		})
+		return err
+	}, nil
+}
+
 // ProbeExec attaches and immediately detaches the exec hook and opens its
 // ring buffer (`ebpfjail check`). With no cgroup set it emits nothing.
 func (o *Objects) ProbeExec() error {
-	l, err := o.attachExec()
+	drop, err := o.useExecHook()
 	if err != nil {
 		return err
 	}
-	if err := l.Close(); err != nil {
-		return fmt.Errorf("detach exec hook: %w", err)
+	if err := drop(); err != nil {
+		return err
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -162,8 +200,12 @@ func (w *ExecWatcher) Next() (ExecEvent, error) {
 func (w *ExecWatcher) Close() error {
 	w.closeOnce.Do(func() {
 		var errs []error
-		if err := w.link.Close(); err != nil {
-			errs = append(errs, fmt.Errorf("detach exec hook: %w", err))
+		// The hook may stay attached (for process identity): no more events.
+		if err := w.objs.objs.ExecEvents.Set(uint32(0)); err != nil {
+			errs = append(errs, fmt.Errorf("exec events: switch off: %w", err))
+		}
+		if err := w.dropHook(); err != nil {
+			errs = append(errs, err)
 		}
 		if err := w.dropCgroup(); err != nil {
 			errs = append(errs, fmt.Errorf("exec events: %w", err))

@@ -25,6 +25,13 @@ type jailExecEvent struct {
 	Args     [512]int8
 }
 
+type jailExecId struct {
+	_    structs.HostLayout
+	Tgid uint32
+	Pad  uint32
+	Ns   uint64
+}
+
 type jailOrigDst struct {
 	_      structs.HostLayout
 	Addr   [4]uint32
@@ -34,6 +41,16 @@ type jailOrigDst struct {
 	Uid    uint32
 	Proto  uint32
 	Comm   [16]int8
+	Ppid   uint32
+	Pad    uint32
+	Exe    jailExecId
+}
+
+type jailProcExe struct {
+	_         structs.HostLayout
+	Path      [256]int8
+	Truncated uint32
+	Pad       uint32
 }
 
 type jailTupleKey struct {
@@ -58,6 +75,8 @@ type jailUnixPath struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	jailMapExeByExec              = "exe_by_exec"
+	jailMapExecOfTgid             = "exec_of_tgid"
 	jailMapExecs                  = "execs"
 	jailMapJailCgroup             = "jail_cgroup"
 	jailMapOrigByCookie           = "orig_by_cookie"
@@ -69,8 +88,11 @@ const (
 	jailProgJailConnect6          = "jail_connect6"
 	jailProgJailConnectUnix       = "jail_connect_unix"
 	jailProgJailExec              = "jail_exec"
+	jailProgJailExit              = "jail_exit"
+	jailProgJailFork              = "jail_fork"
 	jailProgJailGetpeer4          = "jail_getpeer4"
 	jailProgJailGetpeer6          = "jail_getpeer6"
+	jailProgJailIngress           = "jail_ingress"
 	jailProgJailRecvmsg4          = "jail_recvmsg4"
 	jailProgJailRecvmsg6          = "jail_recvmsg6"
 	jailProgJailSendmsg4          = "jail_sendmsg4"
@@ -84,6 +106,7 @@ const (
 	jailVarDnsPort4               = "dns_port4"
 	jailVarDnsPort6               = "dns_port6"
 	jailVarExecEventType          = "exec_event_type"
+	jailVarExecEvents             = "exec_events"
 	jailVarGuardProbeSeen         = "guard_probe_seen"
 	jailVarGuardProbeTgid         = "guard_probe_tgid"
 	jailVarListenPort4            = "listen_port4"
@@ -136,8 +159,11 @@ type jailProgramSpecs struct {
 	JailConnect6          *ebpf.ProgramSpec `ebpf:"jail_connect6"`
 	JailConnectUnix       *ebpf.ProgramSpec `ebpf:"jail_connect_unix"`
 	JailExec              *ebpf.ProgramSpec `ebpf:"jail_exec"`
+	JailExit              *ebpf.ProgramSpec `ebpf:"jail_exit"`
+	JailFork              *ebpf.ProgramSpec `ebpf:"jail_fork"`
 	JailGetpeer4          *ebpf.ProgramSpec `ebpf:"jail_getpeer4"`
 	JailGetpeer6          *ebpf.ProgramSpec `ebpf:"jail_getpeer6"`
+	JailIngress           *ebpf.ProgramSpec `ebpf:"jail_ingress"`
 	JailRecvmsg4          *ebpf.ProgramSpec `ebpf:"jail_recvmsg4"`
 	JailRecvmsg6          *ebpf.ProgramSpec `ebpf:"jail_recvmsg6"`
 	JailSendmsg4          *ebpf.ProgramSpec `ebpf:"jail_sendmsg4"`
@@ -154,6 +180,8 @@ type jailProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type jailMapSpecs struct {
+	ExeByExec    *ebpf.MapSpec `ebpf:"exe_by_exec"`
+	ExecOfTgid   *ebpf.MapSpec `ebpf:"exec_of_tgid"`
 	Execs        *ebpf.MapSpec `ebpf:"execs"`
 	JailCgroup   *ebpf.MapSpec `ebpf:"jail_cgroup"`
 	OrigByCookie *ebpf.MapSpec `ebpf:"orig_by_cookie"`
@@ -170,6 +198,7 @@ type jailVariableSpecs struct {
 	DnsPort4       *ebpf.VariableSpec `ebpf:"dns_port4"`
 	DnsPort6       *ebpf.VariableSpec `ebpf:"dns_port6"`
 	ExecEventType  *ebpf.VariableSpec `ebpf:"exec_event_type"`
+	ExecEvents     *ebpf.VariableSpec `ebpf:"exec_events"`
 	GuardProbeSeen *ebpf.VariableSpec `ebpf:"guard_probe_seen"`
 	GuardProbeTgid *ebpf.VariableSpec `ebpf:"guard_probe_tgid"`
 	ListenPort4    *ebpf.VariableSpec `ebpf:"listen_port4"`
@@ -196,6 +225,8 @@ func (o *jailObjects) Close() error {
 //
 // It can be passed to loadJailObjects or ebpf.CollectionSpec.LoadAndAssign.
 type jailMaps struct {
+	ExeByExec    *ebpf.Map `ebpf:"exe_by_exec"`
+	ExecOfTgid   *ebpf.Map `ebpf:"exec_of_tgid"`
 	Execs        *ebpf.Map `ebpf:"execs"`
 	JailCgroup   *ebpf.Map `ebpf:"jail_cgroup"`
 	OrigByCookie *ebpf.Map `ebpf:"orig_by_cookie"`
@@ -207,6 +238,8 @@ type jailMaps struct {
 
 func (m *jailMaps) Close() error {
 	return _JailClose(
+		m.ExeByExec,
+		m.ExecOfTgid,
 		m.Execs,
 		m.JailCgroup,
 		m.OrigByCookie,
@@ -224,6 +257,7 @@ type jailVariables struct {
 	DnsPort4       *ebpf.Variable `ebpf:"dns_port4"`
 	DnsPort6       *ebpf.Variable `ebpf:"dns_port6"`
 	ExecEventType  *ebpf.Variable `ebpf:"exec_event_type"`
+	ExecEvents     *ebpf.Variable `ebpf:"exec_events"`
 	GuardProbeSeen *ebpf.Variable `ebpf:"guard_probe_seen"`
 	GuardProbeTgid *ebpf.Variable `ebpf:"guard_probe_tgid"`
 	ListenPort4    *ebpf.Variable `ebpf:"listen_port4"`
@@ -238,8 +272,11 @@ type jailPrograms struct {
 	JailConnect6          *ebpf.Program `ebpf:"jail_connect6"`
 	JailConnectUnix       *ebpf.Program `ebpf:"jail_connect_unix"`
 	JailExec              *ebpf.Program `ebpf:"jail_exec"`
+	JailExit              *ebpf.Program `ebpf:"jail_exit"`
+	JailFork              *ebpf.Program `ebpf:"jail_fork"`
 	JailGetpeer4          *ebpf.Program `ebpf:"jail_getpeer4"`
 	JailGetpeer6          *ebpf.Program `ebpf:"jail_getpeer6"`
+	JailIngress           *ebpf.Program `ebpf:"jail_ingress"`
 	JailRecvmsg4          *ebpf.Program `ebpf:"jail_recvmsg4"`
 	JailRecvmsg6          *ebpf.Program `ebpf:"jail_recvmsg6"`
 	JailSendmsg4          *ebpf.Program `ebpf:"jail_sendmsg4"`
@@ -258,8 +295,11 @@ func (p *jailPrograms) Close() error {
 		p.JailConnect6,
 		p.JailConnectUnix,
 		p.JailExec,
+		p.JailExit,
+		p.JailFork,
 		p.JailGetpeer4,
 		p.JailGetpeer6,
+		p.JailIngress,
 		p.JailRecvmsg4,
 		p.JailRecvmsg6,
 		p.JailSendmsg4,

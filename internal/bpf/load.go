@@ -38,6 +38,13 @@ type Objects struct {
 	mu   sync.Mutex
 	exec *ExecWatcher // the one reader of the execs ring buffer, if any
 
+	// The exec hook, attached once for its users (Attach's identity
+	// capture, WatchExec's events): a second link would report each exec
+	// twice.
+	hookMu    sync.Mutex
+	execLink  link.Link
+	execUsers int
+
 	// The jail_cgroup slot, shared by the unix guard (Attach) and the exec
 	// hook (WatchExec): set by the first user, cleared by the last.
 	cgMu    sync.Mutex
@@ -81,7 +88,7 @@ type Prepared struct {
 // preparedMaps are created ahead: the only maps whose creation costs
 // anything (the kernel preallocates an LRU hash's entries), and neither
 // depends on the ports (which live in .rodata).
-var preparedMaps = []string{jailMapOrigByCookie, jailMapOrigByTuple}
+var preparedMaps = []string{jailMapOrigByCookie, jailMapOrigByTuple, jailMapExeByExec, jailMapExecOfTgid}
 
 // Prepare starts the port-independent work of a Load in the background.
 // Call Load on the result once, or Close to release what it made.
@@ -388,11 +395,24 @@ func (o *Objects) attachments() []attachment {
 		{"recvmsg6", p.JailRecvmsg6, ebpf.AttachCGroupUDP6Recvmsg, false},
 		{"getpeername4", p.JailGetpeer4, ebpf.AttachCgroupInet4GetPeername, false},
 		{"getpeername6", p.JailGetpeer6, ebpf.AttachCgroupInet6GetPeername, false},
+		// Last: until the command starts nothing in the jail listens.
+		{ingressProgram, p.JailIngress, ebpf.AttachCGroupInetIngress, false},
 		// Linux 6.7+: without them a jail still runs, with the unix side
 		// door open (ProbeAttach marks them Optional for `ebpfjail check`).
 		{"connect_unix", p.JailConnectUnix, ebpf.AttachCgroupUnixConnect, true},
 		{"sendmsg_unix", p.JailSendmsgUnix, ebpf.AttachCgroupUnixSendmsg, true},
 	}
+}
+
+// ingressProgram is the attachment AttachOptions.AllowInbound leaves out.
+const ingressProgram = "ingress"
+
+// AttachOptions change what Attach attaches.
+type AttachOptions struct {
+	// AllowInbound leaves out the ingress program: the jail's sockets then
+	// receive packets from other hosts too (a server on 0.0.0.0 is reachable
+	// from the network).
+	AllowInbound bool
 }
 
 // Links are the programs attached for one jail: the cgroup programs, and
@@ -406,6 +426,11 @@ type Links struct {
 	guard   *Objects         // whose guardOn this Links counts in, if any
 	// guardErr is why the unix guard is not attached, nil when it is.
 	guardErr error
+	// The identity hooks (not pinned: without a supervisor nothing reads
+	// their records), and why they are not attached, nil when they are.
+	identity    []link.Link
+	dropExec    func() error
+	identityErr error
 }
 
 // Attach attaches every program to the cgroup at path, and the unix guard
@@ -416,12 +441,23 @@ type Links struct {
 // the kernel cannot load, attach or run it, is left out and UnixGuard says
 // why. On error nothing stays attached.
 func (o *Objects) Attach(cgroupPath string) (*Links, error) {
+	return o.AttachWith(cgroupPath, AttachOptions{})
+}
+
+// AttachWith is Attach with options. It also attaches the identity hooks
+// (exec, fork, exit: Links.Identity says whether they are), which let
+// Origin name the program that connected.
+func (o *Objects) AttachWith(cgroupPath string, opts AttachOptions) (*Links, error) {
 	release, err := o.useJailCgroup(cgroupPath)
 	if err != nil {
 		return nil, err
 	}
 	ls := &Links{release: release}
+	ls.identity, ls.dropExec, ls.identityErr = o.attachIdentity()
 	for _, a := range o.attachments() {
+		if a.name == ingressProgram && opts.AllowInbound {
+			continue
+		}
 		if a.prog == nil && a.optional { // not loaded (o.unixErr)
 			ls.miss(a.name, o.unixErr)
 			continue
@@ -516,6 +552,18 @@ func (ls *Links) Close() error {
 		}
 	}
 	ls.links = nil
+	for _, l := range ls.identity {
+		if err := l.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	ls.identity = nil
+	if ls.dropExec != nil {
+		if err := ls.dropExec(); err != nil {
+			errs = append(errs, err)
+		}
+		ls.dropExec = nil
+	}
 	if o := ls.guard; o != nil {
 		o.cgMu.Lock()
 		o.guardOn--

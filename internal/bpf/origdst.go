@@ -15,13 +15,51 @@ import (
 var ErrNoOrigDst = errors.New("bpf: no original destination for peer")
 
 // Origin is what the kernel recorded when a jailed process called connect()
-// or sendmsg().
+// or sendmsg(). Every field is as it was at that call, whatever the process
+// did afterwards (exit, exec another program).
 type Origin struct {
 	Dst   netip.AddrPort // where the process wanted to go (IPv4 unmapped)
 	PID   uint32         // tgid of the caller
+	PPID  uint32         // tgid of its real parent
 	UID   uint32         // its real uid
-	Comm  string         // its comm (at most 15 bytes)
+	Comm  string         // its comm (at most 15 bytes; the process may set it)
 	Proto uint8          // 6 TCP, 17 UDP
+	// Exe is the program the process ran: the file its last execve loaded
+	// (for a #! script, the interpreter), by the path the kernel opened it
+	// with (absolute after a PATH search; a relative path stays relative;
+	// symlinks are not resolved). A forked child that did not exec runs its
+	// parent's. Empty unless ExeFrom is ExeKernel.
+	Exe string
+	// ExeTruncated: the path was longer than Exe can hold (255 bytes) and
+	// Exe is its beginning.
+	ExeTruncated bool
+	ExeFrom      ExeSource
+}
+
+// ExeSource says whether the kernel knew Origin.Exe.
+type ExeSource uint8
+
+const (
+	// ExeUnseen: the kernel saw no exec of the process (the exec hook is
+	// not attached, or the process is older than it): Exe is empty, and a
+	// caller may look at /proc, knowing it is read later than connect().
+	ExeUnseen ExeSource = iota
+	// ExeKernel: Exe is what the exec hook recorded.
+	ExeKernel
+	// ExeForgotten: the kernel knew the exec but had forgotten its path
+	// (the per-exec map is an LRU) before it was read. Exe is empty; /proc
+	// would tell what the process runs now, not then.
+	ExeForgotten
+)
+
+func (s ExeSource) String() string {
+	switch s {
+	case ExeKernel:
+		return "kernel"
+	case ExeForgotten:
+		return "forgotten"
+	}
+	return "unseen"
 }
 
 // Lookup retries: the sockops callback fills the map before the client's
@@ -41,7 +79,7 @@ func (o *Objects) OrigDst(peer netip.AddrPort) (Origin, error) {
 	for i := 0; ; i++ {
 		err := o.objs.OrigByTuple.LookupAndDelete(&k, &v)
 		if err == nil {
-			return decodeOrigin(&v), nil
+			return o.origin(&v), nil
 		}
 		if !errors.Is(err, ebpf.ErrKeyNotExist) {
 			return Origin{}, fmt.Errorf("look up original destination of %s: %w", peer, err)
@@ -63,7 +101,22 @@ func (o *Objects) SocketOrigin(cookie uint64) (Origin, error) {
 		}
 		return Origin{}, fmt.Errorf("look up socket %d: %w", cookie, err)
 	}
-	return decodeOrigin(&v), nil
+	return o.origin(&v), nil
+}
+
+// origin decodes a record and adds the path of the exec it names.
+func (o *Objects) origin(v *jailOrigDst) Origin {
+	who := decodeOrigin(v)
+	if v.Exe.Ns == 0 {
+		return who
+	}
+	var pe jailProcExe
+	if err := o.objs.ExeByExec.Lookup(&v.Exe, &pe); err != nil {
+		who.ExeFrom = ExeForgotten
+		return who
+	}
+	who.Exe, who.ExeTruncated, who.ExeFrom = cChars(pe.Path[:]), pe.Truncated != 0, ExeKernel
+	return who
 }
 
 // tupleKey builds the orig_by_tuple key for a client end: the address as
@@ -93,27 +146,34 @@ func decodeOrigin(v *jailOrigDst) Origin {
 	}
 	var p [2]byte
 	binary.NativeEndian.PutUint16(p[:], v.Port)
-	comm := make([]byte, 0, len(v.Comm))
-	for _, c := range v.Comm {
-		if c == 0 {
-			break
-		}
-		comm = append(comm, byte(c))
-	}
 	return Origin{
 		Dst:   netip.AddrPortFrom(addr, binary.BigEndian.Uint16(p[:])),
 		PID:   v.Pid,
+		PPID:  v.Ppid,
 		UID:   v.Uid,
-		Comm:  string(comm),
+		Comm:  cChars(v.Comm[:]),
 		Proto: uint8(v.Proto),
 	}
+}
+
+// cChars returns the bytes of a NUL-terminated C char array.
+func cChars(b []int8) string {
+	out := make([]byte, 0, len(b))
+	for _, c := range b {
+		if c == 0 {
+			break
+		}
+		out = append(out, byte(c))
+	}
+	return string(out)
 }
 
 // statNames follow enum stat_idx in bpf/jail.h.
 var statNames = []string{
 	"tcp_redirected", "dns_redirected", "udp_denied", "socket_denied", "record_failed",
 	"tuple_filled", "tuple_without_record", "peer_rewritten", "reply_rewritten",
-	"exec_dropped", "unix_denied", "unix_guard_denied",
+	"exec_dropped", "unix_denied", "unix_guard_denied", "inbound_dropped",
+	"exe_unknown",
 }
 
 // Stats sums the kernel side's per-CPU counters by name.

@@ -9,8 +9,11 @@ import (
 // The Go mirror of bpf/jail.h must keep the C layout: a size change on one
 // side only would make every lookup read garbage.
 func TestStructSizesMatchC(t *testing.T) {
-	if got, want := unsafe.Sizeof(jailOrigDst{}), uintptr(48); got != want {
+	if got, want := unsafe.Sizeof(jailOrigDst{}), uintptr(72); got != want {
 		t.Errorf("sizeof(struct orig_dst): got %d, want %d", got, want)
+	}
+	if got, want := unsafe.Sizeof(jailProcExe{}), uintptr(264); got != want {
+		t.Errorf("sizeof(struct proc_exe): got %d, want %d", got, want)
 	}
 	if got, want := unsafe.Sizeof(jailTupleKey{}), uintptr(20); got != want {
 		t.Errorf("sizeof(struct tuple_key): got %d, want %d", got, want)

@@ -343,7 +343,7 @@ func (s *Shim) answer(ctx context.Context, q *query) (*dns.Msg, error) {
 		name := normalizeName(question.Name)
 		v := s.rules.Evaluate(ctx, &rules.Request{
 			URL: "dns://" + name, Method: "QUERY", Scheme: "dns", Host: name, Port: 53,
-			RequesterIP: "127.0.0.1", Proc: rules.Proc{PID: q.who.PID, UID: q.who.UID, Comm: q.who.Comm},
+			RequesterIP: "127.0.0.1", Proc: rules.Proc{PID: q.who.PID, PPID: q.who.PPID, UID: q.who.UID, Comm: q.who.Comm, Exe: q.who.Exe},
 		})
 		if !v.Allow {
 			q.verdict, q.reason = "-", v.Reason

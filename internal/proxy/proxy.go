@@ -265,8 +265,17 @@ func (p *Proxy) handle(c *net.TCPConn) {
 		return
 	}
 	log = log.With("dst", who.Dst.String(), "pid", who.PID, "comm", who.Comm, "uid", who.UID)
+	proc := procOf(who)
+	if who.ExeFrom != bpf.ExeKernel {
+		// Marked on every line of the connection: exe is not what the
+		// kernel recorded at connect().
+		log = log.With("exe_from", exeFrom(who))
+	}
+	if who.ExeTruncated {
+		log = log.With("exe_truncated", true) // the path is longer than the kernel keeps
+	}
 	if p.isSelf(who.Dst) {
-		e := (&conn{who: who, proc: procOf(who)}).newEvent(event.TypeConnection)
+		e := (&conn{who: who, proc: proc}).newEvent(event.TypeConnection)
 		e.Verdict, e.Reason = event.Deny, "loop: a connection to ebpfjail's own listener"
 		p.emit(e)
 		reset(c)
@@ -281,7 +290,7 @@ func (p *Proxy) handle(c *net.TCPConn) {
 	cn := &conn{
 		id:          id,
 		who:         who,
-		proc:        procOf(who),
+		proc:        proc,
 		scheme:      "http",
 		port:        int(who.Dst.Port()),
 		dialIP:      who.Dst.Addr(),
@@ -303,12 +312,21 @@ func (p *Proxy) handle(c *net.TCPConn) {
 	c.Close()
 }
 
-// procOf completes the kernel's record with what /proc still tells about
-// the process (parent, executable); best effort, it may have exited.
+// procOf is the process as the kernel recorded it at connect(). Only when
+// the kernel saw no exec of it (no identity hooks on this kernel) is its
+// executable read from /proc, now: by then the process may have exited
+// (exe "") or exec'd another program, so that exe proves little (exeFrom
+// marks it). A record without a parent (none is 0 in the jail) gets it from
+// /proc too.
 func procOf(who bpf.Origin) rules.Proc {
-	pr := rules.Proc{PID: who.PID, UID: who.UID, Comm: who.Comm}
-	if exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", who.PID)); err == nil {
-		pr.Exe = exe
+	pr := rules.Proc{PID: who.PID, PPID: who.PPID, UID: who.UID, Comm: who.Comm, Exe: who.Exe}
+	if who.ExeFrom == bpf.ExeUnseen {
+		if exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", who.PID)); err == nil {
+			pr.Exe = exe
+		}
+	}
+	if pr.PPID != 0 {
+		return pr
 	}
 	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", who.PID)); err == nil {
 		// Field 4, after the parenthesised comm (which may hold spaces).
@@ -322,6 +340,14 @@ func procOf(who bpf.Origin) rules.Proc {
 		}
 	}
 	return pr
+}
+
+// exeFrom says where procOf found the exe when the kernel record had none.
+func exeFrom(who bpf.Origin) string {
+	if who.ExeFrom == bpf.ExeUnseen {
+		return "/proc, after connect()"
+	}
+	return "none: the kernel forgot it"
 }
 
 // pipe copies both ways until both directions are done, half-closing each

@@ -3,7 +3,23 @@ package rules
 import "context"
 
 // Proc is the process behind a request, as the kernel recorded it at
-// connect() time (Exe is read from /proc afterwards, best effort).
+// connect() time: what it was then, even if it has since exited or exec'd
+// another program. What each field can prove to a rule:
+//
+//   - UID: the real uid; the jailed process cannot change it (no setuid
+//     program regains privileges in the jail). Solid.
+//   - Exe: the program the process runs, recorded when it exec'd it (a
+//     forked child runs its parent's): the path the kernel opened, as
+//     named (absolute after a PATH search; relative stays relative;
+//     symlinks unresolved; the interpreter for a #! script), cut at 255
+//     bytes. LD_PRELOAD and ptrace change the code that runs, not Exe, and
+//     any program the user can write (a copy of a binary under another
+//     name) gets its own path: trust Exe to allow a known path, not to deny
+//     one. "" when unknown (the kernel kept no record).
+//   - Comm: the kernel's process name, which the process sets at will
+//     (prctl PR_SET_NAME, or exec under any name): a label, not a proof.
+//   - PID, PPID: the process and its parent at connect(); both may be
+//     gone, and their numbers reused, by the time the rule runs.
 type Proc struct {
 	PID  uint32 `json:"pid"`
 	PPID uint32 `json:"ppid"`
