@@ -61,7 +61,10 @@ func RuleFor(s Spec) string {
 		return Rule
 	}
 	q, _ := json.Marshal(s.BlockedExe) // a JavaScript string literal
-	return Rule + " && r.proc.exe !== " + string(q)
+	// The exe test comes first: `a && b` is b's value, and Rule's value
+	// may be a verdict object (max_tx_bytes) that a trailing test would
+	// turn into plain true.
+	return "r.proc.exe !== " + string(q) + " && (" + Rule + ")"
 }
 
 // Encode is the argument form of s.
