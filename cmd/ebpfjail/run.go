@@ -148,6 +148,8 @@ func runJail(o *options, log *slog.Logger) (int, error) {
 	if missing := links.Missing(); len(missing) > 0 {
 		warnf(os.Stderr, "this kernel lacks %s: unix sockets outside the jail (resolvers, container engines) are not guarded", strings.Join(missing, ", "))
 	}
+	openAbstract := opensAbstractUnix(o.allowUnix)
+	logIsolation(jail.ProbeIsolation(), openAbstract, log)
 	stopExec := watchExec(s.objs, j.Cgroup, out, log)
 	teardown := func() {
 		// Kill first, then detach: nothing of the jail runs unsteered.
@@ -183,7 +185,7 @@ func runJail(o *options, log *slog.Logger) (int, error) {
 	proc, err := j.Start(jail.Command{
 		Args: o.command, Env: withEnv(os.Environ(), trustEnv), User: user,
 		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
-		Foreground: fg,
+		Foreground: fg, OpenAbstractUnix: openAbstract,
 	})
 	if err != nil {
 		teardown()
@@ -492,4 +494,28 @@ func unixDenyList(o *options, user *jail.User) []string {
 		}
 	}
 	return out
+}
+
+// opensAbstractUnix reports whether --allow-unix names an abstract socket:
+// then the jail runs without the abstract socket scope, which has no
+// per-name exception.
+func opensAbstractUnix(allow []string) bool {
+	for _, p := range allow {
+		if strings.HasPrefix(p, "@") || strings.HasPrefix(p, "\x00") {
+			return true
+		}
+	}
+	return false
+}
+
+// logIsolation says which isolation layers hold (-v) and warns about the
+// missing ones.
+func logIsolation(iso jail.Isolation, openAbstract bool, log *slog.Logger) {
+	held, missing := iso.Layers(openAbstract)
+	for _, h := range held {
+		log.Info("isolation", "holds", h)
+	}
+	for _, m := range missing {
+		warnf(os.Stderr, "isolation layer missing: %s", m)
+	}
 }

@@ -24,6 +24,9 @@ type Command struct {
 	// Foreground gives the command's process group the terminal on Stdin,
 	// so shells and TUIs work and ^C reaches the command, not ebpfjail.
 	Foreground bool
+	// OpenAbstractUnix leaves the Landlock abstract unix socket scope
+	// off (--allow-unix @NAME): Landlock has no per-name exception.
+	OpenAbstractUnix bool
 }
 
 // ErrNotFound and ErrNotExecutable tell the caller which of the documented
@@ -83,13 +86,15 @@ func start(c Command, cgroupFD int) (*os.Process, error) {
 	}
 
 	var filter []bpf.RawInstruction
+	var iso Isolation
 	if cgroupFD >= 0 {
 		if filter, err = socketFilter(); err != nil {
 			return nil, err
 		}
+		iso = ProbeIsolation()
 	}
 
-	// no_new_privs and the seccomp filter are per thread and inherited
+	// no_new_privs, the Landlock domain and the seccomp filter are per thread and inherited
 	// over fork and exec, and Go has no SysProcAttr field for them: set
 	// them on a thread of our own, fork from that thread, and let the
 	// thread die with its goroutine.
@@ -100,12 +105,18 @@ func start(c Command, cgroupFD int) (*os.Process, error) {
 	ch := make(chan result, 1)
 	go func() {
 		runtime.LockOSThread()
-		// No UnlockOSThread: the thread carries no_new_privs and the
-		// filter and must not run other goroutines; it exits when this
+		// No UnlockOSThread: the thread carries no_new_privs, the
+		// Landlock domain and the filter and must not run other goroutines; it exits when this
 		// goroutine returns.
 		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 			ch <- result{err: fmt.Errorf("set no_new_privs: %w", err)}
 			return
+		}
+		if cgroupFD >= 0 {
+			if err := restrictSelf(iso, c.OpenAbstractUnix); err != nil {
+				ch <- result{err: err}
+				return
+			}
 		}
 		if filter != nil {
 			if err := installFilter(filter); err != nil {
