@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/ebpfjail/ebpfjail/internal/testutil"
 )
 
@@ -27,6 +29,17 @@ import (
 const nobodyUID = 65534
 
 var nobodyCred = &syscall.Credential{Uid: nobodyUID, Gid: nobodyUID}
+
+// jailIsolated reports whether this kernel has the Landlock layer.
+func jailIsolated(t *testing.T) bool {
+	t.Helper()
+	v, _, errno := unix.Syscall(unix.SYS_LANDLOCK_CREATE_RULESET, 0, 0, unix.LANDLOCK_CREATE_RULESET_VERSION)
+	if errno != 0 || v < 1 {
+		t.Logf("no Landlock (%v): the isolation layer cannot hold here", errno)
+		return false
+	}
+	return true
+}
 
 // streamRecorder keeps every byte every connection to it carries.
 type streamRecorder struct {

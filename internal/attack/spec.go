@@ -39,6 +39,10 @@ type Spec struct {
 	// StateDir and PinDir are ebpfjail's own records and BPF pins.
 	StateDir string `json:"state_dir"`
 	PinDir   string `json:"pin_dir"`
+	// Victim is an unjailed process of the jailed user; Abstract an
+	// abstract unix socket ("@name") bound outside the jail.
+	Victim   *Victim `json:"victim,omitempty"`
+	Abstract string  `json:"abstract,omitempty"`
 }
 
 // Encode is the argument form of s.
