@@ -14,6 +14,10 @@
 //   - It runs under a seccomp filter (seccomp.go) that lets socket() make
 //     only unix, inet, inet6 and netlink sockets and refuses io_uring: the
 //     cgroup hooks steer inet sockets, and nothing else may leave.
+//   - It runs in a Landlock domain of its own (landlock.go): no ptrace,
+//     memory, environ or pidfd_getfd access to processes outside it, and,
+//     with the scopes, no signals to them and no connections to abstract
+//     unix sockets they bound. ebpfjail and its rule programs stay outside.
 //   - The state record is written before the cgroup is made and removed
 //     last, so anything a crashed run left behind is found by Sweep.
 //   - On teardown the cgroup's processes are killed before the programs are
