@@ -439,3 +439,49 @@ echo "want \$1 = $p"; kill $p`
 	}
 	noJailsLeft(t)
 }
+
+// The jailed user may own the rule program's file (here: its directory is
+// writable to everyone) and rewrite it; what runs stays what was named at
+// start. The --proc program answers once and exits, so each request
+// restarts it.
+func TestPrivilegedJailCannotRewriteItsRuleProgram(t *testing.T) {
+	testutil.RequireRoot(t)
+	requireTool(t, "curl")
+	h := testutil.NewHost(t)
+	h.ServeHTTP(t, 80)
+	ip := h.IPv4.String()
+	for _, tc := range []struct{ flag, body string }{
+		{"--sh", `test "$HTTPJAIL_PATH" = /first-sh`},
+		{"--proc", `read l; case "$l" in *'"path":"/first-proc"'*) echo true ;; *) echo false ;; esac`},
+	} {
+		t.Run(tc.flag, func(t *testing.T) {
+			dir := sharedDir(t)
+			name := strings.TrimPrefix(tc.flag, "--")
+			rule := writeShared(t, dir, "rule.sh", "#!/bin/sh\n"+tc.body+"\n", 0o755)
+			script := fmt.Sprintf(`curl -sS -o /dev/null -w "first %%{http_code}\n" http://%[1]s/first-%[2]s
+curl -sS -o /dev/null -w "before %%{http_code}\n" http://%[1]s/second-%[2]s
+printf '#!/bin/sh\nwhile read l; do echo true; done; exit 0\n' > %[3]s.new && chmod 755 %[3]s.new && mv -f %[3]s.new %[3]s
+curl -sS -o /dev/null -w "after %%{http_code}\n" http://%[1]s/second-%[2]s`, ip, name, rule)
+			r := jail(t, runOpts{timeout: 2 * time.Minute}, "-v", "--user", "nobody", tc.flag, rule, "--", "sh", "-c", script)
+			if b, _ := os.ReadFile(rule); !strings.Contains(string(b), "echo true") {
+				t.Fatalf("the jailed command did not rewrite %s (it holds %q): the test proves nothing\n%s", rule, b, r)
+			}
+			var first, second int
+			for _, req := range h.Requests() {
+				switch {
+				case strings.HasSuffix(req, "/first-"+name):
+					first++
+				case strings.HasSuffix(req, "/second-"+name):
+					second++
+				}
+			}
+			if first != 1 {
+				t.Errorf("host got %d requests for /first-%s, want 1 (the rule named at start allows it)\n%s", first, name, r)
+			}
+			if second != 0 {
+				t.Errorf("host got %d requests for /second-%s, want 0: the rewritten rule program decided\n%s", second, name, r)
+			}
+		})
+	}
+	noJailsLeft(t)
+}

@@ -56,29 +56,30 @@ func writeScript(t *testing.T, path, body string) {
 var nobodyCred = &syscall.Credential{Uid: nobody, Gid: nobody}
 
 // TestPrivilegedProcRestartRunsPinnedProgram: the jailed user owns the
-// --proc program and rewrites it to allow; the restarted program is still
-// the one named at start, which denies.
+// --proc program and rewrites it to allow everything; the restarted program
+// is still the one named at start, which allows a.test only.
 func TestPrivilegedProcRestartRunsPinnedProgram(t *testing.T) {
 	dir := userDir(t)
 	prog := filepath.Join(dir, "rule.sh")
-	writeScript(t, prog, `read l; echo false`) // answers once, then exits
+	// Answers once, then exits: every request restarts it.
+	writeScript(t, prog, `read l; case "$l" in *'"host":"a.test"'*) echo true ;; *) echo false ;; esac`)
 	p, err := NewLineProcess(prog, ProcOptions{Credential: nobodyCred, Logger: quietLogger(), Timeout: testTimeout})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer p.Close()
 	ctx := context.Background()
-	if v := p.Evaluate(ctx, &Request{Host: "a.test"}); v.Allow {
-		t.Fatalf("first request: got %+v, want deny", v)
-	}
 	writeScript(t, prog, `while read l; do echo true; done`)
-	for i := range 3 {
-		if v := p.Evaluate(ctx, &Request{Host: "a.test"}); v.Allow {
-			t.Fatalf("request %d after the rewrite: got allow (%+v), want deny: the replaced program ran", i+2, v)
+	for i := range 2 {
+		if v := p.Evaluate(ctx, &Request{Host: "a.test"}); !v.Allow {
+			t.Fatalf("a.test, round %d: got %+v, want allow (the program named at start runs)", i, v)
+		}
+		if v := p.Evaluate(ctx, &Request{Host: "b.test"}); v.Allow {
+			t.Fatalf("b.test, round %d: got allow (%+v), want deny: the rewritten program ran", i, v)
 		}
 	}
-	if p.starts < 2 {
-		t.Fatalf("program started %d times, want a restart", p.starts)
+	if p.starts < 3 {
+		t.Fatalf("program started %d times, want a restart per request", p.starts)
 	}
 }
 
@@ -87,19 +88,19 @@ func TestPrivilegedProcRestartRunsPinnedProgram(t *testing.T) {
 func TestPrivilegedShellRunsPinnedScript(t *testing.T) {
 	dir := userDir(t)
 	script := filepath.Join(dir, "rule.sh")
-	writeScript(t, script, `exit 1`)
+	writeScript(t, script, `test "$HTTPJAIL_HOST" = a.test`)
 	sh, err := NewShell(script, ShellOptions{Credential: nobodyCred, Logger: quietLogger(), Timeout: testTimeout})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer sh.Close()
-	ctx := context.Background()
-	if v := sh.Evaluate(ctx, &Request{Host: "a.test"}); v.Allow {
-		t.Fatalf("before the rewrite: got %+v, want deny", v)
-	}
 	writeScript(t, script, `exit 0`)
-	if v := sh.Evaluate(ctx, &Request{Host: "a.test"}); v.Allow {
-		t.Fatalf("after the rewrite: got allow (%+v), want deny: the replaced script ran", v)
+	ctx := context.Background()
+	if v := sh.Evaluate(ctx, &Request{Host: "a.test"}); !v.Allow {
+		t.Fatalf("a.test: got %+v, want allow (the script named at start runs)", v)
+	}
+	if v := sh.Evaluate(ctx, &Request{Host: "b.test"}); v.Allow {
+		t.Fatalf("b.test: got allow (%+v), want deny: the rewritten script ran", v)
 	}
 }
 
