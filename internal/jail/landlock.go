@@ -16,10 +16,14 @@ import (
 // (ABI 6, Linux 6.12) add signals and abstract unix sockets: the jail cannot
 // signal anything outside, nor connect to an abstract socket created outside.
 //
-// This holds for every uid, root included: --user root keeps the same domain.
-// A jailed root can still leave through what Landlock does not cover (write
-// its pid into another cgroup.procs, detach the BPF pins, read the CA key):
-// --user root is a jail for programs that need root, not against them.
+// This holds for every uid, root included: --user root keeps the same domain
+// (ptrace, process memory, pidfd_getfd, signals and abstract sockets stay
+// refused). A jailed root keeps what Landlock does not cover: it can leave
+// (write its pid into another cgroup.procs, detach the BPF pins, read the CA
+// key), and with CAP_SYS_ADMIN or CAP_PERFMON the kernel lets it read
+// /proc/PID/environ and /proc/PID/maps of processes outside without asking
+// Landlock (seen on Linux 6.18). --user root is a jail for programs that
+// need root, not against them.
 
 // landlockABIScopes is the first ABI with LANDLOCK_SCOPE_*.
 const landlockABIScopes = 6

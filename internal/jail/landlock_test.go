@@ -2,6 +2,10 @@ package jail
 
 import (
 	"errors"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -34,5 +38,61 @@ func TestProbeIsolationAgreesWithItsError(t *testing.T) {
 	iso := ProbeIsolation()
 	if (iso.ABI == 0) != (iso.Err != nil) {
 		t.Fatalf("got ABI %d, err %v: want exactly one", iso.ABI, iso.Err)
+	}
+}
+
+// TestPrivilegedRestrictSelfEachABI runs a process from a thread in a domain
+// made as for each ABI and checks what it may do to a process outside.
+func TestPrivilegedRestrictSelfEachABI(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root (landlock_restrict_self without no_new_privs needs CAP_SYS_ADMIN)")
+	}
+	if real := ProbeIsolation(); real.ABI < landlockABIScopes {
+		t.Skipf("Landlock ABI %d here: cannot try the scopes", real.ABI)
+	}
+	outside := exec.Command("sleep", "60")
+	if err := outside.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { outside.Process.Kill(); outside.Wait() }()
+	pid := strconv.Itoa(outside.Process.Pid)
+	for _, tc := range []struct {
+		abi             int
+		environ, signal bool // allowed?
+	}{
+		{abi: 5, environ: false, signal: true},
+		{abi: 7, environ: false, signal: false},
+	} {
+		script := "cat /proc/" + pid + "/environ >/dev/null 2>&1 && echo environ; kill -0 " + pid + " 2>/dev/null && echo signal; true"
+		out := make(chan string, 1)
+		go func() {
+			runtime.LockOSThread() // never unlocked: the thread carries the domain and dies with the goroutine
+			if err := restrictSelf(Isolation{ABI: tc.abi}, false); err != nil {
+				out <- "restrict: " + err.Error()
+				return
+			}
+			b, err := exec.Command("sh", "-c", script).CombinedOutput()
+			if err != nil {
+				out <- "run: " + err.Error()
+				return
+			}
+			out <- string(b)
+		}()
+		got := <-out
+		want := ""
+		if tc.environ {
+			want += "environ\n"
+		}
+		if tc.signal {
+			want += "signal\n"
+		}
+		if got != want {
+			t.Errorf("ABI %d: the process in the domain did %q, want %q", tc.abi, got, want)
+		}
+	}
+	// Outside any domain, both work: the control.
+	b, _ := exec.Command("sh", "-c", "cat /proc/"+pid+"/environ >/dev/null && echo environ; kill -0 "+pid+" && echo signal").CombinedOutput()
+	if string(b) != "environ\nsignal\n" {
+		t.Errorf("outside a domain: got %q, want environ and signal to work", b)
 	}
 }
