@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -50,7 +51,11 @@ func TestPrivilegedRestrictSelfEachABI(t *testing.T) {
 	if real := ProbeIsolation(); real.ABI < landlockABIScopes {
 		t.Skipf("Landlock ABI %d here: cannot try the scopes", real.ABI)
 	}
+	// Both sides unprivileged, as the jailed user and that user's other
+	// processes are (a root with CAP_SYS_ADMIN may read environ anyway).
+	nobody := &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
 	outside := exec.Command("sleep", "60")
+	outside.SysProcAttr = nobody
 	if err := outside.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +76,9 @@ func TestPrivilegedRestrictSelfEachABI(t *testing.T) {
 				out <- "restrict: " + err.Error()
 				return
 			}
-			b, err := exec.Command("sh", "-c", script).CombinedOutput()
+			cmd := exec.Command("sh", "-c", script)
+			cmd.SysProcAttr = nobody
+			b, err := cmd.CombinedOutput()
 			if err != nil {
 				out <- "run: " + err.Error()
 				return
@@ -91,7 +98,9 @@ func TestPrivilegedRestrictSelfEachABI(t *testing.T) {
 		}
 	}
 	// Outside any domain, both work: the control.
-	b, _ := exec.Command("sh", "-c", "cat /proc/"+pid+"/environ >/dev/null && echo environ; kill -0 "+pid+" && echo signal").CombinedOutput()
+	control := exec.Command("sh", "-c", "cat /proc/"+pid+"/environ >/dev/null && echo environ; kill -0 "+pid+" && echo signal")
+	control.SysProcAttr = nobody
+	b, _ := control.CombinedOutput()
 	if string(b) != "environ\nsignal\n" {
 		t.Errorf("outside a domain: got %q, want environ and signal to work", b)
 	}
