@@ -132,7 +132,24 @@ func runAttack(w io.Writer, o *options, log *slog.Logger) (int, error) {
 	}
 	defer baitFile.Close()
 
-	args := []string{"--user", user, "--js", attack.RuleFor(spec),
+	// Outside the jail: a process of the jailed user, and an abstract
+	// socket, for the isolation attempts.
+	spec.Abstract = abstractCanaryName()
+	if err := canaries.UnixCanary(spec.Abstract); err != nil {
+		return 0, fail(exitFailure, err)
+	}
+	victim, stopVictim, err := startVictim(attacker, user, spec)
+	if err != nil {
+		return 0, fail(exitFailure, err)
+	}
+	defer stopVictim()
+	spec.Victim = victim
+
+	// The rule is a --proc program (attack.RuleFor run by the JavaScript
+	// engine in a program), so that an attempt can try to forge its
+	// verdicts. --proc splits its command at spaces: the temporary
+	// directory has none.
+	args := []string{"--user", user, "--proc", attacker + " " + attack.RuleArg + " " + spec.BlockedExe,
 		"--resolve", attack.Decoy + ":" + spec.V4.String(),
 		"--dns", "forward", "--dns-upstream", dnsUpstream.String(),
 		"--deny-unix", resolverStandIn, "--deny-unix", engineStandIn,
@@ -254,6 +271,22 @@ func attackChild(args []string) int {
 			return exitUsage
 		}
 		attack.RunStep(args[1], spec, os.Stdout)
+		return 0
+	case args[0] == attack.VictimArg && len(args) == 2:
+		spec, err := attack.DecodeSpec(args[1])
+		if err == nil {
+			err = attack.RunVictim(spec, os.Stdout)
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "ebpfjail: error: %v\n", err)
+			return exitFailure
+		}
+		return 0
+	case args[0] == attack.RuleArg && len(args) == 2:
+		if err := attack.RunRule(attack.RuleFor(attack.Spec{BlockedExe: args[1]}), os.Stdin, os.Stdout); err != nil {
+			fmt.Fprintf(os.Stderr, "ebpfjail: error: %v\n", err)
+			return exitFailure
+		}
 		return 0
 	}
 	fmt.Fprintf(os.Stderr, "ebpfjail: error: unknown internal command %q\n", args[0])

@@ -37,6 +37,16 @@ func runCheck(w io.Writer, log *slog.Logger) (int, error) {
 	add("running as root", rootErr, "run it with sudo: sudo ebpfjail check")
 	add("kernel "+kernelRelease(), kernelOK(), "ebpfjail needs Linux 5.14 or later (cgroup.kill, cgroup bpf_link)")
 
+	// The isolation layer is optional: a jail runs without it, with the
+	// user's other processes in reach: say what holds and what does not.
+	held, missing := jail.ProbeIsolation().Layers(false)
+	for _, h := range held {
+		add(h, nil, "")
+	}
+	for _, m := range missing {
+		fmt.Fprintf(os.Stderr, "ebpfjail: warning: isolation layer missing: %s (nothing replaces it on this kernel; keep the user's other processes out of reach or run the command as a user of its own with --user)\n", m)
+	}
+
 	if root {
 		paths, cgErr := jail.DefaultPaths()
 		if cgErr != nil {

@@ -30,7 +30,7 @@ func buildEngine(o *options, log *slog.Logger, user *jail.User) (rules.Engine, e
 		// rewrite its own policy. A --server proxy reloads it on change.
 		e, err = rules.NewJSFile(o.jsFile, rules.JSOptions{Timeout: o.jsTimeout, Logger: log}, o.server)
 	case o.sh != "":
-		e = rules.NewShell(o.sh, rules.ShellOptions{Logger: log, Credential: cred, Env: os.Environ()})
+		e, err = rules.NewShell(o.sh, rules.ShellOptions{Logger: log, Credential: cred, Env: os.Environ()})
 	case o.proc != "":
 		e, err = rules.NewLineProcess(o.proc, rules.ProcOptions{Logger: log, Credential: cred, Env: os.Environ()})
 	default:

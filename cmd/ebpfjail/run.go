@@ -155,6 +155,8 @@ func runJail(o *options, log *slog.Logger) (int, error) {
 	if missing := links.Missing(); len(missing) > 0 {
 		warnf(os.Stderr, "this kernel lacks %s: denied unix sockets (resolvers, container engines) are masked only if they exist now; one started later is not guarded", strings.Join(missing, ", "))
 	}
+	openAbstract := opensAbstractUnix(o.allowUnix)
+	logIsolation(jail.ProbeIsolation(), openAbstract, log)
 	stopExec := watchExec(s.objs, j.Cgroup, out, log)
 	teardown := func() {
 		// Kill first, then detach: nothing of the jail runs unsteered.
@@ -190,7 +192,7 @@ func runJail(o *options, log *slog.Logger) (int, error) {
 	proc, err := j.Start(jail.Command{
 		Args: o.command, Env: withEnv(os.Environ(), trustEnv), User: user,
 		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
-		Foreground: fg, Mask: unixDeny, Log: log,
+		Foreground: fg, Mask: unixDeny, Log: log, OpenAbstractUnix: openAbstract,
 	})
 	if err != nil {
 		teardown()
@@ -514,4 +516,28 @@ func unixDenyList(o *options, user *jail.User) []string {
 		out = append(out, p)
 	}
 	return out
+}
+
+// opensAbstractUnix reports whether --allow-unix names an abstract socket:
+// then the jail runs without the abstract socket scope, which has no
+// per-name exception.
+func opensAbstractUnix(allow []string) bool {
+	for _, p := range allow {
+		if strings.HasPrefix(p, "@") || strings.HasPrefix(p, "\x00") {
+			return true
+		}
+	}
+	return false
+}
+
+// logIsolation says which isolation layers hold (-v) and warns about the
+// missing ones.
+func logIsolation(iso jail.Isolation, openAbstract bool, log *slog.Logger) {
+	held, missing := iso.Layers(openAbstract)
+	for _, h := range held {
+		log.Info("isolation", "holds", h)
+	}
+	for _, m := range missing {
+		warnf(os.Stderr, "isolation layer missing: %s", m)
+	}
 }

@@ -40,7 +40,7 @@ type Attempt struct {
 // could change the attacker's own standing (setuid, cgroup, BPF) come last,
 // so a success there cannot make an earlier attempt look blocked.
 func Attempts() []Attempt {
-	return []Attempt{
+	all := []Attempt{
 		{Name: "inherited-fd", What: "use a socket inherited from outside the jail", Run: inheritedFD},
 		{Name: "control-http", What: "an allowed request over HTTP (must reach the target)", Run: controlHTTP, Control: true},
 		{Name: "control-https", What: "an allowed request over HTTPS (must reach the target)", Run: controlHTTPS, Control: true},
@@ -95,11 +95,14 @@ func Attempts() []Attempt {
 		engineAttempt("unix-engine-ppid-root", "the engine's socket through ebpfjail's /proc/PID/root", spellSupervisorRoot),
 		{Name: "ca-key", What: "read ebpfjail's CA private key", Run: caKey},
 		{Name: "state-tamper", What: "write into ebpfjail's jail records", Run: stateTamper},
+	}
+	all = append(all, isolationAttempts()...)
+	return append(all, []Attempt{
 		{Name: "ptrace-supervisor", What: "ptrace ebpfjail", Run: ptraceSupervisor},
 		{Name: "setuid", What: "regain root through a setuid-root program", Run: setuid},
 		{Name: "cgroup-escape", What: "move out of the jail's cgroup, then connect", Run: cgroupEscape},
 		{Name: "bpf-detach", What: "detach the jail's BPF programs through their pins", Run: bpfDetach},
-	}
+	}...)
 }
 
 // Run runs every attempt and writes one JSON Outcome per line to w.

@@ -271,17 +271,23 @@ func (c *Canaries) startDNS(srv *dns.Server) {
 	c.closers = append(c.closers, closerFunc(srv.Shutdown))
 }
 
-// UnixCanary listens on a unix socket at path (any local user may connect:
+// UnixCanary listens on a unix socket at path, or at an abstract name
+// ("@name") (any local user may connect:
 // only the jail's rules may stop it) and records every connection.
 func (c *Canaries) UnixCanary(path string) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return fmt.Errorf("start unix canary: %w", err)
+	abstract := strings.HasPrefix(path, "@")
+	if !abstract {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return fmt.Errorf("start unix canary: %w", err)
+		}
 	}
 	ln, err := net.Listen("unix", path)
 	if err != nil {
 		return fmt.Errorf("start unix canary: %w", err)
 	}
-	os.Chmod(path, 0o777)
+	if !abstract {
+		os.Chmod(path, 0o777)
+	}
 	c.closers = append(c.closers, ln)
 	go func() {
 		for {

@@ -52,6 +52,10 @@ type Spec struct {
 	// Inbound is the port the inbound sender (StartInbound) sends to on
 	// this host's side of its veth, 0 when there is no sender.
 	Inbound uint16 `json:"inbound,omitempty"`
+	// Victim is an unjailed process of the jailed user; Abstract an
+	// abstract unix socket ("@name") bound outside the jail.
+	Victim   *Victim `json:"victim,omitempty"`
+	Abstract string  `json:"abstract,omitempty"`
 }
 
 // RuleFor is Rule, and for a spec with a BlockedExe, also a deny of that

@@ -19,6 +19,10 @@
 //     no spelling of their paths reaches them. The mounts are made before
 //     anything that forbids mount changes; a mask that cannot be made stops
 //     the start.
+//   - It runs in a Landlock domain of its own (landlock.go): no ptrace,
+//     memory, environ or pidfd_getfd access to processes outside it, and,
+//     with the scopes, no signals to them and no connections to abstract
+//     unix sockets they bound. ebpfjail and its rule programs stay outside.
 //   - The state record is written before the cgroup is made and removed
 //     last, so anything a crashed run left behind is found by Sweep.
 //   - On teardown the cgroup's processes are killed before the programs are

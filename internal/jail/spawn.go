@@ -31,6 +31,9 @@ type Command struct {
 	Mask []string
 	// Log, if set, is told which sockets were masked.
 	Log *slog.Logger
+	// OpenAbstractUnix leaves the Landlock abstract unix socket scope
+	// off (--allow-unix @NAME): Landlock has no per-name exception.
+	OpenAbstractUnix bool
 }
 
 // ErrNotFound and ErrNotExecutable tell the caller which of the documented
@@ -93,13 +96,15 @@ func start(c Command, cgroupFD int) (*os.Process, error) {
 	}
 
 	var filter []bpf.RawInstruction
+	var iso Isolation
 	if cgroupFD >= 0 {
 		if filter, err = socketFilter(); err != nil {
 			return nil, err
 		}
+		iso = ProbeIsolation()
 	}
 
-	// no_new_privs and the seccomp filter are per thread and inherited
+	// no_new_privs, the Landlock domain and the seccomp filter are per thread and inherited
 	// over fork and exec, and Go has no SysProcAttr field for them: set
 	// them on a thread of our own, fork from that thread, and let the
 	// thread die with its goroutine.
@@ -113,8 +118,8 @@ func start(c Command, cgroupFD int) (*os.Process, error) {
 	go func() {
 		runtime.LockOSThread()
 		// No UnlockOSThread: the thread carries no_new_privs, the
-		// filter and the mount namespace and must not run other
-		// goroutines; it exits when this goroutine returns.
+		// mount namespace, the Landlock domain and the filter and must
+		// not run other goroutines; it exits when this goroutine returns.
 		//
 		// Mounts first: nothing after them (Landlock) may forbid them.
 		var masked []string
@@ -128,6 +133,12 @@ func start(c Command, cgroupFD int) (*os.Process, error) {
 		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 			ch <- result{err: fmt.Errorf("set no_new_privs: %w", err)}
 			return
+		}
+		if cgroupFD >= 0 {
+			if err := restrictSelf(iso, c.OpenAbstractUnix); err != nil {
+				ch <- result{err: err, setup: true}
+				return
+			}
 		}
 		if filter != nil {
 			if err := installFilter(filter); err != nil {

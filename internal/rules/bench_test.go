@@ -103,7 +103,10 @@ func BenchmarkLineProcess(b *testing.B) {
 }
 
 func BenchmarkShell(b *testing.B) {
-	sh := NewShell("true", ShellOptions{Logger: quietLogger(), Timeout: time.Minute})
+	sh, err := NewShell("true", ShellOptions{Logger: quietLogger(), Timeout: time.Minute})
+	if err != nil {
+		b.Fatal(err)
+	}
 	ctx, r := context.Background(), typicalRequest()
 	b.ReportAllocs()
 	for b.Loop() {

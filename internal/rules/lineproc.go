@@ -54,6 +54,7 @@ type ProcOptions struct {
 // before the jailed command runs.
 type LineProcess struct {
 	argv    []string
+	pin     *pinned
 	timeout time.Duration
 	log     *slog.Logger
 	cred    *syscall.Credential
@@ -83,8 +84,15 @@ func NewLineProcess(program string, opts ProcOptions) (*LineProcess, error) {
 	if p.env == nil {
 		p.env = os.Environ()
 	}
+	// Restarts run what was named now, not what the file holds then.
+	pin, err := pinProgram(argv, p.cred)
+	if err != nil {
+		return nil, fmt.Errorf("start rule program: %w", err)
+	}
+	p.pin = pin
 	c, err := p.start()
 	if err != nil {
+		pin.close()
 		return nil, err
 	}
 	p.cur = c
@@ -111,7 +119,7 @@ func (p *LineProcess) start() (*lineChild, error) {
 		inW.Close()
 		return nil, fmt.Errorf("start rule program: %w", err)
 	}
-	cmd := exec.Command(p.argv[0], p.argv[1:]...)
+	cmd := p.pin.command(exec.Command(p.argv[0], p.argv[1:]...))
 	cmd.Stdin, cmd.Stdout = inR, outW
 	stderr := &logWriter{log: p.log, name: strings.Join(p.argv, " ")}
 	cmd.Stderr = stderr
@@ -265,6 +273,7 @@ func (p *LineProcess) Close() error {
 		p.cur.kill()
 		p.cur = nil
 	}
+	p.pin.close()
 	return nil
 }
 

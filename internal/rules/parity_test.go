@@ -74,7 +74,11 @@ func newTestProc(t *testing.T, program string, env ...string) *LineProcess {
 }
 
 func newTestShell(script string) Engine {
-	return NewShell(script, ShellOptions{Timeout: testTimeout, Logger: quietLogger()})
+	e, err := NewShell(script, ShellOptions{Timeout: testTimeout, Logger: quietLogger()})
+	if err != nil {
+		panic(err)
+	}
+	return e
 }
 
 func TestParityResults(t *testing.T) {

@@ -48,7 +48,7 @@ type ShellOptions struct {
 // the 403 body); they are in Reason.
 type Shell struct {
 	name    string
-	args    []string
+	pin     *pinned
 	timeout time.Duration
 	log     *slog.Logger
 	cred    *syscall.Credential
@@ -56,12 +56,18 @@ type Shell struct {
 }
 
 // NewShell returns the --sh engine for script. Nothing is started until a
-// request comes.
-func NewShell(script string, opts ShellOptions) Engine {
+// request comes; the script's file is pinned now (pin.go).
+func NewShell(script string, opts ShellOptions) (Engine, error) {
 	s := &Shell{name: script, timeout: opts.Timeout, log: opts.Logger, cred: opts.Credential, env: opts.Env}
+	argv := []string{script}
 	if strings.Contains(script, " ") {
-		s.name, s.args = "sh", []string{"-c", script}
+		argv = []string{"sh", "-c", script}
 	}
+	pin, err := pinProgram(argv, s.cred)
+	if err != nil {
+		return nil, err
+	}
+	s.pin, s.name = pin, argv[0]
 	if s.timeout <= 0 {
 		s.timeout = DefaultShellTimeout
 	}
@@ -71,7 +77,7 @@ func NewShell(script string, opts ShellOptions) Engine {
 	if s.env == nil {
 		s.env = os.Environ()
 	}
-	return s
+	return s, nil
 }
 
 // Evaluate runs the script for r.
@@ -81,7 +87,7 @@ func (s *Shell) Evaluate(ctx context.Context, r *Request) Verdict {
 	}
 	tctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	cmd := exec.CommandContext(tctx, s.name, s.args...)
+	cmd := s.pin.command(exec.CommandContext(tctx, s.pin.argv[0], s.pin.argv[1:]...))
 	cmd.Env = append(s.env[:len(s.env):len(s.env)], requestEnv(r)...)
 	cmd.SysProcAttr = childAttr(s.cred)
 	// Kill the whole process group, so a script's children go too.
@@ -119,8 +125,11 @@ func (s *Shell) Evaluate(ctx context.Context, r *Request) Verdict {
 	return Verdict{Reason: fmt.Sprintf("rule error: run script: %v", err)}
 }
 
-// Close does nothing: no process outlives its request.
-func (s *Shell) Close() error { return nil }
+// Close releases the pinned script: no process outlives its request.
+func (s *Shell) Close() error {
+	s.pin.close()
+	return nil
+}
 
 // requestEnv is the request as environment variables for --sh.
 func requestEnv(r *Request) []string {

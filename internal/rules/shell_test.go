@@ -38,7 +38,10 @@ func TestShell(t *testing.T) {
 func TestShellStderrLogged(t *testing.T) {
 	needSh(t)
 	h := &captureHandler{}
-	sh := NewShell("echo oops >&2; exit 0", ShellOptions{Timeout: testTimeout, Logger: slog.New(h)})
+	sh, err := NewShell("echo oops >&2; exit 0", ShellOptions{Timeout: testTimeout, Logger: slog.New(h)})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if got := sh.Evaluate(context.Background(), typicalRequest()); got != allow() {
 		t.Errorf("got %+v, want allow", got)
 	}
@@ -60,7 +63,10 @@ func TestShellTimeout(t *testing.T) {
 	// The background sleep shares stdout; only killing the whole process
 	// group lets the evaluation end at the limit.
 	marker := filepath.Join(t.TempDir(), "survived")
-	sh := NewShell("(sleep 2; touch "+marker+") & sleep 10", ShellOptions{Timeout: 200 * time.Millisecond, Logger: quietLogger()})
+	sh, err := NewShell("(sleep 2; touch "+marker+") & sleep 10", ShellOptions{Timeout: 200 * time.Millisecond, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
 	start := time.Now()
 	got := sh.Evaluate(context.Background(), typicalRequest())
 	elapsed := time.Since(start)
