@@ -570,8 +570,23 @@ struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 1024);
 	__type(key, struct unix_path);
-	__type(value, __u8);
+	__type(value, __u8); /* UNIX_DENY or UNIX_ALLOW */
 } unix_deny SEC(".maps");
+
+/* unix_deny's values: most entries deny; UNIX_ALLOW marks an abstract name
+ * opened by --allow-unix @NAME, which matters while abstract_allow_only is
+ * set. */
+#define UNIX_DENY 1
+#define UNIX_ALLOW 2
+
+/*
+ * Abstract sockets bound outside the jail are normally out of reach through
+ * the jail's Landlock domain, which has no per-name exception. To open one
+ * name, ebpfjail leaves that scope off and sets this: then an abstract name
+ * passes only if unix_deny holds it as UNIX_ALLOW (the jail's own abstract
+ * sockets included: these hooks cannot tell who bound a name).
+ */
+volatile __u32 abstract_allow_only = 0;
 
 /* The kernel context behind struct bpf_sock_addr. Its UAPI view has no
  * field for a unix address; the kernel one points at the sockaddr_un the
@@ -625,6 +640,7 @@ static __always_inline int unix_verdict(struct bpf_sock_addr *ctx)
 	struct bpf_sock_addr_kern *sa = bpf_cast_to_kern_ctx(ctx);
 	struct unix_key_buf buf = {};
 	__u32 len = sa->uaddrlen;
+	__u8 *v;
 
 	/* unix_validate_addr() has checked this already; be safe anyway. */
 	if (len <= SUN_PATH_OFFSET || len > SUN_PATH_OFFSET + UNIX_PATH_MAX)
@@ -632,8 +648,15 @@ static __always_inline int unix_verdict(struct bpf_sock_addr *ctx)
 	len -= SUN_PATH_OFFSET;
 	if (unix_key(&buf, (char *)sa->uaddr + SUN_PATH_OFFSET, len))
 		goto deny;
-	if (!bpf_map_lookup_elem(&unix_deny, &buf.k))
-		return 1;
+	v = bpf_map_lookup_elem(&unix_deny, &buf.k);
+	if (v) {
+		if (*v == UNIX_ALLOW)
+			return 1;
+		goto deny;
+	}
+	if (buf.k.path[0] == 0 && abstract_allow_only)
+		goto deny;
+	return 1;
 deny:
 	stat_inc(STAT_UNIX_DENIED);
 	return 0;
@@ -749,6 +772,7 @@ static __always_inline int unix_guard(struct unix_sock *peer)
 	struct inode *inode;
 	const char *name;
 	__u32 len;
+	__u8 *v;
 
 	if (bpf_current_task_under_cgroup(&jail_cgroup, 0) != 1)
 		return 0;
@@ -776,7 +800,8 @@ static __always_inline int unix_guard(struct unix_sock *peer)
 	name = (const char *)addr + bpf_core_field_offset(struct unix_address, name) + SUN_PATH_OFFSET;
 	if (unix_key(&buf, name, len))
 		goto deny;
-	if (!bpf_map_lookup_elem(&unix_deny, &buf.k))
+	v = bpf_map_lookup_elem(&unix_deny, &buf.k);
+	if (!v || *v == UNIX_ALLOW)
 		return 0;
 deny:
 	stat_inc(STAT_UNIX_GUARD_DENIED);

@@ -124,7 +124,7 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	fs.CountVarP(&o.verbose, "verbose", "v", "show every request (-v) and debugging detail (-vv); denied ones are always shown")
 	fs.Float64Var(&o.timeout, "timeout", 0, "stop the command after `SECONDS` and exit 124")
 	fs.StringVar(&o.user, "user", "", "run the command as `USER` (default: the user who ran sudo; root only as --user root)")
-	fs.StringArrayVar(&o.allowUnix, "allow-unix", nil, "let the command reach the unix socket `PATH` although it is on the default deny list, or the abstract socket @NAME bound outside the jail (this turns the abstract socket scope off: every outside abstract socket but those --deny-unix lists becomes reachable) (repeatable)")
+	fs.StringArrayVar(&o.allowUnix, "allow-unix", nil, "let the command reach the unix socket `PATH` although it is on the default deny list, or the abstract socket @NAME bound outside the jail (abstract sockets are then decided by name: only the listed ones are reachable, the jail's own included) (repeatable)")
 	fs.StringArrayVar(&o.denyUnix, "deny-unix", nil, "deny the unix socket `PATH` too (repeatable; @name for an abstract one)")
 	fs.BoolVar(&o.inbound, "allow-inbound", false, "let the command's sockets receive from other hosts (a server on 0.0.0.0 becomes reachable from the network); by default only loopback reaches them")
 	fs.StringVar(&o.dnsMode, "dns", "fake", "`MODE` fake: answer every lookup with a stand-in address, forward nothing; forward: ask --dns-upstream for names the rule allows (r.scheme 'dns')")

@@ -155,8 +155,6 @@ func runJail(o *options, log *slog.Logger) (int, error) {
 	if missing := links.Missing(); len(missing) > 0 {
 		warnf(os.Stderr, "this kernel lacks %s: denied unix sockets (resolvers, container engines) are masked only if they exist now; one started later is not guarded", strings.Join(missing, ", "))
 	}
-	openAbstract := opensAbstractUnix(o.allowUnix)
-	logIsolation(jail.ProbeIsolation(), openAbstract, log)
 	stopExec := watchExec(s.objs, j.Cgroup, out, log)
 	teardown := func() {
 		// Kill first, then detach: nothing of the jail runs unsteered.
@@ -180,6 +178,23 @@ func runJail(o *options, log *slog.Logger) (int, error) {
 			log.Debug("dns shim", "malformed_queries", s.dns.Malformed())
 		}
 	}
+	openAbstract := abstractAllowed(o.allowUnix)
+	if len(openAbstract) > 0 {
+		// The jail's Landlock scope cannot open one name: the cgroup
+		// unix hooks decide abstract names instead, or nothing does.
+		if len(links.Missing()) > 0 {
+			teardown()
+			out.close()
+			return 0, fail(exitFailure, fmt.Errorf("--allow-unix %s needs the cgroup unix socket hooks, which this kernel lacks (%s)", openAbstract[0], strings.Join(links.Missing(), ", ")),
+				"they come with Linux 6.7; without them ebpfjail can open no single abstract socket, only refuse them all (leave out --allow-unix @NAME)")
+		}
+		if err := s.objs.AllowAbstractOnly(openAbstract); err != nil {
+			teardown()
+			out.close()
+			return 0, fail(exitUsage, err, "--allow-unix takes an absolute path or @name")
+		}
+	}
+	logIsolation(jail.ProbeIsolation(), len(openAbstract) > 0, log)
 	// A signal during setup aborts before the command starts.
 	select {
 	case sig := <-sigs:
@@ -192,7 +207,7 @@ func runJail(o *options, log *slog.Logger) (int, error) {
 	proc, err := j.Start(jail.Command{
 		Args: o.command, Env: withEnv(os.Environ(), trustEnv), User: user,
 		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
-		Foreground: fg, Mask: unixDeny, Log: log, OpenAbstractUnix: openAbstract,
+		Foreground: fg, Mask: unixDeny, Log: log, OpenAbstractUnix: len(openAbstract) > 0,
 	})
 	if err != nil {
 		teardown()
@@ -518,16 +533,18 @@ func unixDenyList(o *options, user *jail.User) []string {
 	return out
 }
 
-// opensAbstractUnix reports whether --allow-unix names an abstract socket:
-// then the jail runs without the abstract socket scope, which has no
-// per-name exception.
-func opensAbstractUnix(allow []string) bool {
+// abstractAllowed are the abstract sockets --allow-unix names. With any,
+// the jail runs without the Landlock abstract socket scope (it has no
+// per-name exception) and the cgroup unix hooks let through these names
+// and no other abstract one.
+func abstractAllowed(allow []string) []string {
+	var out []string
 	for _, p := range allow {
 		if strings.HasPrefix(p, "@") || strings.HasPrefix(p, "\x00") {
-			return true
+			out = append(out, p)
 		}
 	}
-	return false
+	return out
 }
 
 // logIsolation says which isolation layers hold (-v) and warns about the

@@ -103,6 +103,7 @@ const (
 	jailProgJailSockops           = "jail_sockops"
 	jailProgJailUnixMaySend       = "jail_unix_may_send"
 	jailProgJailUnixStreamConnect = "jail_unix_stream_connect"
+	jailVarAbstractAllowOnly      = "abstract_allow_only"
 	jailVarDnsPort4               = "dns_port4"
 	jailVarDnsPort6               = "dns_port6"
 	jailVarExecEventType          = "exec_event_type"
@@ -195,14 +196,15 @@ type jailMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type jailVariableSpecs struct {
-	DnsPort4       *ebpf.VariableSpec `ebpf:"dns_port4"`
-	DnsPort6       *ebpf.VariableSpec `ebpf:"dns_port6"`
-	ExecEventType  *ebpf.VariableSpec `ebpf:"exec_event_type"`
-	ExecEvents     *ebpf.VariableSpec `ebpf:"exec_events"`
-	GuardProbeSeen *ebpf.VariableSpec `ebpf:"guard_probe_seen"`
-	GuardProbeTgid *ebpf.VariableSpec `ebpf:"guard_probe_tgid"`
-	ListenPort4    *ebpf.VariableSpec `ebpf:"listen_port4"`
-	ListenPort6    *ebpf.VariableSpec `ebpf:"listen_port6"`
+	AbstractAllowOnly *ebpf.VariableSpec `ebpf:"abstract_allow_only"`
+	DnsPort4          *ebpf.VariableSpec `ebpf:"dns_port4"`
+	DnsPort6          *ebpf.VariableSpec `ebpf:"dns_port6"`
+	ExecEventType     *ebpf.VariableSpec `ebpf:"exec_event_type"`
+	ExecEvents        *ebpf.VariableSpec `ebpf:"exec_events"`
+	GuardProbeSeen    *ebpf.VariableSpec `ebpf:"guard_probe_seen"`
+	GuardProbeTgid    *ebpf.VariableSpec `ebpf:"guard_probe_tgid"`
+	ListenPort4       *ebpf.VariableSpec `ebpf:"listen_port4"`
+	ListenPort6       *ebpf.VariableSpec `ebpf:"listen_port6"`
 }
 
 // jailObjects contains all objects after they have been loaded into the kernel.
@@ -254,14 +256,15 @@ func (m *jailMaps) Close() error {
 //
 // It can be passed to loadJailObjects or ebpf.CollectionSpec.LoadAndAssign.
 type jailVariables struct {
-	DnsPort4       *ebpf.Variable `ebpf:"dns_port4"`
-	DnsPort6       *ebpf.Variable `ebpf:"dns_port6"`
-	ExecEventType  *ebpf.Variable `ebpf:"exec_event_type"`
-	ExecEvents     *ebpf.Variable `ebpf:"exec_events"`
-	GuardProbeSeen *ebpf.Variable `ebpf:"guard_probe_seen"`
-	GuardProbeTgid *ebpf.Variable `ebpf:"guard_probe_tgid"`
-	ListenPort4    *ebpf.Variable `ebpf:"listen_port4"`
-	ListenPort6    *ebpf.Variable `ebpf:"listen_port6"`
+	AbstractAllowOnly *ebpf.Variable `ebpf:"abstract_allow_only"`
+	DnsPort4          *ebpf.Variable `ebpf:"dns_port4"`
+	DnsPort6          *ebpf.Variable `ebpf:"dns_port6"`
+	ExecEventType     *ebpf.Variable `ebpf:"exec_event_type"`
+	ExecEvents        *ebpf.Variable `ebpf:"exec_events"`
+	GuardProbeSeen    *ebpf.Variable `ebpf:"guard_probe_seen"`
+	GuardProbeTgid    *ebpf.Variable `ebpf:"guard_probe_tgid"`
+	ListenPort4       *ebpf.Variable `ebpf:"listen_port4"`
+	ListenPort6       *ebpf.Variable `ebpf:"listen_port6"`
 }
 
 // jailPrograms contains all programs after they have been loaded into the kernel.

@@ -71,6 +71,12 @@ func UserUnixDeny(uid int) []string {
 	}
 }
 
+// unix_deny's values (bpf/jail.c UNIX_DENY, UNIX_ALLOW).
+const (
+	unixDeny  uint8 = 1
+	unixAllow uint8 = 2
+)
+
 // maxUnixDeny is unix_deny's max_entries in bpf/jail.c.
 const maxUnixDeny = 1024
 
@@ -129,7 +135,7 @@ func (o *Objects) DenyUnix(paths []string) error {
 		}
 	}
 	for i, k := range keys {
-		if err := o.objs.UnixDeny.Put(&k, uint8(1)); err != nil {
+		if err := o.objs.UnixDeny.Put(&k, unixDeny); err != nil {
 			if errors.Is(err, unix.E2BIG) {
 				return fmt.Errorf("deny unix socket %q: more than %d addresses: %w", paths[i], maxUnixDeny, err)
 			}
@@ -263,6 +269,32 @@ func unixKey(p string) (jailUnixPath, error) {
 		k.Path[i] = int8(p[i])
 	}
 	return k, nil
+}
+
+// AllowAbstractOnly turns abstract unix names into an allow list: the jail
+// may connect or send to the abstract sockets named (each "@name") and to no
+// other, its own included, since the hooks cannot tell who bound a name.
+// It is for --allow-unix @NAME, where the jail's Landlock abstract socket
+// scope (which refuses only sockets bound outside the jail, but has no
+// per-name exception) is left off. Needs the cgroup unix hooks (Linux
+// 6.7+): Links.Missing says when they are absent.
+func (o *Objects) AllowAbstractOnly(names []string) error {
+	for _, n := range names {
+		k, err := unixKey(n)
+		if err != nil {
+			return err
+		}
+		if k.Path[0] != 0 {
+			return fmt.Errorf("allow abstract unix socket %q: not an abstract name (@name)", n)
+		}
+		if err := o.objs.UnixDeny.Put(&k, unixAllow); err != nil {
+			return fmt.Errorf("allow abstract unix socket %q: %w", n, err)
+		}
+	}
+	if err := o.objs.AbstractAllowOnly.Set(uint32(1)); err != nil {
+		return fmt.Errorf("set abstract unix allow list: %w", err)
+	}
+	return nil
 }
 
 // unixPrograms are the programs a kernel before 6.7 cannot load.

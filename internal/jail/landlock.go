@@ -77,7 +77,7 @@ func (i Isolation) Layers(openAbstract bool) (held, missing []string) {
 	}
 	held = append(held, "Landlock signal scope: no signals to processes outside the jail")
 	if openAbstract {
-		missing = append(missing, "Landlock abstract unix socket scope: off because of --allow-unix @NAME: every abstract socket outside the jail is reachable unless listed with --deny-unix")
+		held = append(held, "abstract unix sockets by name (--allow-unix @NAME; the Landlock scope is off, it has no per-name exception): only the listed names are reachable, the jail's own included (cgroup unix hooks)")
 	} else {
 		held = append(held, "Landlock abstract unix socket scope: no connections to abstract sockets bound outside the jail")
 	}

@@ -22,7 +22,7 @@ func TestIsolationLayersSayWhatHoldsAndWhatIsMissing(t *testing.T) {
 		{"no landlock", Isolation{Err: errors.New("landlock: EOPNOTSUPP")}, false, 0, "Landlock (landlock: EOPNOTSUPP)"},
 		{"ptrace only", Isolation{ABI: 5}, false, 1, "Landlock scopes (ABI 5 < 6"},
 		{"everything", Isolation{ABI: 7}, false, 3, ""},
-		{"abstract opened", Isolation{ABI: 7}, true, 2, "off because of --allow-unix @NAME"},
+		{"abstract by name", Isolation{ABI: 7}, true, 3, ""},
 	} {
 		held, missing := tc.iso.Layers(tc.openAbstract)
 		if len(held) != tc.held {
