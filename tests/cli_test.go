@@ -78,12 +78,43 @@ func TestPrivilegedCheckReportsEveryProgram(t *testing.T) {
 	for _, want := range []string{"ok    running as root", "ok    cgroup2 at ", "ok    BPF object loads",
 		"ok    attach connect4", "ok    attach connect6", "ok    attach sockops", "ok    attach getpeername6",
 		"ok    attach sock_create", "ok    attach ingress (cgroup_skb", "ok    attach the identity hooks",
+		"ok    Landlock ABI", "ok    Landlock signal scope", "ok    Landlock abstract unix socket scope",
+		"ok    seccomp filter", "ok    unix socket paths: denied sockets masked",
 		"this host can run ebpfjail"} {
 		contains(t, "check", r.stdout, want)
 	}
 	left, _ := filepath.Glob(testutil.Cgroup2Mount(t) + "/ebpfjail-check-*")
 	if len(left) > 0 {
 		t.Errorf("check left %v", left)
+	}
+}
+
+// The containment model is stated where a user looks, README and --help,
+// one row per layer, each naming what refuses it: the layers that check
+// reports (TestPrivilegedCheckReportsEveryProgram) and the jail enforces.
+func TestReadmeAndHelpStateTheContainmentModel(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, table, ok := strings.Cut(string(readme), "## Containment\n")
+	if !ok {
+		t.Fatal("README.md has no '## Containment' section")
+	}
+	table, _, _ = strings.Cut(table, "\n## ")
+	help := jail(t, runOpts{}, "--help")
+	_, helpTable, ok := strings.Cut(help.stdout, "\nContainment:")
+	if !ok {
+		t.Fatalf("--help has no 'Containment:' block\n%s", help)
+	}
+	helpTable, _, _ = strings.Cut(helpTable, "\n\n")
+	for _, layer := range []string{"connect", "skb ingress", "seccomp", "Landlock", "Landlock scopes", "mount", "unix hooks", "connect()", "--allow-inbound", "--user root"} {
+		if !strings.Contains(table, layer) {
+			t.Errorf("README's containment table does not name %q", layer)
+		}
+		if !strings.Contains(helpTable, layer) {
+			t.Errorf("--help's containment block does not name %q:\n%s", layer, helpTable)
+		}
 	}
 }
 

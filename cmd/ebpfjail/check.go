@@ -56,6 +56,9 @@ func runCheck(w io.Writer, log *slog.Logger) (int, error) {
 			add("bpffs at "+paths.BPFFS, nil, "")
 			checkPrograms(paths, add)
 		}
+		// Required: the command does not start without its filter.
+		add("seccomp filter: socket() only for unix, inet, inet6 and netlink; no io_uring", jail.ProbeSeccomp(),
+			"a jail needs seccomp filters (CONFIG_SECCOMP_FILTER)")
 		// Required: a jail does not start without its masks.
 		add("unix socket paths: denied sockets masked in the jail's mount namespace, however a path is spelled", jail.ProbeMask(),
 			"a jail needs mount namespaces (CONFIG_NAMESPACES) and bind mounts")

@@ -55,6 +55,23 @@ Examples:
 `
 
 const usageTail = `
+Containment: what the jailed tree cannot do, and what refuses it ('check'
+says which layers this kernel has, -v which hold; a missing one is warned):
+  connect TCP but through the rule       cgroup BPF connect hooks (5.14+)
+  UDP but DNS; raw, packet, ICMP, SCTP   cgroup BPF sock_create/sendmsg: EPERM
+  vsock and other families; io_uring     seccomp: EAFNOSUPPORT / EPERM
+  receive from other hosts               cgroup BPF skb ingress (--allow-inbound)
+  ptrace, memory, environ, pidfd_getfd   Landlock domain (5.13+)
+    of processes outside, rule programs
+  signal outside; outside abstract       Landlock scopes (6.12+)
+    sockets
+  resolver/engine sockets, any spelling  mount-namespace masks; exact path: cgroup
+                                         BPF unix hooks (6.7+)
+  pose as another program in r.proc      kernel record at connect() (tp_btf)
+  leave the cgroup, detach pins, read    permissions, no_new_privs
+    the CA key, setuid
+--user root keeps only the Landlock rows: root can leave the cgroup.
+
 Signals: INT, TERM, HUP, QUIT, USR1 and USR2 are passed on to the command.
 USR1 also makes ebpfjail print one line on stderr about itself: goroutines,
 open descriptors, heap and resident memory, active connections.

@@ -3,6 +3,7 @@ package jail
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"unsafe"
 
 	"golang.org/x/net/bpf"
@@ -127,4 +128,33 @@ func socketFilter() ([]bpf.RawInstruction, error) {
 		return nil, errors.New("build seccomp filter: no system call table for this architecture")
 	}
 	return filterProgram(nativeABI, compatABI, x32Bit)
+}
+
+// ProbeSeccomp installs the filter on a throwaway thread and checks that it
+// holds there (io_uring_setup refused with EPERM), for `ebpfjail check`.
+func ProbeSeccomp() error {
+	raw, err := socketFilter()
+	if err != nil {
+		return err
+	}
+	done := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
+		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+			done <- fmt.Errorf("set no_new_privs: %w", err)
+			return
+		}
+		if err := installFilter(raw); err != nil {
+			done <- err
+			return
+		}
+		// NULL params: without the filter the kernel answers EFAULT.
+		_, _, errno := unix.Syscall(uintptr(nativeABI.ioUringSetup), 4, 0, 0)
+		if errno != unix.EPERM {
+			done <- fmt.Errorf("io_uring_setup under the filter: got %v, want EPERM", errno)
+			return
+		}
+		done <- nil
+	}()
+	return <-done
 }
