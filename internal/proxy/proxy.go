@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -72,6 +73,10 @@ type Config struct {
 	Timeouts Timeouts
 	// Dial connects upstream to an address; nil means a net.Dialer.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// MaxInFlight bounds the requests served at once (0 means
+	// DefaultMaxInFlight); one over it waits briefly for a slot, then is
+	// answered 503.
+	MaxInFlight int
 }
 
 // SyntheticNames maps fake DNS answers back to names (internal/dns).
@@ -99,6 +104,10 @@ type Proxy struct {
 	nextID    atomic.Uint64
 	// active counts accepted connections not yet done (Stats).
 	active atomic.Int64
+	// inFlight holds a token per request being served (MaxInFlight).
+	inFlight chan struct{}
+	// errorLog is net/http's and http2's (newErrorLog).
+	errorLog *log.Logger
 }
 
 // Listen binds the listener (ephemeral ports) and starts serving.
@@ -117,7 +126,10 @@ func Listen(cfg Config) (*Proxy, error) {
 		cfg.PeekTimeout = peekTimeout
 	}
 	cfg.Timeouts = cfg.Timeouts.withDefaults()
-	p := &Proxy{cfg: cfg, conns: map[net.Conn]struct{}{}}
+	if cfg.MaxInFlight <= 0 {
+		cfg.MaxInFlight = DefaultMaxInFlight
+	}
+	p := &Proxy{cfg: cfg, conns: map[net.Conn]struct{}{}, inFlight: make(chan struct{}, cfg.MaxInFlight), errorLog: newErrorLog(cfg.Logger)}
 	p.dialer = &dialer{resolver: cfg.Resolver, dial: cfg.Dial}
 	if cfg.Synthetic != nil {
 		p.dialer.never = cfg.Synthetic.Contains
