@@ -82,6 +82,9 @@ type Config struct {
 // SyntheticNames maps fake DNS answers back to names (internal/dns).
 type SyntheticNames interface {
 	Name(netip.Addr) (string, bool)
+	// Open is Name for a connection to the address: the address keeps
+	// its name until done is called.
+	Open(netip.Addr) (name string, done func(), ok bool)
 	Contains(netip.Addr) bool
 }
 
@@ -302,8 +305,13 @@ func (p *Proxy) handle(c *net.TCPConn) {
 	}
 	if syn := p.cfg.Synthetic; syn != nil && syn.Contains(cn.dialIP) {
 		// A fake DNS answer: the name is what the child asked for; the
-		// address means nothing outside the jail.
-		cn.destName, _ = syn.Name(cn.dialIP)
+		// address means nothing outside the jail, and keeps its name while
+		// this connection lasts.
+		name, done, ok := syn.Open(cn.dialIP)
+		if ok {
+			defer done()
+		}
+		cn.destName = name
 		cn.dialIP = netip.Addr{}
 		cn.log = cn.log.With("name", cn.destName)
 	} else if p.cfg.ResolvedNames != nil {

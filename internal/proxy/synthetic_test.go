@@ -15,7 +15,7 @@ import (
 func TestSyntheticDestinationIsDecidedAndDialedByName(t *testing.T) {
 	origin, seen := httpOrigin(t)
 	syn := dns.NewSynthetic()
-	fake4, _ := syn.Addrs("allowed.test")
+	fake4, _, _ := syn.Addrs("allowed.test")
 	k := &fakeKernel{}
 	var hosts []string
 	p, err := Listen(Config{
