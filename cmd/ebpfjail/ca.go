@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"log/slog"
 	"path/filepath"
 
 	"github.com/ebpfjail/ebpfjail/internal/tlsca"
@@ -24,4 +25,15 @@ func runCA(w io.Writer, what string) (int, error) {
 	}
 	w.Write(ca.CertPEM())
 	return 0, nil
+}
+
+// warnUnrestrictedCA says when the CA predates the serverAuth restriction:
+// it is kept, because replacing it would break the trust stores it was
+// installed in, but the operator should know and may replace it.
+func warnUnrestrictedCA(ca *tlsca.CA, dir string, log *slog.Logger) {
+	if ca.ServerAuthOnly() {
+		return
+	}
+	log.Warn("the CA was made by an older ebpfjail and is not restricted to TLS servers; remove " + dir +
+		" to have a restricted one made, then export and install it again")
 }
