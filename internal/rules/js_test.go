@@ -288,13 +288,10 @@ true`, "rule.js", JSOptions{Timeout: testTimeout, Logger: slog.New(h)})
 	}
 }
 
-// TestJSParallel proves the runtimes pool: 64 evaluations of a rule that
-// busy-waits 50ms overlap, counted from Go.
-func TestJSParallel(t *testing.T) {
-	const n = 64
-	var running, maxRunning atomic.Int32
-	js := newTestJS(t, "enter(); const t0 = Date.now(); while (Date.now() - t0 < 50) {} leave(); true")
-	js.setup = func(rt *goja.Runtime) {
+// countRunning gives rules enter() and leave(), which count the
+// evaluations inside the rule and the most at once.
+func countRunning(running, maxRunning *atomic.Int32) func(*goja.Runtime) {
+	return func(rt *goja.Runtime) {
 		_ = rt.Set("enter", func() {
 			cur := running.Add(1)
 			for {
@@ -306,6 +303,15 @@ func TestJSParallel(t *testing.T) {
 		})
 		_ = rt.Set("leave", func() { running.Add(-1) })
 	}
+}
+
+// TestJSParallel proves the runtimes pool: 64 evaluations of a rule that
+// busy-waits 50ms overlap, counted from Go.
+func TestJSParallel(t *testing.T) {
+	const n = 64
+	var running, maxRunning atomic.Int32
+	js := newTestJS(t, "enter(); const t0 = Date.now(); while (Date.now() - t0 < 50) {} leave(); true")
+	js.setup = countRunning(&running, &maxRunning)
 	start := time.Now()
 	var wg sync.WaitGroup
 	var allowed atomic.Int32
@@ -383,18 +389,7 @@ func TestJSQueuedEvaluationsAreNotTimedOut(t *testing.T) {
 	}
 	n := 6 * cap(js.running)
 	var running, maxRunning atomic.Int32
-	js.setup = func(rt *goja.Runtime) {
-		_ = rt.Set("enter", func() {
-			cur := running.Add(1)
-			for {
-				m := maxRunning.Load()
-				if cur <= m || maxRunning.CompareAndSwap(m, cur) {
-					break
-				}
-			}
-		})
-		_ = rt.Set("leave", func() { running.Add(-1) })
-	}
+	js.setup = countRunning(&running, &maxRunning)
 	js.prog.Store(mustCompile(t, "enter(); try { var n = 100000;\n"+src+" } finally { leave() }"))
 	var wg sync.WaitGroup
 	var allowed atomic.Int32
