@@ -5,6 +5,7 @@ import (
 	"log"
 	"log/slog"
 	"net/http"
+	"runtime/debug"
 	"time"
 
 	"golang.org/x/net/http2"
@@ -30,6 +31,11 @@ const (
 	// inFlightWait is how long a request over MaxInFlight waits for a
 	// slot before it is answered 503.
 	inFlightWait = time.Second
+	// burstInFlight requests at once make a burst, after which the memory
+	// it took is handed back to the system (trimAfterBursts).
+	burstInFlight = 256
+	// trimEvery is how often trimAfterBursts looks.
+	trimEvery = 2 * time.Second
 )
 
 // admit takes a slot for one request, waiting up to inFlightWait for one
@@ -38,6 +44,7 @@ const (
 func (p *Proxy) admit(ctx context.Context) bool {
 	select {
 	case p.inFlight <- struct{}{}:
+		p.notePeak()
 		return true
 	default:
 	}
@@ -45,11 +52,49 @@ func (p *Proxy) admit(ctx context.Context) bool {
 	defer t.Stop()
 	select {
 	case p.inFlight <- struct{}{}:
+		p.notePeak()
 		return true
 	case <-t.C:
 	case <-ctx.Done():
 	}
 	return false
+}
+
+// notePeak records the most requests in flight since trimAfterBursts last
+// looked.
+func (p *Proxy) notePeak() {
+	n := int64(len(p.inFlight))
+	for {
+		peak := p.peakInFlight.Load()
+		if n <= peak || p.peakInFlight.CompareAndSwap(peak, n) {
+			return
+		}
+	}
+}
+
+// trimAfterBursts hands memory back to the system once a burst of
+// requests (held streams, a flood) is over. The Go runtime keeps freed
+// memory until a collection, which an idle proxy may not run for minutes,
+// so a burst would otherwise leave ebpfjail at its peak size; one forced
+// collection per burst costs milliseconds.
+func (p *Proxy) trimAfterBursts() {
+	defer p.wg.Done()
+	t := time.NewTicker(trimEvery)
+	defer t.Stop()
+	var peak int64
+	for {
+		select {
+		case <-p.ctx.Done():
+			return
+		case <-t.C:
+		}
+		now := int64(len(p.inFlight))
+		peak = max(peak, p.peakInFlight.Swap(now))
+		if peak >= burstInFlight && now <= peak/4 {
+			debug.FreeOSMemory()
+			peak = 0
+		}
+	}
 }
 
 func (p *Proxy) release() { <-p.inFlight }

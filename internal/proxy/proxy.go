@@ -107,8 +107,10 @@ type Proxy struct {
 	nextID    atomic.Uint64
 	// active counts accepted connections not yet done (Stats).
 	active atomic.Int64
-	// inFlight holds a token per request being served (MaxInFlight).
-	inFlight chan struct{}
+	// inFlight holds a token per request being served (MaxInFlight);
+	// peakInFlight is its most since trimAfterBursts last looked.
+	inFlight     chan struct{}
+	peakInFlight atomic.Int64
 	// errorLog is net/http's and http2's (newErrorLog).
 	errorLog *log.Logger
 }
@@ -165,6 +167,8 @@ func Listen(cfg Config) (*Proxy, error) {
 		p.wg.Add(1)
 		go p.serve(ln)
 	}
+	p.wg.Add(1)
+	go p.trimAfterBursts()
 	return p, nil
 }
 
