@@ -3,7 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
-	"log/slog"
+	"os"
 	"path/filepath"
 
 	"github.com/ebpfjail/ebpfjail/internal/tlsca"
@@ -23,6 +23,7 @@ func runCA(w io.Writer, what string) (int, error) {
 	if err != nil {
 		return 0, fail(exitFailure, err)
 	}
+	warnUnrestrictedCA(ca, tlsca.DefaultDir)
 	w.Write(ca.CertPEM())
 	return 0, nil
 }
@@ -30,10 +31,9 @@ func runCA(w io.Writer, what string) (int, error) {
 // warnUnrestrictedCA says when the CA predates the serverAuth restriction:
 // it is kept, because replacing it would break the trust stores it was
 // installed in, but the operator should know and may replace it.
-func warnUnrestrictedCA(ca *tlsca.CA, dir string, log *slog.Logger) {
+func warnUnrestrictedCA(ca *tlsca.CA, dir string) {
 	if ca.ServerAuthOnly() {
 		return
 	}
-	log.Warn("the CA was made by an older ebpfjail and is not restricted to TLS servers; remove " + dir +
-		" to have a restricted one made, then export and install it again")
+	warnf(os.Stderr, "the CA in %s was made by an older ebpfjail and may sign more than TLS server certificates; remove that directory to have a restricted one made, then export and install it again", dir)
 }

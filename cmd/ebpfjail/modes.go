@@ -68,7 +68,7 @@ func startExplicit(o *options, log *slog.Logger, out *outputs, addr string) (*pr
 		engine.Close()
 		return nil, nil, nil, fail(exitFailure, err, "ebpfjail keeps its CA in "+caDir())
 	}
-	warnUnrestrictedCA(ca, caDir(), log)
+	warnUnrestrictedCA(ca, caDir())
 	pins, err := parseResolve(o.resolve)
 	if err != nil {
 		engine.Close()
