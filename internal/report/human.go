@@ -39,11 +39,11 @@ import (
 // Similar lines (the same but for digits) are limited to a few per
 // interval on the terminal, then one line says how many more there were:
 // a client resetting thousands of streams must not bury the rest. The
-// JSON and request logs keep every event.
+// JSON and request logs keep every event, and -vv shows every line.
 type Human struct {
 	lw      lineWriter
 	verbose int
-	lim     *ratelog.Limiter
+	lim     *ratelog.Limiter // nil at -vv
 
 	mu    sync.Mutex
 	hints map[string]bool // hints already printed
@@ -58,7 +58,11 @@ const maxURL = 160
 
 // NewHuman returns a Human writing to w (stderr) at the given verbosity.
 func NewHuman(w io.Writer, verbose int) *Human {
-	return &Human{lw: lineWriter{w: w}, verbose: max(verbose, 0), hints: map[string]bool{}, lim: ratelog.NewLimiter(humanBurst, humanInterval)}
+	h := &Human{lw: lineWriter{w: w}, verbose: max(verbose, 0), hints: map[string]bool{}}
+	if h.verbose < 2 {
+		h.lim = ratelog.NewLimiter(humanBurst, humanInterval)
+	}
+	return h
 }
 
 // humanBurst similar lines per humanInterval reach the terminal.
@@ -80,7 +84,7 @@ func (h *Human) Emit(e event.Event) {
 		line += "; hint: " + clean(e.Hint)
 	}
 	say := func(held int) { h.lw.write([]byte("ebpfjail: " + h.lim.Summary(line, held) + "\n")) }
-	if h.lim.Admit(ratelog.Key(line), say) {
+	if h.lim == nil || h.lim.Admit(ratelog.Key(line), say) {
 		h.lw.write([]byte("ebpfjail: " + line + "\n"))
 	}
 }

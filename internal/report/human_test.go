@@ -154,3 +154,14 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+func TestHumanShowsEveryLineAtVV(t *testing.T) {
+	var buf syncBuffer
+	h := NewHuman(&buf, 2)
+	for i := range 50 {
+		h.Emit(event.Event{Type: event.TypeConnection, Verdict: event.Deny, Reason: "non-HTTP", Scheme: "tcp", Host: "h", Port: 1000 + i})
+	}
+	if got := strings.Count(buf.String(), "\n"); got != 50 {
+		t.Errorf("-vv: got %d lines, want all 50", got)
+	}
+}
