@@ -21,7 +21,7 @@
 //     leaf), so no client, code-signing or e-mail certificate it signs is
 //     accepted; leaves live a day and are re-minted from the cache before
 //     they expire. A CA made before the EKU was added is kept, not replaced
-//     (see [CA.ServerAuthOnly]); ebpfjail warns about it.
+//     (see [CA.ServerAuthOnly]); ebpfjail tells the operator.
 //
 // Two further limits were weighed and left out. Name constraints cannot
 // work: a MITM must sign for whatever name the jailed client asks for, so
