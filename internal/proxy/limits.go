@@ -60,6 +60,9 @@ func (p *Proxy) admit(ctx context.Context) bool {
 	return false
 }
 
+// release gives back the slot admit took.
+func (p *Proxy) release() { <-p.inFlight }
+
 // notePeak records the most requests in flight since trimAfterBursts last
 // looked.
 func (p *Proxy) notePeak() {
@@ -96,8 +99,6 @@ func (p *Proxy) trimAfterBursts() {
 		}
 	}
 }
-
-func (p *Proxy) release() { <-p.inFlight }
 
 // refuseBusy answers a request that found no slot: never an allow, and
 // the rule was not asked.
