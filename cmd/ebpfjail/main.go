@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+
+	"github.com/ebpfjail/ebpfjail/internal/ratelog"
 )
 
 const usageHead = `ebpfjail runs a command so that every network connection it, and every
@@ -420,8 +422,16 @@ func newLogger(w io.Writer, verbose int) *slog.Logger {
 	case verbose >= 2:
 		level = slog.LevelDebug
 	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+	// A peer can make the same error happen thousands of times (reset
+	// streams, malformed requests): the terminal gets a few, then a count.
+	return slog.New(ratelog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}), logBurst, logInterval))
 }
+
+// logBurst similar log lines per logInterval reach the terminal.
+const (
+	logBurst    = 5
+	logInterval = 10 * time.Second
+)
 
 func main() {
 	os.Exit(mainStatus(os.Args[1:]))

@@ -68,6 +68,9 @@ func startExplicit(o *options, log *slog.Logger, out *outputs, addr string) (*pr
 		engine.Close()
 		return nil, nil, nil, fail(exitFailure, err, "ebpfjail keeps its CA in "+caDir())
 	}
+	if note := unrestrictedCA(ca, caDir()); note != "" {
+		log.Info(note)
+	}
 	pins, err := parseResolve(o.resolve)
 	if err != nil {
 		engine.Close()

@@ -65,6 +65,9 @@ func trust(log *slog.Logger) (*tlsca.CA, []string, func(), error) {
 	if err != nil {
 		return nil, nil, nil, fail(exitFailure, err, "ebpfjail keeps its CA in "+tlsca.DefaultDir+" (root only)")
 	}
+	if note := unrestrictedCA(ca, tlsca.DefaultDir); note != "" {
+		log.Info(note)
+	}
 	env, remove, err := trustFiles(ca, log)
 	if err != nil {
 		return nil, nil, nil, err

@@ -41,9 +41,10 @@ type Config struct {
 	Rules rules.Engine
 }
 
-// fakeTTL is the TTL of synthetic answers: the address is stable for the
-// jail's life, so any value works; a short one keeps caches from outliving
-// the jail by much.
+// fakeTTL is the TTL of synthetic answers, in seconds: a short one keeps
+// caches from outliving the jail by much, and an address whose name is
+// idle (see Synthetic) can go to another name this long after its last
+// answer.
 const fakeTTL = 60
 
 const (
@@ -368,7 +369,13 @@ func (s *Shim) fakeAnswer(req *dns.Msg, q dns.Question) *dns.Msg {
 	if q.Qclass != dns.ClassINET {
 		return m
 	}
-	v4, v6 := s.fake.Addrs(q.Name)
+	v4, v6, ok := s.fake.Addrs(q.Name)
+	if !ok {
+		// Every address is held by a name still in use: refuse rather
+		// than take one away.
+		m.SetRcode(req, dns.RcodeServerFailure)
+		return m
+	}
 	hdr := dns.RR_Header{Name: q.Name, Class: dns.ClassINET, Ttl: fakeTTL}
 	switch q.Qtype {
 	case dns.TypeA:

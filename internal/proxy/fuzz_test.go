@@ -135,7 +135,7 @@ func fuzzConn(ca *tlsca.CA, mode uint8, name string, port uint16) (*Proxy, *conn
 				return nil, nil, false
 			}
 		}
-		v4, _ := syn.Addrs(name)
+		v4, _, _ := syn.Addrs(name)
 		c.who = bpf.Origin{Dst: netip.AddrPortFrom(v4, port)}
 		c.destName, _ = syn.Name(v4)
 	case fuzzExplicit:

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -234,6 +235,13 @@ func (p *Proxy) handler(c *conn) http.Handler {
 			p.serveConnect(c, w, r)
 			return
 		}
+		// A CONNECT tunnel is a connection, not a request: only the
+		// requests inside it take a slot.
+		if !p.admit(r.Context()) {
+			p.refuseBusy(c, w, r)
+			return
+		}
+		defer p.release()
 		t, bad := p.requestTarget(c, r)
 		if bad != "" {
 			e := c.newEvent(event.TypeRequest)
@@ -497,7 +505,7 @@ func (c *prefixConn) Read(b []byte) (int, error) {
 
 // serveHTTP1 serves HTTP/1.x on one connection until it closes, and until
 // a handler that took the connection over (an upgrade) is done with it.
-func serveHTTP1(c net.Conn, h http.Handler, t Timeouts) {
+func serveHTTP1(c net.Conn, h http.Handler, t Timeouts, errorLog *log.Logger) {
 	ln := &oneConnListener{conn: c, done: make(chan struct{})}
 	var running sync.WaitGroup
 	srv := &http.Server{
@@ -508,7 +516,9 @@ func serveHTTP1(c net.Conn, h http.Handler, t Timeouts) {
 		}),
 		ReadHeaderTimeout: t.Header,
 		IdleTimeout:       t.KeepAlive,
-		ErrorLog:          discardLog,
+		// A larger head is answered 431.
+		MaxHeaderBytes: maxHeaderBytes,
+		ErrorLog:       errorLog,
 		// Not nil: HTTP/2 is served apart (serveTLS), and a nil map makes
 		// every per-connection server set HTTP/2 up anyway (about 1 KiB and
 		// some CPU per connection).

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -72,11 +73,18 @@ type Config struct {
 	Timeouts Timeouts
 	// Dial connects upstream to an address; nil means a net.Dialer.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// MaxInFlight bounds the requests served at once (0 means
+	// DefaultMaxInFlight); one over it waits briefly for a slot, then is
+	// answered 503.
+	MaxInFlight int
 }
 
 // SyntheticNames maps fake DNS answers back to names (internal/dns).
 type SyntheticNames interface {
 	Name(netip.Addr) (string, bool)
+	// Open is Name for a connection to the address: the address keeps
+	// its name until done is called.
+	Open(netip.Addr) (name string, done func(), ok bool)
 	Contains(netip.Addr) bool
 }
 
@@ -99,6 +107,12 @@ type Proxy struct {
 	nextID    atomic.Uint64
 	// active counts accepted connections not yet done (Stats).
 	active atomic.Int64
+	// inFlight holds a token per request being served (MaxInFlight);
+	// peakInFlight is its most since trimAfterBursts last looked.
+	inFlight     chan struct{}
+	peakInFlight atomic.Int64
+	// errorLog is net/http's and http2's (newErrorLog).
+	errorLog *log.Logger
 }
 
 // Listen binds the listener (ephemeral ports) and starts serving.
@@ -117,7 +131,10 @@ func Listen(cfg Config) (*Proxy, error) {
 		cfg.PeekTimeout = peekTimeout
 	}
 	cfg.Timeouts = cfg.Timeouts.withDefaults()
-	p := &Proxy{cfg: cfg, conns: map[net.Conn]struct{}{}}
+	if cfg.MaxInFlight <= 0 {
+		cfg.MaxInFlight = DefaultMaxInFlight
+	}
+	p := &Proxy{cfg: cfg, conns: map[net.Conn]struct{}{}, inFlight: make(chan struct{}, cfg.MaxInFlight), errorLog: newErrorLog(cfg.Logger)}
 	p.dialer = &dialer{resolver: cfg.Resolver, dial: cfg.Dial}
 	if cfg.Synthetic != nil {
 		p.dialer.never = cfg.Synthetic.Contains
@@ -150,6 +167,8 @@ func Listen(cfg Config) (*Proxy, error) {
 		p.wg.Add(1)
 		go p.serve(ln)
 	}
+	p.wg.Add(1)
+	go p.trimAfterBursts()
 	return p, nil
 }
 
@@ -299,8 +318,13 @@ func (p *Proxy) handle(c *net.TCPConn) {
 	}
 	if syn := p.cfg.Synthetic; syn != nil && syn.Contains(cn.dialIP) {
 		// A fake DNS answer: the name is what the child asked for; the
-		// address means nothing outside the jail.
-		cn.destName, _ = syn.Name(cn.dialIP)
+		// address means nothing outside the jail, and keeps its name while
+		// this connection lasts.
+		name, done, ok := syn.Open(cn.dialIP)
+		if ok {
+			defer done()
+		}
+		cn.destName = name
 		cn.dialIP = netip.Addr{}
 		cn.log = cn.log.With("name", cn.destName)
 	} else if p.cfg.ResolvedNames != nil {

@@ -3,7 +3,9 @@ package proxy
 import (
 	"net/netip"
 	"strconv"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/ebpfjail/ebpfjail/internal/bpf"
 	"github.com/ebpfjail/ebpfjail/internal/dns"
@@ -15,7 +17,7 @@ import (
 func TestSyntheticDestinationIsDecidedAndDialedByName(t *testing.T) {
 	origin, seen := httpOrigin(t)
 	syn := dns.NewSynthetic()
-	fake4, _ := syn.Addrs("allowed.test")
+	fake4, _, _ := syn.Addrs("allowed.test")
 	k := &fakeKernel{}
 	var hosts []string
 	p, err := Listen(Config{
@@ -55,5 +57,60 @@ func TestSyntheticDestinationIsDecidedAndDialedByName(t *testing.T) {
 	p.cfg.Rules = rules.AllowAll()
 	if resp, _ := get(t, p, unknown.String(), "/"); resp.StatusCode != 502 {
 		t.Errorf("unknown stand-in address: got %d, want 502", resp.StatusCode)
+	}
+}
+
+// countingNames is the real table, counting the connections the proxy
+// holds open on its addresses.
+type countingNames struct {
+	*dns.Synthetic
+	open atomic.Int32
+}
+
+func (c *countingNames) Open(a netip.Addr) (string, func(), bool) {
+	name, done, ok := c.Synthetic.Open(a)
+	if !ok {
+		return name, done, ok
+	}
+	c.open.Add(1)
+	return name, func() { c.open.Add(-1); done() }, true
+}
+
+// A connection to a fake DNS address holds its name for as long as it is
+// served (so the table cannot give the address to another name meanwhile),
+// and lets go when it ends.
+func TestSyntheticDestinationIsHeldWhileTheConnectionIsOpen(t *testing.T) {
+	origin, _ := httpOrigin(t)
+	syn := &countingNames{Synthetic: dns.NewSynthetic()}
+	fake4, _, _ := syn.Addrs("allowed.test")
+	k := &fakeKernel{}
+	k.set(bpf.Origin{Dst: netip.AddrPortFrom(fake4, origin.Port())}, true)
+	var during atomic.Int32
+	p, err := Listen(Config{
+		Logger:    discard(),
+		OrigDst:   k.OrigDst,
+		Synthetic: syn,
+		Resolver:  &Resolver{Pins: map[string][]netip.Addr{"allowed.test": {origin.Addr()}}},
+		Rules: ruleFunc(func(r *rules.Request) rules.Verdict {
+			during.Store(syn.open.Load())
+			return rules.Verdict{Allow: true}
+		}),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	if resp, _ := get(t, p, "allowed.test", "/"); resp.StatusCode != 200 {
+		t.Fatalf("got %d, want 200", resp.StatusCode)
+	}
+	if got := during.Load(); got != 1 {
+		t.Errorf("connections holding the name while the request was decided: got %d, want 1", got)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for syn.open.Load() != 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := syn.open.Load(); got != 0 {
+		t.Errorf("connections holding the name after it closed: got %d, want 0", got)
 	}
 }

@@ -56,7 +56,7 @@ func (p *Proxy) classify(c *conn, raw net.Conn) {
 	case res.Kind == sniff.KindTLS:
 		p.serveTLS(c, pc, res)
 	case res.Kind == sniff.KindHTTP:
-		serveHTTP1(pc, p.handler(c), p.cfg.Timeouts)
+		serveHTTP1(pc, p.handler(c), p.cfg.Timeouts, p.errorLog)
 	case p.cfg.TCP:
 		p.serveTCP(c, pc, raw)
 	default:
@@ -156,8 +156,8 @@ func (p *Proxy) serveTLS(c *conn, pc net.Conn, res sniff.Result) {
 	}
 	h := p.handler(&tc)
 	if conn.ConnectionState().NegotiatedProtocol == "h2" {
-		srv := &http2.Server{IdleTimeout: p.cfg.Timeouts.KeepAlive}
-		srv.ServeConn(conn, &http2.ServeConnOpts{Context: p.ctx, Handler: h})
+		srv, base := p.newH2Server()
+		srv.ServeConn(conn, &http2.ServeConnOpts{Context: p.ctx, Handler: h, BaseConfig: base})
 		return
 	}
 	// Inside the TLS, as outside it: HTTP or nothing (DNS over TLS, a
@@ -176,7 +176,7 @@ func (p *Proxy) serveTLS(c *conn, pc net.Conn, res sniff.Result) {
 		p.emit(e)
 		return
 	}
-	serveHTTP1(inner, h, p.cfg.Timeouts)
+	serveHTTP1(inner, h, p.cfg.Timeouts, p.errorLog)
 }
 
 // namedConn carries the name a MITM'd connection's certificate is for to

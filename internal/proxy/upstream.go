@@ -152,6 +152,8 @@ func newTransport(d *dialer, roots *x509.CertPool, h2 bool) *http.Transport {
 		TLSHandshakeTimeout: 10 * time.Second,
 		// No response timeout: long polls and streams are legitimate.
 		ExpectContinueTimeout: time.Second,
+		// Also HTTP/2's SETTINGS_MAX_HEADER_LIST_SIZE.
+		MaxResponseHeaderBytes: maxHeaderBytes,
 	}
 	if !h2 {
 		// A non-nil empty map keeps HTTP/2 off.

@@ -6,7 +6,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
+	"github.com/ebpfjail/ebpfjail/internal/ratelog"
 	"github.com/ebpfjail/ebpfjail/pkg/event"
 )
 
@@ -33,9 +35,15 @@ import (
 //
 // A hint is printed the first time it comes up, not on every line: the
 // tenth blocked connection needs no repeat of what --tcp does.
+//
+// Similar lines (the same but for digits) are limited to a few per
+// interval on the terminal, then one line says how many more there were:
+// a client resetting thousands of streams must not bury the rest. The
+// JSON and request logs keep every event, and -vv shows every line.
 type Human struct {
 	lw      lineWriter
 	verbose int
+	lim     *ratelog.Limiter // nil at -vv
 
 	mu    sync.Mutex
 	hints map[string]bool // hints already printed
@@ -50,8 +58,18 @@ const maxURL = 160
 
 // NewHuman returns a Human writing to w (stderr) at the given verbosity.
 func NewHuman(w io.Writer, verbose int) *Human {
-	return &Human{lw: lineWriter{w: w}, verbose: max(verbose, 0), hints: map[string]bool{}}
+	h := &Human{lw: lineWriter{w: w}, verbose: max(verbose, 0), hints: map[string]bool{}}
+	if h.verbose < 2 {
+		h.lim = ratelog.NewLimiter(humanBurst, humanInterval)
+	}
+	return h
 }
+
+// humanBurst similar lines per humanInterval reach the terminal.
+const (
+	humanBurst    = 5
+	humanInterval = 10 * time.Second
+)
 
 // Emit writes e's line if e is worth telling at h's verbosity.
 func (h *Human) Emit(e event.Event) {
@@ -65,7 +83,10 @@ func (h *Human) Emit(e event.Event) {
 	if e.Hint != "" && h.firstTime(e.Hint) {
 		line += "; hint: " + clean(e.Hint)
 	}
-	h.lw.write([]byte("ebpfjail: " + line + "\n"))
+	say := func(held int) { h.lw.write([]byte("ebpfjail: " + h.lim.Summary(line, held) + "\n")) }
+	if h.lim == nil || h.lim.Admit(ratelog.Key(line), say) {
+		h.lw.write([]byte("ebpfjail: " + line + "\n"))
+	}
 }
 
 // Err returns the first error writing the log, if any.

@@ -3,8 +3,11 @@ package report
 import (
 	"bytes"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
+	"github.com/ebpfjail/ebpfjail/internal/ratelog"
 	"github.com/ebpfjail/ebpfjail/pkg/event"
 )
 
@@ -112,5 +115,53 @@ func TestHumanLongURL(t *testing.T) {
 	}
 	if !strings.Contains(buf.String(), "... (curl pid 123): rule") {
 		t.Errorf("cut is not marked: %q", buf.String())
+	}
+}
+
+// TestHumanSimilarLinesAreLimited: a run of lines alike but for digits
+// (a client resetting a thousand streams) shows a few, then one count.
+func TestHumanSimilarLinesAreLimited(t *testing.T) {
+	var buf syncBuffer
+	h := NewHuman(&buf, 0)
+	h.lim = ratelog.NewLimiter(2, 100*time.Millisecond)
+	for i := range 1000 {
+		h.Emit(event.Event{Type: event.TypeConnection, Verdict: event.Deny, Reason: "non-HTTP", Scheme: "tcp", Host: "h", Port: 1000 + i})
+	}
+	h.Emit(event.Event{Type: event.TypeConnection, Verdict: event.Deny, Reason: "other", Scheme: "tcp", Host: "h", Port: 1})
+	time.Sleep(300 * time.Millisecond)
+	want := "ebpfjail: blocked tcp h:1000: non-HTTP\n" +
+		"ebpfjail: blocked tcp h:1001: non-HTTP\n" +
+		"ebpfjail: blocked tcp h:1: other\n" +
+		"ebpfjail: blocked tcp h:1999: non-HTTP (998 more like this in 100ms not shown)\n"
+	if got := buf.String(); got != want {
+		t.Errorf("got:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestHumanShowsEveryLineAtVV(t *testing.T) {
+	var buf syncBuffer
+	h := NewHuman(&buf, 2)
+	for i := range 50 {
+		h.Emit(event.Event{Type: event.TypeConnection, Verdict: event.Deny, Reason: "non-HTTP", Scheme: "tcp", Host: "h", Port: 1000 + i})
+	}
+	if got := strings.Count(buf.String(), "\n"); got != 50 {
+		t.Errorf("-vv: got %d lines, want all 50", got)
 	}
 }

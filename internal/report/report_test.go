@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -15,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ebpfjail/ebpfjail/internal/ratelog"
 	"github.com/ebpfjail/ebpfjail/pkg/event"
 )
 
@@ -136,7 +138,12 @@ func TestConcurrentEmitWritesWholeLines(t *testing.T) {
 			var e event.Event
 			return json.Unmarshal([]byte(l), &e)
 		}},
-		{"human", func(w io.Writer) Sink { return NewHuman(w, 1) }, func(l string) error {
+		{"human", func(w io.Writer) Sink {
+			h := NewHuman(w, 1)
+			// Every line, similar or not: this is about interleaving.
+			h.lim = ratelog.NewLimiter(math.MaxInt, time.Hour)
+			return h
+		}, func(l string) error {
 			if !strings.HasPrefix(l, "ebpfjail: allowed GET https://host.test/") && !strings.HasPrefix(l, "ebpfjail: denied GET https://host.test/") {
 				return fmt.Errorf("not a request line")
 			}

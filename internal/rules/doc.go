@@ -30,9 +30,12 @@
 //     V8 isolate per request: r is fresh each time, and the rule runs as a
 //     block so its top-level declarations are too, but assigned globals may
 //     persist within one runtime. An evaluation is interrupted after the
-//     timeout (httpjail had none) and a thrown exception denies with the
-//     error in Reason rather than "JavaScript execution failed" as the
-//     message.
+//     timeout (httpjail had none), regular expressions included (a match
+//     that gives up denies, whatever the rule made of it), and a thrown
+//     exception denies with the error in Reason rather than "JavaScript
+//     execution failed" as the message. At most about one evaluation per
+//     CPU runs at once; the wait for a turn does not count against the
+//     timeout.
 //   - r is a goja dynamic object, not a plain one (see jsrequest.go): it
 //     reads like one but cannot be frozen.
 //   - --proc splits its program string on spaces into argv, starts it with

@@ -7,12 +7,15 @@ import (
 	"log/slog"
 	"os"
 	"reflect"
+	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
+	"github.com/dlclark/regexp2/v2"
 	"github.com/dop251/goja"
 	"github.com/dop251/goja/ast"
 	"github.com/dop251/goja/parser"
@@ -62,6 +65,13 @@ type JS struct {
 	timeout time.Duration
 	log     *slog.Logger
 	prog    atomic.Pointer[jsProgram]
+	// running bounds the evaluations that run at once to about the
+	// CPUs: more would only share them, and a rule's time limit is wall
+	// time, so a trivial rule could run out of it while others ran. The
+	// wait for a slot does not count against the limit.
+	running chan struct{}
+	// regexpFrom is this rule's entry in the regexpTimeouts history.
+	regexpFrom int
 
 	// --js-file reloading (reload true only).
 	path       string
@@ -129,6 +139,8 @@ func newJS(name string, opts JSOptions) *JS {
 	if j.timeout <= 0 {
 		j.timeout = DefaultJSTimeout
 	}
+	j.running = make(chan struct{}, max(2, runtime.GOMAXPROCS(0)))
+	j.regexpFrom = setRegexpTimeout(j.timeout)
 	if j.log == nil {
 		j.log = slog.Default()
 	}
@@ -202,13 +214,25 @@ func hasUseStrict(p *ast.Program) bool {
 	return false
 }
 
-// Evaluate runs the rule for r. It never blocks longer than the timeout;
-// it does not watch ctx (a context watch would cost more than a typical
-// rule), except that console output is logged with it.
+// Evaluate runs the rule for r. The evaluation never runs longer than
+// about the timeout; it may first wait for one of the evaluation slots,
+// for as long as ctx lets it. Once running it does not watch ctx (a
+// context watch would cost more than a typical rule), except that console
+// output is logged with it.
 func (j *JS) Evaluate(ctx context.Context, r *Request) Verdict {
 	if r == nil {
 		return Verdict{Reason: "rule error: no request"}
 	}
+	select {
+	case j.running <- struct{}{}:
+	default:
+		select {
+		case j.running <- struct{}{}:
+		case <-ctx.Done():
+			return Verdict{Reason: "rule not evaluated: " + context.Cause(ctx).Error()}
+		}
+	}
+	defer func() { <-j.running }()
 	if j.reload {
 		j.maybeReload(ctx)
 	}
@@ -325,6 +349,7 @@ func (vm *jsVM) run(ctx context.Context, prog *goja.Program, r *Request) (v Verd
 		return Verdict{Reason: "rule error: set r: " + err.Error()}, false
 	}
 	vm.ctx = ctx
+	start := time.Now()
 	vm.timer.Reset(vm.js.timeout)
 	res, err := vm.rt.RunProgram(prog)
 	if err == nil {
@@ -333,17 +358,56 @@ func (vm *jsVM) run(ctx context.Context, prog *goja.Program, r *Request) (v Verd
 	}
 	stopped := vm.timer.Stop()
 	vm.ctx = nil
+	// A regular expression that hit its match timeout reported "no
+	// match" to the script, which may have turned that into an allow:
+	// an evaluation that ran as long as a match may is denied whatever
+	// it answered (see regexpTimeouts).
+	elapsed := time.Since(start)
+	timedOut := !stopped || elapsed >= vm.js.timeout || elapsed >= regexpFloor(vm.js.regexpFrom)
+	var ie *goja.InterruptedError
+	if timedOut || errors.As(err, &ie) {
+		return Verdict{Reason: fmt.Sprintf("rule timed out after %v", vm.js.timeout)}, false
+	}
 	if err != nil {
-		var ie *goja.InterruptedError
-		if errors.As(err, &ie) {
-			return Verdict{Reason: fmt.Sprintf("rule timed out after %v", vm.js.timeout)}, false
-		}
 		// A thrown value leaves the runtime usable; uncatchable errors
 		// (stack overflow) may not.
 		_, catchable := err.(*goja.Exception)
 		return Verdict{Reason: "rule error: " + err.Error()}, stopped && catchable
 	}
 	return v, stopped
+}
+
+// regexpTimeouts guards regexp2.DefaultMatchTimeout, which goja's
+// regular expressions take their match timeout from when they are compiled
+// (goja gives no other way to set it, and vm.Interrupt does not stop a
+// match in progress): each new rule sets it to its own time limit, so its
+// regular expressions give up after about that long. A match that gives
+// up reports "no match" to the script, which may turn that into an allow;
+// run denies every evaluation that ran as long as the shortest match
+// timeout its regular expressions may have been compiled with (the
+// rule's own limit, or a later rule's if shorter), so a match that gave up
+// never decides. A process normally holds one rule; the history only
+// matters when rules with different limits coexist (tests).
+var regexpTimeouts struct {
+	sync.Mutex
+	set []time.Duration
+}
+
+// setRegexpTimeout makes d the match timeout of regular expressions
+// compiled from now on, and returns its place in the history.
+func setRegexpTimeout(d time.Duration) int {
+	regexpTimeouts.Lock()
+	defer regexpTimeouts.Unlock()
+	regexp2.DefaultMatchTimeout = d
+	regexpTimeouts.set = append(regexpTimeouts.set, d)
+	return len(regexpTimeouts.set) - 1
+}
+
+// regexpFloor is the shortest match timeout set since history entry from.
+func regexpFloor(from int) time.Duration {
+	regexpTimeouts.Lock()
+	defer regexpTimeouts.Unlock()
+	return slices.Min(regexpTimeouts.set[from:])
 }
 
 // verdict converts the script's value as httpjail does.

@@ -288,13 +288,10 @@ true`, "rule.js", JSOptions{Timeout: testTimeout, Logger: slog.New(h)})
 	}
 }
 
-// TestJSParallel proves the runtimes pool: 64 evaluations of a rule that
-// busy-waits 50ms overlap, counted from Go.
-func TestJSParallel(t *testing.T) {
-	const n = 64
-	var running, maxRunning atomic.Int32
-	js := newTestJS(t, "enter(); const t0 = Date.now(); while (Date.now() - t0 < 50) {} leave(); true")
-	js.setup = func(rt *goja.Runtime) {
+// countRunning gives rules enter() and leave(), which count the
+// evaluations inside the rule and the most at once.
+func countRunning(running, maxRunning *atomic.Int32) func(*goja.Runtime) {
+	return func(rt *goja.Runtime) {
 		_ = rt.Set("enter", func() {
 			cur := running.Add(1)
 			for {
@@ -306,6 +303,15 @@ func TestJSParallel(t *testing.T) {
 		})
 		_ = rt.Set("leave", func() { running.Add(-1) })
 	}
+}
+
+// TestJSParallel proves the runtimes pool: 64 evaluations of a rule that
+// busy-waits 50ms overlap, counted from Go.
+func TestJSParallel(t *testing.T) {
+	const n = 64
+	var running, maxRunning atomic.Int32
+	js := newTestJS(t, "enter(); const t0 = Date.now(); while (Date.now() - t0 < 50) {} leave(); true")
+	js.setup = countRunning(&running, &maxRunning)
 	start := time.Now()
 	var wg sync.WaitGroup
 	var allowed atomic.Int32
@@ -326,16 +332,16 @@ func TestJSParallel(t *testing.T) {
 	}
 }
 
-// TestJSRendezvous is the strict form: every one of 64 evaluations waits
-// inside the rule until all 64 are inside, which only a pool that never
-// serializes can satisfy.
+// TestJSRendezvous is the strict form: every evaluation a slot lets run
+// waits inside the rule until all of them are inside, which only a pool
+// that never serializes them can satisfy.
 func TestJSRendezvous(t *testing.T) {
-	const n = 64
+	js := newTestJS(t, "arrive()")
+	n := cap(js.running)
 	var inside sync.WaitGroup
 	inside.Add(n)
 	all := make(chan struct{})
 	go func() { inside.Wait(); close(all) }()
-	js := newTestJS(t, "arrive()")
 	js.setup = func(rt *goja.Runtime) {
 		_ = rt.Set("arrive", func() bool {
 			inside.Done()
@@ -357,8 +363,97 @@ func TestJSRendezvous(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if allowed.Load() != n {
+	if allowed.Load() != int32(n) {
 		t.Errorf("%d of %d evaluations were inside the rule together", allowed.Load(), n)
+	}
+}
+
+// TestJSQueuedEvaluationsAreNotTimedOut: many more evaluations than CPUs
+// at once, of a rule that computes for a while, all answer: at most
+// cap(running) run at a time, and the wait for a turn does not count
+// against the time limit. Shared among all of them, the CPUs would take
+// each past its limit.
+func TestJSQueuedEvaluationsAreNotTimedOut(t *testing.T) {
+	const src = "let x = 0; for (let i = 0; i < n; i++) { x += i % 7 } x >= 0"
+	// Calibrate: how long one evaluation takes here.
+	js := newTestJS(t, "var n = 100000;\n"+src)
+	start := time.Now()
+	if v := js.Evaluate(context.Background(), typicalRequest()); !v.Allow {
+		t.Fatalf("calibration: %+v", v)
+	}
+	one := time.Since(start)
+	limit := max(10*one, 20*time.Millisecond)
+	js, err := NewJS("var n = 100000;\n"+src, "--js", JSOptions{Timeout: limit, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 6 * cap(js.running)
+	var running, maxRunning atomic.Int32
+	js.setup = countRunning(&running, &maxRunning)
+	js.prog.Store(mustCompile(t, "enter(); try { var n = 100000;\n"+src+" } finally { leave() }"))
+	var wg sync.WaitGroup
+	var allowed atomic.Int32
+	var denied sync.Map
+	for range n {
+		wg.Go(func() {
+			v := js.Evaluate(context.Background(), typicalRequest())
+			if v.Allow {
+				allowed.Add(1)
+			} else {
+				denied.Store(v.Reason, true)
+			}
+		})
+	}
+	wg.Wait()
+	t.Logf("one evaluation %v, limit %v, %d at once of %d", one, limit, maxRunning.Load(), n)
+	if allowed.Load() != int32(n) {
+		var reasons []string
+		denied.Range(func(k, _ any) bool { reasons = append(reasons, k.(string)); return true })
+		t.Errorf("%d of %d evaluations allowed, want all (denied: %v)", allowed.Load(), n, reasons)
+	}
+	if m := maxRunning.Load(); int(m) > cap(js.running) {
+		t.Errorf("%d evaluations ran at once, want at most %d", m, cap(js.running))
+	}
+}
+
+func mustCompile(t *testing.T, src string) *jsProgram {
+	t.Helper()
+	p, err := compileRule(src, "--js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// catastrophic backtracks for many seconds on a path like /api/a-a-...-a-!
+// (goja hands it to regexp2, whose matches vm.Interrupt cannot stop).
+const catastrophic = `/^\/api\/(?!admin)([\w-]+\/?)+$/`
+
+// TestJSRegexpIsCutAtTheTimeLimitAndDenies: a deny list written as a
+// regular expression (allow unless it matches) would allow when the engine
+// gives up and reports no match; the evaluation is cut at about the limit
+// and denies, and the runtimes still answer afterwards.
+func TestJSRegexpIsCutAtTheTimeLimitAndDenies(t *testing.T) {
+	const limit = 300 * time.Millisecond
+	js, err := NewJS("!"+catastrophic+".test(r.path)", "--js", JSOptions{Timeout: limit, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	start := time.Now()
+	got := js.Evaluate(ctx, &Request{Path: "/api/" + strings.Repeat("a-", 30) + "!"})
+	took := time.Since(start)
+	if want := (Verdict{Reason: "rule timed out after 300ms"}); got != want {
+		t.Errorf("backtracking path: got %+v, want %+v", got, want)
+	}
+	if took > 5*limit {
+		t.Errorf("backtracking path: answered after %v, want about the limit %v (at most %v)", took, limit, 5*limit)
+	}
+	for _, p := range []string{"/ok", "/api/admin", "/api/x/y"} {
+		want := p != "/api/x/y"
+		if got := js.Evaluate(ctx, &Request{Path: p}); got.Allow != want {
+			t.Errorf("path %s after the timeout: got %+v, want allow=%v", p, got, want)
+		}
 	}
 }
 

@@ -41,12 +41,14 @@ const (
 	caValidity = 10 * 365 * 24 * time.Hour
 
 	// defaultLeafValidity is short: leaves live in memory only and are
-	// re-minted freely, so nothing is gained by making them last.
-	defaultLeafValidity = 7 * 24 * time.Hour
-	// defaultRenewBefore renews a cached leaf a day before it expires, so a
-	// connection that starts just before expiry never gets a leaf that
-	// lapses mid-session.
-	defaultRenewBefore = 24 * time.Hour
+	// re-minted from the cache as they near expiry, so nothing is gained
+	// by making them last, and a leaf (or its key) that leaks out of the
+	// process is good for a day at most.
+	defaultLeafValidity = 24 * time.Hour
+	// defaultRenewBefore renews a cached leaf a few hours before it
+	// expires, so a connection that starts just before expiry never gets
+	// a leaf that lapses mid-session.
+	defaultRenewBefore = 4 * time.Hour
 	// defaultCacheSize bounds the leaf cache: a jailed program that walks
 	// through many names (a crawler, a scanner) must not grow it without
 	// limit.
@@ -138,6 +140,16 @@ func newCA(cert *x509.Certificate, certPEM []byte, key *ecdsa.PrivateKey) (*CA, 
 		cache:        newLRU(defaultCacheSize),
 		inflight:     make(map[string]*leafCall),
 	}, nil
+}
+
+// ServerAuthOnly reports whether the CA certificate is restricted to
+// server authentication (extended key usage). A CA made by an older
+// ebpfjail is not; it is kept rather than replaced, because users install
+// the CA into trust stores (ca export) and a new one would silently break
+// every client that trusts the old one. Callers warn instead.
+func (ca *CA) ServerAuthOnly() bool {
+	eku := ca.cert.ExtKeyUsage
+	return len(eku) == 1 && eku[0] == x509.ExtKeyUsageServerAuth && len(ca.cert.UnknownExtKeyUsage) == 0
 }
 
 // CertPEM returns the CA certificate in PEM form, for export and bundles.
@@ -363,6 +375,12 @@ func newCACert(key *ecdsa.PrivateKey, now time.Time) ([]byte, error) {
 		NotBefore: now.Add(-time.Hour),
 		NotAfter:  now.Add(caValidity),
 		KeyUsage:  x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
+
+		// What the CA is for: Go, browsers and most TLS stacks hold a
+		// chain to the EKUs of every certificate in it, so a leaked CA key
+		// can still sign web servers but no code signing, e-mail or client
+		// certificates that a verifier would accept.
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 
 		BasicConstraintsValid: true,
 		IsCA:                  true,

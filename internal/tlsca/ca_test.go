@@ -4,9 +4,13 @@ import (
 	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
+	"math/big"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -457,5 +461,73 @@ func TestLoadOrCreateProcesses(t *testing.T) {
 		if got := outs[i].String(); got != want {
 			t.Errorf("helper %d printed %q, want %q", i, got, want)
 		}
+	}
+}
+
+// TestCAIsForServerAuthOnly: a leaked CA key can sign web server
+// certificates, but a client or code-signing certificate it signs does not
+// verify (the CA's extended key usage bounds its chain's).
+func TestCAIsForServerAuthOnly(t *testing.T) {
+	ca, _ := newTestCA(t)
+	if !ca.ServerAuthOnly() {
+		t.Fatalf("new CA's extended key usage: got %v, want serverAuth only", ca.Certificate().ExtKeyUsage)
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(ca.Certificate())
+	leaf, err := ca.Leaf("eku.example.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := leaf.Leaf.Verify(x509.VerifyOptions{Roots: roots, DNSName: "eku.example.test"}); err != nil {
+		t.Errorf("a leaf for server auth does not verify: %v", err)
+	}
+	if got := leaf.Leaf.NotAfter.Sub(leaf.Leaf.NotBefore); got > 26*time.Hour {
+		t.Errorf("leaf lifetime: got %v, want about a day", got)
+	}
+	for _, eku := range []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth, x509.ExtKeyUsageCodeSigning, x509.ExtKeyUsageEmailProtection} {
+		tmpl := &x509.Certificate{
+			SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "forged"},
+			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+			KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{eku},
+		}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Certificate(), &ca.leafKey.PublicKey, ca.key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		forged, _ := x509.ParseCertificate(der)
+		if _, err := forged.Verify(x509.VerifyOptions{Roots: roots, KeyUsages: []x509.ExtKeyUsage{eku}}); err == nil {
+			t.Errorf("a certificate for extended key usage %v signed by the CA verifies, want it refused", eku)
+		}
+	}
+}
+
+// TestCAWithoutEKUIsKept: a CA made before the EKU was added is kept (users
+// installed it; replacing it would break them silently) and reported.
+func TestCAWithoutEKUIsKept(t *testing.T) {
+	ca, dir := newTestCA(t)
+	serial, _ := randomSerial()
+	tmpl := &x509.Certificate{
+		SerialNumber: serial, Subject: pkix.Name{CommonName: "old ebpfjail CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(caValidity),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
+		BasicConstraintsValid: true, IsCA: true, MaxPathLenZero: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &ca.key.PublicKey, ca.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	if err := os.WriteFile(filepath.Join(dir, CertFile), old, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	again, err := LoadOrCreate(dir)
+	if err != nil {
+		t.Fatalf("LoadOrCreate with an old CA: %v", err)
+	}
+	if !bytes.Equal(again.CertPEM(), old) {
+		t.Error("the old CA certificate was replaced, want it kept")
+	}
+	if again.ServerAuthOnly() {
+		t.Error("ServerAuthOnly() of a CA without extended key usage: got true, want false")
 	}
 }

@@ -16,6 +16,21 @@
 //     its own tools trust and so impersonate any host to them.
 //   - The CA is a CA for leaves only: MaxPathLen 0, so a leaked leaf key cannot
 //     be used to sign further certificates.
+//   - What a leaked CA key can sign is bounded: the CA certificate carries
+//     extended key usage serverAuth (verifiers apply a chain's EKUs to its
+//     leaf), so no client, code-signing or e-mail certificate it signs is
+//     accepted; leaves live a day and are re-minted from the cache before
+//     they expire. A CA made before the EKU was added is kept, not replaced
+//     (see [CA.ServerAuthOnly]); ebpfjail tells the operator.
+//
+// Two further limits were weighed and left out. Name constraints cannot
+// work: a MITM must sign for whatever name the jailed client asks for, so
+// the only constraint that fits is none. A CA per run would make a leaked
+// key worthless after the run, but users install the CA into trust stores
+// (ebpfjail ca export: browsers, Docker images, language runtimes that
+// ignore SSL_CERT_FILE), and a new CA every run would break that; the key
+// stays root-only on disk instead, which is what a per-run CA would protect
+// anyway.
 //   - Upstream verification is never disabled anywhere: this package builds
 //     only server-side configurations for the jail-facing side, and nothing in
 //     ebpfjail sets InsecureSkipVerify. The upstream side of a terminated

@@ -231,23 +231,22 @@ func TestLeafRenewsNearExpiry(t *testing.T) {
 	ca, _ := newTestCA(t)
 	now := time.Now()
 	ca.now = func() time.Time { return now }
-	ca.leafValidity = 48 * time.Hour
 
 	first, err := ca.Leaf("renew.example.test")
 	if err != nil {
 		t.Fatal(err)
 	}
-	now = now.Add(23 * time.Hour) // 25h left: still fresh
+	now = now.Add(19 * time.Hour) // 5h left: still fresh
 	if again, _ := ca.Leaf("renew.example.test"); again != first {
-		t.Error("leaf with 25h left was renewed, want the cached one")
+		t.Error("leaf with 5h left was renewed, want the cached one")
 	}
-	now = now.Add(2 * time.Hour) // 23h left: inside the renewal window
+	now = now.Add(2 * time.Hour) // 3h left: inside the renewal window
 	renewed, err := ca.Leaf("renew.example.test")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if renewed == first {
-		t.Fatal("leaf with 23h left was not renewed")
+		t.Fatal("leaf with 3h left was not renewed")
 	}
 	if !renewed.Leaf.NotAfter.After(first.Leaf.NotAfter) {
 		t.Errorf("renewed NotAfter %v is not after the old %v", renewed.Leaf.NotAfter, first.Leaf.NotAfter)
@@ -262,9 +261,9 @@ func TestLeafRenewsNearExpiry(t *testing.T) {
 
 func TestLeafNotPastCA(t *testing.T) {
 	ca, _ := newTestCA(t)
-	// Pretend the CA expires in 2 days: leaves stop there, and are not
+	// Pretend the CA expires in 12 hours: leaves stop there, and are not
 	// re-signed on every request for lack of a longer one.
-	now := ca.Certificate().NotAfter.Add(-48 * time.Hour)
+	now := ca.Certificate().NotAfter.Add(-12 * time.Hour)
 	ca.now = func() time.Time { return now }
 	first, err := ca.Leaf("late.example.test")
 	if err != nil {
@@ -273,7 +272,7 @@ func TestLeafNotPastCA(t *testing.T) {
 	if !first.Leaf.NotAfter.Equal(ca.Certificate().NotAfter) {
 		t.Errorf("leaf NotAfter %v, want the CA's %v", first.Leaf.NotAfter, ca.Certificate().NotAfter)
 	}
-	now = now.Add(36 * time.Hour)
+	now = now.Add(10 * time.Hour)
 	if again, _ := ca.Leaf("late.example.test"); again != first {
 		t.Error("leaf capped by the CA's expiry was re-signed")
 	}
