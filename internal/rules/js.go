@@ -364,8 +364,13 @@ func (vm *jsVM) run(ctx context.Context, prog *goja.Program, r *Request) (v Verd
 	// it answered (see regexpTimeouts).
 	elapsed := time.Since(start)
 	timedOut := !stopped || elapsed >= vm.js.timeout || elapsed >= regexpFloor(vm.js.regexpFrom)
-	var ie *goja.InterruptedError
-	if timedOut || errors.As(err, &ie) {
+	if !timedOut && err != nil {
+		// Declared here: its address escapes, and the common path (no
+		// error) should not pay for the allocation.
+		var ie *goja.InterruptedError
+		timedOut = errors.As(err, &ie)
+	}
+	if timedOut {
 		return Verdict{Reason: fmt.Sprintf("rule timed out after %v", vm.js.timeout)}, false
 	}
 	if err != nil {
