@@ -14,7 +14,7 @@ import (
 // tracepoints that act for the jail's cgroup only, and cost every other
 // fork, exec and exit of the host one cgroup test. Without them (no BTF
 // tracepoints: a kernel without BTF or before 5.5) a jail runs, and Origin
-// says the kernel saw no exec (ExeUnseen): err says why.
+// says the kernel saw no exec ([origin.ExeUnseen]): err says why.
 func (o *Objects) attachIdentity() (links []link.Link, dropExec func() error, err error) {
 	p := &o.objs.jailPrograms
 	for _, h := range []struct {
@@ -42,7 +42,7 @@ func (o *Objects) attachIdentity() (links []link.Link, dropExec func() error, er
 
 // Identity is nil when the identity hooks are attached, so Origin.Exe is
 // what the process ran at connect(); otherwise it says why not (wrapping
-// ebpf.ErrNotSupported) and every Origin has ExeFrom ExeUnseen.
+// ebpf.ErrNotSupported) and every Origin has ExeFrom [origin.ExeUnseen].
 func (ls *Links) Identity() error {
 	return ls.identityErr
 }

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ebpfjail/ebpfjail/internal/origin"
 )
 
 // acceptOrigin accepts one connection on ln, answers "pong" to its 4-byte
@@ -76,7 +78,7 @@ print(os.getpid(), pid)
 		c, _ := strconv.ParseUint(f[1], 10, 32)
 		parent, child = uint32(p), uint32(c)
 	}
-	if o.PID != child || o.PPID != parent || o.Exe != py || o.ExeFrom != ExeKernel || o.ExeTruncated {
+	if o.PID != child || o.PPID != parent || o.Exe != py || o.ExeFrom != origin.ExeKernel || o.ExeTruncated {
 		t.Errorf("origin: got pid %d ppid %d exe %q from %v truncated %v, want pid %d ppid %d exe %q from kernel", o.PID, o.PPID, o.Exe, o.ExeFrom, o.ExeTruncated, child, parent, py)
 	}
 }
@@ -111,7 +113,7 @@ func TestPrivilegedOriginSaysWhenTheExeIsTruncated(t *testing.T) {
 	if !ok {
 		t.Fatal("no record for the connection")
 	}
-	if want := long[:255]; o.Exe != want || !o.ExeTruncated || o.ExeFrom != ExeKernel {
+	if want := long[:255]; o.Exe != want || !o.ExeTruncated || o.ExeFrom != origin.ExeKernel {
 		t.Errorf("origin: got exe %q truncated %v from %v, want %q truncated", o.Exe, o.ExeTruncated, o.ExeFrom, want)
 	}
 }

@@ -8,7 +8,7 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/ebpfjail/ebpfjail/internal/bpf"
+	"github.com/ebpfjail/ebpfjail/internal/origin"
 )
 
 // FuzzServeConn feeds arbitrary bytes to the DNS-over-TCP path: ServeConn
@@ -34,7 +34,7 @@ func FuzzServeConn(f *testing.F) {
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			s.ServeConn(server, bpf.Origin{PID: 1, Comm: "fuzz"})
+			s.ServeConn(server, origin.Origin{PID: 1, Comm: "fuzz"})
 		}()
 		go io.Copy(io.Discard, client)
 		client.SetWriteDeadline(time.Now().Add(5 * time.Second))

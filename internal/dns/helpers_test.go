@@ -3,6 +3,7 @@ package dns
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -16,8 +17,11 @@ import (
 	"github.com/miekg/dns"
 	"golang.org/x/sys/unix"
 
-	"github.com/ebpfjail/ebpfjail/internal/bpf"
+	"github.com/ebpfjail/ebpfjail/internal/origin"
 )
+
+// errNoRecord is a fake kernel's answer for a socket it has no record of.
+var errNoRecord = errors.New("no record for socket")
 
 // testUpstream is a resolver on 127.0.0.1 serving UDP and TCP on one port.
 // It answers A with 127.0.0.7 and AAAA with ::1; "big.test." is truncated
@@ -193,7 +197,7 @@ func (r *logRecorder) queryLog(t *testing.T, name string) map[string]any {
 }
 
 // newShim starts a shim logging to a recorder, closed at the end of the test.
-func newShim(tb testing.TB, upstream string, origin func(uint64) (bpf.Origin, error), timeout time.Duration) (*Shim, *logRecorder) {
+func newShim(tb testing.TB, upstream string, origin func(uint64) (origin.Origin, error), timeout time.Duration) (*Shim, *logRecorder) {
 	tb.Helper()
 	rec := &logRecorder{}
 	s, err := listen(Config{Upstream: upstream, Logger: slog.New(rec), SocketOrigin: origin}, timeout)

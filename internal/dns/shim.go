@@ -14,7 +14,7 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/ebpfjail/ebpfjail/internal/bpf"
+	"github.com/ebpfjail/ebpfjail/internal/origin"
 	"github.com/ebpfjail/ebpfjail/internal/rules"
 	"github.com/ebpfjail/ebpfjail/pkg/event"
 )
@@ -26,9 +26,9 @@ type Config struct {
 	// Logger receives one Info record per query. Required.
 	Logger *slog.Logger
 	// SocketOrigin returns the kernel's record for a jailed UDP socket by its
-	// socket cookie (see [bpf.Objects.SocketOrigin]). Nil means UDP queries
+	// socket cookie (internal/bpf's Objects.SocketOrigin). Nil means UDP queries
 	// are logged without a process.
-	SocketOrigin func(cookie uint64) (bpf.Origin, error)
+	SocketOrigin func(cookie uint64) (origin.Origin, error)
 	// Fake, when set, answers every query from this table and forwards
 	// nothing (--dns fake): A and AAAA get the name's synthetic addresses,
 	// every other type an empty answer.
@@ -79,7 +79,7 @@ var errBusy = errors.New("too many queries in flight")
 type Shim struct {
 	log          *slog.Logger
 	upstream     string
-	socketOrigin func(cookie uint64) (bpf.Origin, error)
+	socketOrigin func(cookie uint64) (origin.Origin, error)
 	fake         *Synthetic
 	rules        rules.Engine
 	events       func(event.Event)
@@ -104,11 +104,11 @@ type Shim struct {
 // query is one DNS query as the shim sees it.
 type query struct {
 	msg     *dns.Msg
-	net     string     // "udp" or "tcp": how it came, and how it is forwarded
-	who     bpf.Origin // the process that asked, when known
-	known   bool       // whether who is set
-	verdict string     // "+" answered, "-" refused by the rule
-	reason  string     // why refused
+	net     string        // "udp" or "tcp": how it came, and how it is forwarded
+	who     origin.Origin // the process that asked, when known
+	known   bool          // whether who is set
+	verdict string        // "+" answered, "-" refused by the rule
+	reason  string        // why refused
 }
 
 // Listen starts a shim with UDP sockets on 127.0.0.1 and [::1], each on its
@@ -270,27 +270,27 @@ func udpSize(req *dns.Msg) int {
 // the process called connect() or sendmsg(); the client's source port was
 // not bound yet then, so the cookie is the only link, and sock_diag is how
 // the shim learns it.
-func (s *Shim) udpOrigin(remote, local net.Addr) (bpf.Origin, bool) {
+func (s *Shim) udpOrigin(remote, local net.Addr) (origin.Origin, bool) {
 	if s.socketOrigin == nil {
-		return bpf.Origin{}, false
+		return origin.Origin{}, false
 	}
 	client, ok := udpAddrPort(remote)
 	if !ok {
-		return bpf.Origin{}, false
+		return origin.Origin{}, false
 	}
 	shim, ok := udpAddrPort(local)
 	if !ok {
-		return bpf.Origin{}, false
+		return origin.Origin{}, false
 	}
 	cookie, err := udpSocketCookie(client, shim)
 	if err != nil {
 		s.log.Debug("find dns client socket", "client", client.String(), "error", err)
-		return bpf.Origin{}, false
+		return origin.Origin{}, false
 	}
 	who, err := s.socketOrigin(cookie)
 	if err != nil {
 		s.log.Debug("find dns client process", "client", client.String(), "cookie", cookie, "error", err)
-		return bpf.Origin{}, false
+		return origin.Origin{}, false
 	}
 	return who, true
 }

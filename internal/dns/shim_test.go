@@ -14,7 +14,7 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/ebpfjail/ebpfjail/internal/bpf"
+	"github.com/ebpfjail/ebpfjail/internal/origin"
 )
 
 func TestListenRejectsBadConfig(t *testing.T) {
@@ -94,7 +94,7 @@ func TestForwardTCPLoopback(t *testing.T) {
 	t.Parallel()
 	up := startUpstream(t)
 	s, rec := newShim(t, up.addr, nil, upstreamTimeout)
-	who := bpf.Origin{
+	who := origin.Origin{
 		Dst: netip.MustParseAddrPort("127.0.0.53:53"),
 		PID: 4242, UID: 1000, Comm: "dig", Proto: 6,
 	}
@@ -167,7 +167,7 @@ func TestServeConnPipelined(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		s.ServeConn(server, bpf.Origin{})
+		s.ServeConn(server, origin.Origin{})
 	}()
 	client.SetDeadline(time.Now().Add(10 * time.Second))
 
@@ -255,7 +255,7 @@ func exchangePipe(t *testing.T, s *Shim, q *dns.Msg) *dns.Msg {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		s.ServeConn(server, bpf.Origin{})
+		s.ServeConn(server, origin.Origin{})
 	}()
 	defer func() {
 		client.Close()
@@ -377,7 +377,7 @@ func TestGarbageTCP(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		s.ServeConn(server, bpf.Origin{})
+		s.ServeConn(server, origin.Origin{})
 	}()
 	client.SetDeadline(time.Now().Add(10 * time.Second))
 
@@ -436,17 +436,17 @@ func TestUDPAttribution(t *testing.T) {
 	t.Parallel()
 	up := startUpstream(t)
 	cookies := make(chan uint64, 10)
-	origin := func(cookie uint64) (bpf.Origin, error) {
+	lookup := func(cookie uint64) (origin.Origin, error) {
 		cookies <- cookie
 		if cookie == 0 {
-			return bpf.Origin{}, bpf.ErrNoOrigDst
+			return origin.Origin{}, errNoRecord
 		}
-		return bpf.Origin{
+		return origin.Origin{
 			Dst: netip.MustParseAddrPort("127.0.0.53:53"),
 			PID: 4242, UID: 1000, Comm: "resolver", Proto: 17,
 		}, nil
 	}
-	s, rec := newShim(t, up.addr, origin, upstreamTimeout)
+	s, rec := newShim(t, up.addr, lookup, upstreamTimeout)
 	a4, a6 := shimAddrs(s)
 
 	for _, tc := range []struct{ name, network, shim string }{
@@ -491,8 +491,8 @@ func TestUDPAttribution(t *testing.T) {
 func TestUDPUnknownProcess(t *testing.T) {
 	t.Parallel()
 	up := startUpstream(t)
-	s, rec := newShim(t, up.addr, func(uint64) (bpf.Origin, error) {
-		return bpf.Origin{}, bpf.ErrNoOrigDst
+	s, rec := newShim(t, up.addr, func(uint64) (origin.Origin, error) {
+		return origin.Origin{}, errNoRecord
 	}, upstreamTimeout)
 	a4, _ := shimAddrs(s)
 	resp, _, err := (&dns.Client{Net: "udp", Timeout: 5 * time.Second}).Exchange(newQuery("unknown.test.", dns.TypeA), a4)
@@ -535,7 +535,7 @@ func TestCloseStopsEverything(t *testing.T) {
 		served = append(served, done)
 		go func() {
 			defer close(done)
-			s.ServeConn(server, bpf.Origin{PID: 1})
+			s.ServeConn(server, origin.Origin{PID: 1})
 		}()
 		go io.Copy(io.Discard, client)
 		if q != nil {
@@ -571,7 +571,7 @@ func TestCloseStopsEverything(t *testing.T) {
 	}
 	// A connection handed over after Close is closed at once.
 	client, server := net.Pipe()
-	s.ServeConn(server, bpf.Origin{})
+	s.ServeConn(server, origin.Origin{})
 	client.SetReadDeadline(time.Now().Add(time.Second))
 	if _, err := client.Read(make([]byte, 1)); err != io.EOF {
 		t.Errorf("read from a connection served after Close: got %v, want EOF", err)

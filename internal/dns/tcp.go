@@ -8,7 +8,7 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/ebpfjail/ebpfjail/internal/bpf"
+	"github.com/ebpfjail/ebpfjail/internal/origin"
 )
 
 // served is a TCP connection being served. The shim keys its set by this
@@ -22,7 +22,7 @@ type served struct{ c net.Conn }
 // over the same connection, possibly out of order, and returns when the
 // client closes c, stays idle for too long, or the shim is closed.
 // ServeConn owns c and closes it before it returns.
-func (s *Shim) ServeConn(c net.Conn, who bpf.Origin) {
+func (s *Shim) ServeConn(c net.Conn, who origin.Origin) {
 	sc, ok := s.track(c)
 	if !ok {
 		c.Close()
@@ -30,7 +30,7 @@ func (s *Shim) ServeConn(c net.Conn, who bpf.Origin) {
 	}
 	defer s.untrack(sc)
 
-	known := who != (bpf.Origin{})
+	known := who != (origin.Origin{})
 	co := &dns.Conn{Conn: c}
 	var (
 		wmu      sync.Mutex // one answer on the wire at a time

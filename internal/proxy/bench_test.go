@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ebpfjail/ebpfjail/internal/bpf"
 	"github.com/ebpfjail/ebpfjail/internal/rules"
 	"github.com/ebpfjail/ebpfjail/internal/tlsca"
 )
@@ -50,7 +49,7 @@ func BenchmarkNewConnectionVsDirect(b *testing.B) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
 	defer srv.Close()
 	echo := netip.MustParseAddrPort(srv.Listener.Addr().String())
-	k.set(bpf.Origin{Dst: echo}, true)
+	k.set(record{Dst: echo}, true)
 	v4, _ := p.Ports()
 	proxied := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), v4).String()
 	var direct, viaProxy time.Duration
@@ -94,7 +93,7 @@ func newMITMBench(b *testing.B, h http.Handler) *mitmBench {
 	}
 	b.Cleanup(func() { p.Close() })
 	dst := netip.MustParseAddrPort(origin.Listener.Addr().String())
-	k.set(bpf.Origin{Dst: dst}, true)
+	k.set(record{Dst: dst}, true)
 	v4, _ := p.Ports()
 	proxyAddr := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), v4).String()
 	caPool := x509.NewCertPool()

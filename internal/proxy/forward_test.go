@@ -16,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ebpfjail/ebpfjail/internal/bpf"
 	"github.com/ebpfjail/ebpfjail/internal/rules"
 	"github.com/ebpfjail/ebpfjail/internal/tlsca"
 )
@@ -45,7 +44,7 @@ func newMITM(t *testing.T, origin *httptest.Server) *mitm {
 		originRoots = origin.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs
 	}
 	k := &fakeKernel{}
-	k.set(bpf.Origin{Dst: m.origin}, true)
+	k.set(record{Dst: m.origin}, true)
 	m.p, err = Listen(Config{
 		Logger:  discard(),
 		OrigDst: k.OrigDst,

@@ -14,7 +14,6 @@ import (
 
 	"golang.org/x/net/http/httpguts"
 
-	"github.com/ebpfjail/ebpfjail/internal/bpf"
 	"github.com/ebpfjail/ebpfjail/internal/dns"
 	"github.com/ebpfjail/ebpfjail/internal/rules"
 	"github.com/ebpfjail/ebpfjail/internal/tlsca"
@@ -125,7 +124,7 @@ func fuzzConn(ca *tlsca.CA, mode uint8, name string, port uint16) (*Proxy, *conn
 	dst := netip.MustParseAddr("192.0.2.10")
 	switch mode % 4 {
 	case fuzzTransparent:
-		c.who = bpf.Origin{Dst: netip.AddrPortFrom(dst, port)}
+		c.who = record{Dst: netip.AddrPortFrom(dst, port)}
 		c.dialIP = dst
 	case fuzzSynthetic:
 		// The shim records names as miekg/dns writes them: printable
@@ -136,7 +135,7 @@ func fuzzConn(ca *tlsca.CA, mode uint8, name string, port uint16) (*Proxy, *conn
 			}
 		}
 		v4, _, _ := syn.Addrs(name)
-		c.who = bpf.Origin{Dst: netip.AddrPortFrom(v4, port)}
+		c.who = record{Dst: netip.AddrPortFrom(v4, port)}
 		c.destName, _ = syn.Name(v4)
 	case fuzzExplicit:
 	case fuzzTLS:
@@ -151,7 +150,7 @@ func fuzzConn(ca *tlsca.CA, mode uint8, name string, port uint16) (*Proxy, *conn
 				return nil, nil, false
 			}
 		}
-		c.who = bpf.Origin{Dst: netip.AddrPortFrom(dst, port)}
+		c.who = record{Dst: netip.AddrPortFrom(dst, port)}
 		c.dialIP = dst
 		c.scheme, c.name = "https", normalizeHost(name)
 		if c.name == "" {

@@ -17,8 +17,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ebpfjail/ebpfjail/internal/bpf"
 	"github.com/ebpfjail/ebpfjail/internal/hostname"
+	"github.com/ebpfjail/ebpfjail/internal/origin"
 	"github.com/ebpfjail/ebpfjail/internal/rules"
 	"github.com/ebpfjail/ebpfjail/pkg/event"
 )
@@ -29,7 +29,7 @@ const blockedBody = "Request blocked by ebpfjail\n"
 // conn is what the pipeline knows about one accepted connection.
 type conn struct {
 	id   uint64
-	who  bpf.Origin
+	who  origin.Origin
 	proc rules.Proc
 	// scheme is "http" or "https" (MITM'd TLS).
 	scheme string

@@ -4,7 +4,6 @@ import (
 	"net/netip"
 	"testing"
 
-	"github.com/ebpfjail/ebpfjail/internal/bpf"
 	"github.com/ebpfjail/ebpfjail/internal/rules"
 )
 
@@ -14,7 +13,7 @@ import (
 func TestRequestsOverTheInFlightBoundGet503(t *testing.T) {
 	origin, seen := httpOrigin(t)
 	k := &fakeKernel{}
-	k.set(bpf.Origin{Dst: origin}, true)
+	k.set(record{Dst: origin}, true)
 	hold, held := make(chan struct{}), make(chan struct{}, 1)
 	p, err := Listen(Config{
 		Logger: discard(), OrigDst: k.OrigDst, MaxInFlight: 1,

@@ -20,7 +20,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/ebpfjail/ebpfjail/internal/bpf"
+	"github.com/ebpfjail/ebpfjail/internal/origin"
 	"github.com/ebpfjail/ebpfjail/internal/rules"
 	"github.com/ebpfjail/ebpfjail/pkg/event"
 )
@@ -33,9 +33,9 @@ const dialTimeout = 10 * time.Second
 type Config struct {
 	Logger *slog.Logger
 	// OrigDst returns the kernel's record for the client end peer.
-	OrigDst func(peer netip.AddrPort) (bpf.Origin, error)
+	OrigDst func(peer netip.AddrPort) (origin.Origin, error)
 	// DNS serves a connection the jail made to TCP port 53.
-	DNS func(c net.Conn, who bpf.Origin)
+	DNS func(c net.Conn, who origin.Origin)
 	// Rules decides every request. Required.
 	Rules rules.Engine
 	// CA mints the certificates for intercepted TLS; nil refuses all TLS.
@@ -285,7 +285,7 @@ func (p *Proxy) handle(c *net.TCPConn) {
 	}
 	log = log.With("dst", who.Dst.String(), "pid", who.PID, "comm", who.Comm, "uid", who.UID)
 	proc := procOf(who)
-	if who.ExeFrom != bpf.ExeKernel {
+	if who.ExeFrom != origin.ExeKernel {
 		// Marked on every line of the connection: exe is not what the
 		// kernel recorded at connect().
 		log = log.With("exe_from", exeFrom(who))
@@ -342,9 +342,9 @@ func (p *Proxy) handle(c *net.TCPConn) {
 // (exe "") or exec'd another program, so that exe proves little (exeFrom
 // marks it). A record without a parent (none is 0 in the jail) gets it from
 // /proc too.
-func procOf(who bpf.Origin) rules.Proc {
+func procOf(who origin.Origin) rules.Proc {
 	pr := rules.Proc{PID: who.PID, PPID: who.PPID, UID: who.UID, Comm: who.Comm, Exe: who.Exe}
-	if who.ExeFrom == bpf.ExeUnseen {
+	if who.ExeFrom == origin.ExeUnseen {
 		if exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", who.PID)); err == nil {
 			pr.Exe = exe
 		}
@@ -367,8 +367,8 @@ func procOf(who bpf.Origin) rules.Proc {
 }
 
 // exeFrom says where procOf found the exe when the kernel record had none.
-func exeFrom(who bpf.Origin) string {
-	if who.ExeFrom == bpf.ExeUnseen {
+func exeFrom(who origin.Origin) string {
+	if who.ExeFrom == origin.ExeUnseen {
 		return "/proc, after connect()"
 	}
 	return "none: the kernel forgot it"

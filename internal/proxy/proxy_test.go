@@ -19,28 +19,35 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ebpfjail/ebpfjail/internal/bpf"
+	"github.com/ebpfjail/ebpfjail/internal/origin"
 	"github.com/ebpfjail/ebpfjail/internal/rules"
 )
+
+// record is what the fake kernel hands out. An alias, because in these
+// tests "origin" is the origin server.
+type record = origin.Origin
+
+// errNoRecord is the fake kernel's answer for a peer it has no record of.
+var errNoRecord = errors.New("no record for peer")
 
 // fakeKernel answers OrigDst from a table, as the BPF map would.
 type fakeKernel struct {
 	mu   sync.Mutex
-	next bpf.Origin
+	next record
 	ok   bool
 }
 
-func (f *fakeKernel) set(o bpf.Origin, ok bool) {
+func (f *fakeKernel) set(o record, ok bool) {
 	f.mu.Lock()
 	f.next, f.ok = o, ok
 	f.mu.Unlock()
 }
 
-func (f *fakeKernel) OrigDst(netip.AddrPort) (bpf.Origin, error) {
+func (f *fakeKernel) OrigDst(netip.AddrPort) (record, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if !f.ok {
-		return bpf.Origin{}, bpf.ErrNoOrigDst
+		return record{}, errNoRecord
 	}
 	return f.next, nil
 }
@@ -51,12 +58,12 @@ type ruleFunc func(*rules.Request) rules.Verdict
 func (f ruleFunc) Evaluate(_ context.Context, r *rules.Request) rules.Verdict { return f(r) }
 func (f ruleFunc) Close() error                                               { return nil }
 
-func newProxy(t *testing.T, k *fakeKernel, dns func(net.Conn, bpf.Origin), dials *atomic.Int32) *Proxy {
+func newProxy(t *testing.T, k *fakeKernel, dns func(net.Conn, record), dials *atomic.Int32) *Proxy {
 	t.Helper()
 	return newProxyWith(t, k, dns, dials, rules.AllowAll())
 }
 
-func newProxyWith(t *testing.T, k *fakeKernel, dns func(net.Conn, bpf.Origin), dials *atomic.Int32, e rules.Engine) *Proxy {
+func newProxyWith(t *testing.T, k *fakeKernel, dns func(net.Conn, record), dials *atomic.Int32, e rules.Engine) *Proxy {
 	t.Helper()
 	d := &net.Dialer{}
 	p, err := Listen(Config{
@@ -123,7 +130,7 @@ func TestAllowedRequestIsForwardedToTheOriginalDestination(t *testing.T) {
 		got = r
 		return rules.Verdict{Allow: true}
 	}))
-	k.set(bpf.Origin{Dst: origin, PID: 1, Comm: "test"}, true)
+	k.set(record{Dst: origin, PID: 1, Comm: "test"}, true)
 	resp, body := get(t, p, origin.String(), "/x?y=1")
 	if resp.StatusCode != 200 || body != "hello /x" || seen.Load() != 1 {
 		t.Errorf("got %d %q (origin saw %d), want 200 \"hello /x\" once", resp.StatusCode, body, seen.Load())
@@ -143,7 +150,7 @@ func TestDeniedRequestGets403AndNeverReachesTheOrigin(t *testing.T) {
 	p := newProxyWith(t, k, nil, &dials, ruleFunc(func(*rules.Request) rules.Verdict {
 		return rules.Verdict{DenyMessage: "not this one"}
 	}))
-	k.set(bpf.Origin{Dst: origin}, true)
+	k.set(record{Dst: origin}, true)
 	resp, body := get(t, p, origin.String(), "/")
 	if want := "Request blocked by ebpfjail\nnot this one"; resp.StatusCode != 403 || body != want {
 		t.Errorf("got %d %q, want 403 %q", resp.StatusCode, body, want)
@@ -158,7 +165,7 @@ func TestNonHTTPConnectionIsReset(t *testing.T) {
 	k := &fakeKernel{}
 	var dials atomic.Int32
 	p := newProxy(t, k, nil, &dials)
-	k.set(bpf.Origin{Dst: origin}, true)
+	k.set(record{Dst: origin}, true)
 	c := dialProxy(t, p)
 	defer c.Close()
 	c.Write([]byte("\x00\x01 not http"))
@@ -188,7 +195,7 @@ func TestConnectionWithoutARecordIsResetNeverDialed(t *testing.T) {
 	k := &fakeKernel{}
 	var dials atomic.Int32
 	p := newProxy(t, k, nil, &dials)
-	k.set(bpf.Origin{}, false)
+	k.set(record{}, false)
 	if !refused(t, p) {
 		t.Error("got a clean close or data, want a reset")
 	}
@@ -207,7 +214,7 @@ func TestConnectionToTheListenerItselfIsRefused(t *testing.T) {
 		netip.AddrPortFrom(netip.MustParseAddr("::1"), v6),
 		netip.AddrPortFrom(netip.MustParseAddr("0.0.0.0"), v4),
 	} {
-		k.set(bpf.Origin{Dst: dst}, true)
+		k.set(record{Dst: dst}, true)
 		if !refused(t, p) {
 			t.Errorf("%v: got no reset, want one", dst)
 		}
@@ -220,12 +227,12 @@ func TestConnectionToTheListenerItselfIsRefused(t *testing.T) {
 func TestPort53GoesToTheDNSShimWithTheProcess(t *testing.T) {
 	k := &fakeKernel{}
 	var dials atomic.Int32
-	got := make(chan bpf.Origin, 1)
-	p := newProxy(t, k, func(c net.Conn, who bpf.Origin) {
+	got := make(chan record, 1)
+	p := newProxy(t, k, func(c net.Conn, who record) {
 		got <- who
 		c.Write([]byte("dns"))
 	}, &dials)
-	want := bpf.Origin{Dst: netip.MustParseAddrPort("203.0.113.53:53"), PID: 7, Comm: "dig"}
+	want := record{Dst: netip.MustParseAddrPort("203.0.113.53:53"), PID: 7, Comm: "dig"}
 	k.set(want, true)
 	c := dialProxy(t, p)
 	defer c.Close()
@@ -248,7 +255,7 @@ func TestUnreachableUpstreamGets502(t *testing.T) {
 	k := &fakeKernel{}
 	var dials atomic.Int32
 	p := newProxy(t, k, nil, &dials)
-	k.set(bpf.Origin{Dst: dead}, true)
+	k.set(record{Dst: dead}, true)
 	resp, body := get(t, p, dead.String(), "/")
 	if resp.StatusCode != 502 || !strings.HasPrefix(body, "Upstream error: ") {
 		t.Errorf("got %d %q, want 502 with the reason", resp.StatusCode, body)
@@ -260,7 +267,7 @@ func TestCloseEndsOpenConnections(t *testing.T) {
 	k := &fakeKernel{}
 	var dials atomic.Int32
 	p := newProxy(t, k, nil, &dials)
-	k.set(bpf.Origin{Dst: origin}, true)
+	k.set(record{Dst: origin}, true)
 	c := dialProxy(t, p)
 	defer c.Close()
 	// A keep-alive connection left open after one request.
@@ -286,7 +293,7 @@ func TestSilentClientIsDroppedAfterThePeekDeadline(t *testing.T) {
 	k := &fakeKernel{}
 	var dials atomic.Int32
 	p := newProxy(t, k, nil, &dials)
-	k.set(bpf.Origin{Dst: origin}, true)
+	k.set(record{Dst: origin}, true)
 	before := runtime.NumGoroutine()
 	c := dialProxy(t, p)
 	defer c.Close()

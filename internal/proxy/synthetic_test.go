@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ebpfjail/ebpfjail/internal/bpf"
 	"github.com/ebpfjail/ebpfjail/internal/dns"
 	"github.com/ebpfjail/ebpfjail/internal/rules"
 )
@@ -35,7 +34,7 @@ func TestSyntheticDestinationIsDecidedAndDialedByName(t *testing.T) {
 	}
 	t.Cleanup(func() { p.Close() })
 	dst := netip.AddrPortFrom(fake4, origin.Port())
-	k.set(bpf.Origin{Dst: dst}, true)
+	k.set(record{Dst: dst}, true)
 	port := strconv.Itoa(int(origin.Port()))
 	for _, host := range []string{"allowed.test:" + port, fake4.String() + ":" + port} {
 		resp, body := get(t, p, host, "/x")
@@ -53,7 +52,7 @@ func TestSyntheticDestinationIsDecidedAndDialedByName(t *testing.T) {
 	}
 	// An address the table never handed out is not dialed.
 	unknown := netip.AddrPortFrom(netip.MustParseAddr("198.19.1.1"), origin.Port())
-	k.set(bpf.Origin{Dst: unknown}, true)
+	k.set(record{Dst: unknown}, true)
 	p.cfg.Rules = rules.AllowAll()
 	if resp, _ := get(t, p, unknown.String(), "/"); resp.StatusCode != 502 {
 		t.Errorf("unknown stand-in address: got %d, want 502", resp.StatusCode)
@@ -84,7 +83,7 @@ func TestSyntheticDestinationIsHeldWhileTheConnectionIsOpen(t *testing.T) {
 	syn := &countingNames{Synthetic: dns.NewSynthetic()}
 	fake4, _, _ := syn.Addrs("allowed.test")
 	k := &fakeKernel{}
-	k.set(bpf.Origin{Dst: netip.AddrPortFrom(fake4, origin.Port())}, true)
+	k.set(record{Dst: netip.AddrPortFrom(fake4, origin.Port())}, true)
 	var during atomic.Int32
 	p, err := Listen(Config{
 		Logger:    discard(),

@@ -16,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ebpfjail/ebpfjail/internal/bpf"
 	"github.com/ebpfjail/ebpfjail/internal/rules"
 )
 
@@ -33,7 +32,7 @@ var short = Timeouts{
 func timeoutProxy(t *testing.T, dst netip.AddrPort, tcp bool) *Proxy {
 	t.Helper()
 	k := &fakeKernel{}
-	k.set(bpf.Origin{Dst: dst, PID: 1, Comm: "test"}, true)
+	k.set(record{Dst: dst, PID: 1, Comm: "test"}, true)
 	p, err := Listen(Config{
 		PeekTimeout: 300 * time.Millisecond,
 		Timeouts:    short,
