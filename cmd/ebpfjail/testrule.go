@@ -5,9 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/url"
 	"os"
-	"strconv"
 	"strings"
 
 	"github.com/ebpfjail/ebpfjail/internal/jail"
@@ -39,7 +37,7 @@ func runTest(w io.Writer, o *options, log *slog.Logger) (int, error) {
 		return 0, err
 	}
 	defer engine.Close()
-	req, err := testRequest(method, raw)
+	req, err := rules.RequestFromURL(method, raw)
 	var v rules.Verdict
 	if err != nil {
 		v = rules.Verdict{DenyMessage: "Invalid request format: " + err.Error()}
@@ -60,33 +58,4 @@ func runTest(w io.Writer, o *options, log *slog.Logger) (int, error) {
 		log.Warn("the rule failed", "reason", v.Reason)
 	}
 	return status, nil
-}
-
-// testRequest builds the request object for --test as the proxy would
-// for the same URL.
-func testRequest(method, raw string) (*rules.Request, error) {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return nil, err
-	}
-	if u.Scheme != "http" && u.Scheme != "https" || u.Hostname() == "" {
-		return nil, fmt.Errorf("want an http or https URL, got %q", raw)
-	}
-	port := 80
-	if u.Scheme == "https" {
-		port = 443
-	}
-	if p := u.Port(); p != "" {
-		if port, err = strconv.Atoi(p); err != nil {
-			return nil, fmt.Errorf("bad port in %q", raw)
-		}
-	}
-	path := u.Path
-	if path == "" {
-		path = "/"
-	}
-	return &rules.Request{
-		URL: raw, Method: method, Scheme: u.Scheme, Host: strings.ToLower(u.Hostname()), Port: port,
-		Path: path, RequesterIP: "127.0.0.1",
-	}, nil
 }

@@ -30,7 +30,8 @@
 // The upstream exchanges come from ebpfjail itself, which runs outside the
 // jail's cgroup, so they are not steered back to the shim.
 //
-// This step forwards every query. [Shim.answer] is the one place where a
-// reply is decided; the fake and rule-driven modes (DESIGN.md §4) plug in
-// there.
+// [Shim.answer] is the one place where a reply is decided: in fake mode
+// (Config.Fake) from the synthetic table, without asking anyone; in forward
+// mode by the rule, if there is one (a denied name gets NXDOMAIN), then by
+// the upstream resolver.
 package dns

@@ -5,6 +5,8 @@ import (
 	"sync"
 
 	"github.com/miekg/dns"
+
+	"github.com/ebpfjail/ebpfjail/internal/hostname"
 )
 
 // maxObserved bounds the address -> names record of forward mode, and
@@ -26,7 +28,7 @@ type observed struct {
 func newObserved() *observed { return &observed{byAddr: map[netip.Addr][]string{}} }
 
 func (o *observed) record(qname string, resp *dns.Msg) {
-	name := normalizeName(qname)
+	name := hostname.Fold(qname)
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	for _, rr := range resp.Answer {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/ebpfjail/ebpfjail/internal/hostname"
 	"github.com/ebpfjail/ebpfjail/internal/origin"
 	"github.com/ebpfjail/ebpfjail/internal/rules"
 	"github.com/ebpfjail/ebpfjail/pkg/event"
@@ -341,11 +342,10 @@ func (s *Shim) answer(ctx context.Context, q *query) (*dns.Msg, error) {
 		return s.fakeAnswer(q.msg, question), nil
 	}
 	if s.rules != nil {
-		name := normalizeName(question.Name)
-		v := s.rules.Evaluate(ctx, &rules.Request{
-			URL: "dns://" + name, Method: "QUERY", Scheme: "dns", Host: name, Port: 53,
-			RequesterIP: "127.0.0.1", Proc: rules.Proc{PID: q.who.PID, PPID: q.who.PPID, UID: q.who.UID, Comm: q.who.Comm, Exe: q.who.Exe},
-		})
+		name := hostname.Fold(question.Name)
+		proc := rules.Proc{PID: q.who.PID, PPID: q.who.PPID, UID: q.who.UID, Comm: q.who.Comm, Exe: q.who.Exe}
+		req := rules.NewRequest("QUERY", rules.Dest{Scheme: "dns", Host: name, Port: 53}, nil, "127.0.0.1", proc)
+		v := s.rules.Evaluate(ctx, req)
 		if !v.Allow {
 			q.verdict, q.reason = "-", v.Reason
 			m := new(dns.Msg)
@@ -473,7 +473,7 @@ func (s *Shim) logQuery(q *query, resp *dns.Msg, d time.Duration, err error) {
 	if s.events != nil {
 		e := event.Event{
 			V: event.Version, Type: event.TypeDNS, Time: time.Now().UTC(),
-			Name: normalizeName(name), QType: qtype, Rcode: rcodeString(resp.Rcode), Answer: firstAddr(resp),
+			Name: hostname.Fold(name), QType: qtype, Rcode: rcodeString(resp.Rcode), Answer: firstAddr(resp),
 			Scheme: "dns", Verdict: event.Allow, Reason: q.reason, DurationMS: float64(d.Microseconds()) / 1000,
 		}
 		if q.verdict == "-" {

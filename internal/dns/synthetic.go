@@ -3,9 +3,10 @@ package dns
 import (
 	"crypto/rand"
 	"net/netip"
-	"strings"
 	"sync"
 	"time"
+
+	"github.com/ebpfjail/ebpfjail/internal/hostname"
 )
 
 // synthetic4 holds the addresses fake mode answers A queries with: the
@@ -69,15 +70,11 @@ func (s *Synthetic) Prefix6() netip.Prefix {
 	return netip.PrefixFrom(netip.AddrFrom16(a), 64)
 }
 
-func normalizeName(name string) string {
-	return strings.TrimSuffix(strings.ToLower(name), ".")
-}
-
 // Addrs returns name's IPv4 and IPv6 addresses for an answer, giving it
 // some if new; ok is false when the table has no idle place for a new
 // name.
 func (s *Synthetic) Addrs(name string) (v4, v6 netip.Addr, ok bool) {
-	name = normalizeName(name)
+	name = hostname.Fold(name)
 	now := s.now()
 	s.mu.Lock()
 	idx, ok := s.byName[name]

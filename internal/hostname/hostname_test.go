@@ -17,3 +17,34 @@ func TestValid(t *testing.T) {
 		}
 	}
 }
+
+func TestSpelling(t *testing.T) {
+	for _, tc := range []struct{ in, fold, norm, bracket string }{
+		{"Example.COM.", "example.com", "example.com", "Example.COM."},
+		{"example.com", "example.com", "example.com", "example.com"},
+		{"[2001:DB8::1]", "[2001:db8::1]", "2001:db8::1", "[2001:DB8::1]"},
+		{"2001:db8::1", "2001:db8::1", "2001:db8::1", "[2001:db8::1]"},
+		{"[a", "[a", "a", "[a"},
+		{"192.0.2.1", "192.0.2.1", "192.0.2.1", "192.0.2.1"},
+		{".", "", "", "."},
+		{"A:b.", "a:b", "a:b", "A:b."},
+		{"fe80::1%eth0", "fe80::1%eth0", "fe80::1%eth0", "[fe80::1%eth0]"},
+		{"", "", "", ""},
+	} {
+		if got := Fold(tc.in); got != tc.fold {
+			t.Errorf("Fold(%q): got %q, want %q", tc.in, got, tc.fold)
+		}
+		if got := Normalize(tc.in); got != tc.norm {
+			t.Errorf("Normalize(%q): got %q, want %q", tc.in, got, tc.norm)
+		}
+		if got := Bracket(tc.in); got != tc.bracket {
+			t.Errorf("Bracket(%q): got %q, want %q", tc.in, got, tc.bracket)
+		}
+	}
+	if got, want := JoinPort("::1", 8080), "[::1]:8080"; got != want {
+		t.Errorf("JoinPort: got %q, want %q", got, want)
+	}
+	if got, want := JoinPort("example.com", 443), "example.com:443"; got != want {
+		t.Errorf("JoinPort: got %q, want %q", got, want)
+	}
+}

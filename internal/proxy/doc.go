@@ -1,7 +1,29 @@
 // Package proxy is the transparent listener every TCP connection of a jail
-// is steered to. For each accepted connection it asks the kernel (through
-// Config.OrigDst) where the connection was meant to go and which process
-// made it, then hands DNS-over-TCP to the shim and forwards the rest.
+// is steered to (or, with Config.Explicit, an explicit HTTP proxy). The
+// files follow one connection through its stages:
+//
+//   - proxy.go: accept and hand off. Each accepted connection is looked up
+//     in the kernel's record (Config.OrigDst: where it was meant to go,
+//     which process made it; conn.go turns that into a conn), then handed
+//     to the DNS shim (port 53) or to the dispatcher.
+//   - classify.go: the dispatcher. It peeks at the first bytes and sends
+//     the connection on as TLS, as HTTP/1.x, as plain TCP (--tcp), or
+//     refuses it. A CONNECT tunnel's contents come back here.
+//   - tls.go: TLS. Intercepted with a leaf for the server name (then HTTP/2
+//     or HTTP/1.x inside), or, for --no-mitm names, spliced unopened.
+//   - http.go: HTTP. Each request, on every protocol, is decided on its own:
+//     target.go says where it goes and builds what the rule sees (with
+//     rules.NewRequest), forward.go sends an allowed one upstream through
+//     a ReverseProxy; connect.go answers CONNECT by opening a tunnel whose
+//     contents go back to the dispatcher.
+//   - splice.go: connections decided once (--no-mitm TLS, --tcp) and then
+//     copied both ways unopened.
+//   - upstream.go: dialing out. The Resolver picks the addresses; the one
+//     forward in a dial's context carries the child's original address.
+//
+// Around them: events.go (the event of each decision), limits.go (requests
+// in flight), timeouts.go (every wait bounded), txlimit.go (max_tx_bytes)
+// and local.go (a name never leads to this host itself).
 //
 // Invariants:
 //   - A connection the kernel has no record of did not come from the jail
@@ -9,10 +31,9 @@
 //     listener's own address would loop.
 //   - The listener binds loopback only (127.0.0.1 and [::1]), on ephemeral
 //     ports that the BPF object is then loaded with.
+//   - Nothing reaches an upstream before the rule allowed it: each request,
+//     or a whole connection decided once.
 //   - Every wait on a client or an upstream is bounded ([Timeouts]): a
 //     peer that stalls is dropped and its goroutines end. Where data flows
 //     the bound is on idleness, not on the total, so streams go on.
-//
-// This step forwards raw bytes (splice(2) where both ends are TCP); the
-// per-request HTTP(S) decision is layered on top of the same pipeline.
 package proxy

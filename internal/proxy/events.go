@@ -3,8 +3,6 @@ package proxy
 import (
 	"io"
 	"net/http"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/ebpfjail/ebpfjail/internal/rules"
@@ -35,7 +33,7 @@ func (c *conn) requestEvent(req *rules.Request, v rules.Verdict) event.Event {
 	return e
 }
 
-// emit hands e to the configured sink, and logs it at debug level.
+// emit hands e to the configured sink (Config.Events), if any.
 func (p *Proxy) emit(e event.Event) {
 	if p.cfg.Events != nil {
 		p.cfg.Events(e)
@@ -101,12 +99,4 @@ func (b *countingBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
 	b.n += int64(n)
 	return n, err
-}
-
-// hostURL writes host for a URL: IPv6 in brackets.
-func hostURL(host string, port int) string {
-	if len(host) > 0 && host[0] != '[' && strings.Contains(host, ":") {
-		host = "[" + host + "]"
-	}
-	return host + ":" + strconv.Itoa(port)
 }

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/net/http/httpguts"
 
 	"github.com/ebpfjail/ebpfjail/internal/dns"
+	"github.com/ebpfjail/ebpfjail/internal/hostname"
 	"github.com/ebpfjail/ebpfjail/internal/rules"
 	"github.com/ebpfjail/ebpfjail/internal/tlsca"
 )
@@ -152,7 +153,7 @@ func fuzzConn(ca *tlsca.CA, mode uint8, name string, port uint16) (*Proxy, *conn
 		}
 		c.who = record{Dst: netip.AddrPortFrom(dst, port)}
 		c.dialIP = dst
-		c.scheme, c.name = "https", normalizeHost(name)
+		c.scheme, c.name = "https", hostname.Normalize(name)
 		if c.name == "" {
 			c.name = c.destHost()
 		}
@@ -218,7 +219,7 @@ func checkRuleRequest(t *testing.T, r *http.Request, c *conn, req *rules.Request
 	if !strings.EqualFold(u.Hostname(), req.Host) {
 		t.Fatalf("%s %q (Host %q): rule request URL %q names host %q, Host is %q", r.Method, r.RequestURI, r.Host, req.URL, u.Hostname(), req.Host)
 	}
-	urlPort := defaultPort(c.scheme)
+	urlPort := rules.DefaultPort(c.scheme)
 	if s := u.Port(); s != "" {
 		urlPort, err = strconv.Atoi(s)
 		if err != nil {

@@ -9,6 +9,7 @@ import (
 	"path"
 	"strings"
 
+	"github.com/ebpfjail/ebpfjail/internal/hostname"
 	"github.com/ebpfjail/ebpfjail/pkg/event"
 )
 
@@ -56,7 +57,7 @@ func (r *Resolver) mayBeLocal(host string) bool {
 	if _, err := netip.ParseAddr(host); err == nil {
 		return true
 	}
-	name := normalizeHost(host)
+	name := hostname.Normalize(host)
 	if name == "localhost" {
 		return true
 	}
@@ -111,7 +112,7 @@ func (r *Resolver) checkLocal(host string, a netip.Addr) error {
 	if why == "" {
 		return nil
 	}
-	return &localDestError{host: normalizeHost(host), addr: a, why: why}
+	return &localDestError{host: hostname.Normalize(host), addr: a, why: why}
 }
 
 // ownPrefixes lists this host's interface addresses, afresh each time:

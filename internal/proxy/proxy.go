@@ -6,15 +6,12 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"io"
 	"log"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/netip"
-	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -24,10 +21,6 @@ import (
 	"github.com/ebpfjail/ebpfjail/internal/rules"
 	"github.com/ebpfjail/ebpfjail/pkg/event"
 )
-
-// dialTimeout bounds connecting upstream; the client's own connect() already
-// succeeded (it reached us), so a dead upstream shows as a reset.
-const dialTimeout = 10 * time.Second
 
 // Config is what the listener needs from the rest of ebpfjail.
 type Config struct {
@@ -255,12 +248,18 @@ func (p *Proxy) isSelf(dst netip.AddrPort) bool {
 	return dst.Port() == p.ports[0] || dst.Port() == p.ports[1]
 }
 
-// reset closes c with an RST, so the client sees a refusal, not an EOF.
-func reset(c *net.TCPConn) {
-	c.SetLinger(0)
+// reset closes c with an RST when a TCP connection is under it, so the
+// peer sees a refusal, not an EOF.
+func reset(c net.Conn) {
+	if tc := tcpConn(c); tc != nil {
+		tc.SetLinger(0)
+	}
 	c.Close()
 }
 
+// handle hands one accepted connection on: to the dispatcher (classify)
+// with what the kernel recorded about it, or to the DNS shim; a connection
+// without a record, or to the listener itself, is reset.
 func (p *Proxy) handle(c *net.TCPConn) {
 	id := p.nextID.Add(1)
 	peer := c.RemoteAddr().(*net.TCPAddr).AddrPort()
@@ -283,139 +282,45 @@ func (p *Proxy) handle(c *net.TCPConn) {
 		reset(c)
 		return
 	}
-	log = log.With("dst", who.Dst.String(), "pid", who.PID, "comm", who.Comm, "uid", who.UID)
-	proc := procOf(who)
-	if who.ExeFrom != origin.ExeKernel {
-		// Marked on every line of the connection: exe is not what the
-		// kernel recorded at connect().
-		log = log.With("exe_from", exeFrom(who))
-	}
-	if who.ExeTruncated {
-		log = log.With("exe_truncated", true) // the path is longer than the kernel keeps
-	}
+	cn := newConn(id, who, peer, log)
 	if p.isSelf(who.Dst) {
-		e := (&conn{who: who, proc: proc}).newEvent(event.TypeConnection)
+		e := cn.newEvent(event.TypeConnection)
 		e.Verdict, e.Reason = event.Deny, "loop: a connection to ebpfjail's own listener"
 		p.emit(e)
 		reset(c)
 		return
 	}
 	if who.Dst.Port() == 53 && p.cfg.DNS != nil {
-		log.Debug("dns over tcp")
+		cn.log.Debug("dns over tcp")
 		p.cfg.DNS(c, who)
 		c.Close()
 		return
 	}
-	cn := &conn{
-		id:          id,
-		who:         who,
-		proc:        proc,
-		scheme:      "http",
-		port:        int(who.Dst.Port()),
-		dialIP:      who.Dst.Addr(),
-		requesterIP: peer.Addr().String(),
-		log:         log,
-	}
-	if syn := p.cfg.Synthetic; syn != nil && syn.Contains(cn.dialIP) {
-		// A fake DNS answer: the name is what the child asked for; the
-		// address means nothing outside the jail, and keeps its name while
-		// this connection lasts.
-		name, done, ok := syn.Open(cn.dialIP)
-		if ok {
-			defer done()
-		}
-		cn.destName = name
-		cn.dialIP = netip.Addr{}
-		cn.log = cn.log.With("name", cn.destName)
-	} else if p.cfg.ResolvedNames != nil {
-		if names := p.cfg.ResolvedNames(cn.dialIP); len(names) > 0 {
-			cn.log = cn.log.With("names", strings.Join(names, ","))
-		}
+	if done := p.nameDest(cn); done != nil {
+		defer done()
 	}
 	p.classify(cn, c)
 	c.Close()
 }
 
-// procOf is the process as the kernel recorded it at connect(). Only when
-// the kernel saw no exec of it (no identity hooks on this kernel) is its
-// executable read from /proc, now: by then the process may have exited
-// (exe "") or exec'd another program, so that exe proves little (exeFrom
-// marks it). A record without a parent (none is 0 in the jail) gets it from
-// /proc too.
-func procOf(who origin.Origin) rules.Proc {
-	pr := rules.Proc{PID: who.PID, PPID: who.PPID, UID: who.UID, Comm: who.Comm, Exe: who.Exe}
-	if who.ExeFrom == origin.ExeUnseen {
-		if exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", who.PID)); err == nil {
-			pr.Exe = exe
+// nameDest names cn's destination for the logs and, for a fake DNS answer,
+// for everything: the name is what the child asked for; the address means
+// nothing outside the jail, and keeps its name until done is called.
+func (p *Proxy) nameDest(cn *conn) (done func()) {
+	if syn := p.cfg.Synthetic; syn != nil && syn.Contains(cn.dialIP) {
+		name, done, ok := syn.Open(cn.dialIP)
+		cn.destName = name
+		cn.dialIP = netip.Addr{}
+		cn.log = cn.log.With("name", cn.destName)
+		if ok {
+			return done
+		}
+		return nil
+	}
+	if p.cfg.ResolvedNames != nil {
+		if names := p.cfg.ResolvedNames(cn.dialIP); len(names) > 0 {
+			cn.log = cn.log.With("names", strings.Join(names, ","))
 		}
 	}
-	if pr.PPID != 0 {
-		return pr
-	}
-	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", who.PID)); err == nil {
-		// Field 4, after the parenthesised comm (which may hold spaces).
-		if i := strings.LastIndexByte(string(b), ')'); i > 0 {
-			f := strings.Fields(string(b[i+1:]))
-			if len(f) > 1 {
-				if v, err := strconv.ParseUint(f[1], 10, 32); err == nil {
-					pr.PPID = uint32(v)
-				}
-			}
-		}
-	}
-	return pr
-}
-
-// exeFrom says where procOf found the exe when the kernel record had none.
-func exeFrom(who origin.Origin) string {
-	if who.ExeFrom == origin.ExeUnseen {
-		return "/proc, after connect()"
-	}
-	return "none: the kernel forgot it"
-}
-
-// pipe copies both ways until both directions are done, half-closing each
-// side as its source ends. Between two *net.TCPConn io.Copy uses splice(2).
-// maxUp > 0 limits what the client sends (copyLimit); cut says it tried
-// to send more.
-func pipe(client, up net.Conn, maxUp int64) (sent, recv int64, cut bool) {
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		recv, _ = io.Copy(client, up)
-		closeWrite(client)
-	}()
-	sent, cut = copyLimit(up, client, maxUp)
-	closeWrite(up)
-	wg.Wait()
-	client.Close()
-	up.Close()
-	return sent, recv, cut
-}
-
-// closeWrite half-closes c when it can (so the peer sees EOF but can still
-// answer), else closes it.
-func closeWrite(c net.Conn) {
-	if cw, ok := c.(interface{ CloseWrite() error }); ok {
-		cw.CloseWrite()
-		return
-	}
-	c.Close()
-}
-
-// unsynth replaces a synthetic address written as a host (a URL or Host
-// header naming 198.18.x.y) with the name it stands for.
-func (p *Proxy) unsynth(host string) string {
-	if p.cfg.Synthetic == nil {
-		return host
-	}
-	a, err := netip.ParseAddr(host)
-	if err != nil || !p.cfg.Synthetic.Contains(a) {
-		return host
-	}
-	if name, ok := p.cfg.Synthetic.Name(a); ok {
-		return name
-	}
-	return host
+	return nil
 }

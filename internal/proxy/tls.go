@@ -3,31 +3,17 @@ package proxy
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
-	"io"
-	"log"
 	"net"
-	"os"
 	"path"
-	"strconv"
 	"strings"
-	"sync/atomic"
-	"time"
 
 	"golang.org/x/net/http2"
 
-	"github.com/ebpfjail/ebpfjail/internal/rules"
+	"github.com/ebpfjail/ebpfjail/internal/hostname"
 	"github.com/ebpfjail/ebpfjail/internal/sniff"
 	"github.com/ebpfjail/ebpfjail/pkg/event"
 )
-
-// peekTimeout is Config.PeekTimeout's default: a client that says
-// nothing is dropped rather than pinning a goroutine (Timeouts bound the
-// later phases).
-const peekTimeout = 5 * time.Second
-
-var discardLog = log.New(io.Discard, "", 0)
 
 // CertSource mints the certificates the proxy presents (internal/tlsca).
 type CertSource interface {
@@ -36,76 +22,10 @@ type CertSource interface {
 	ServerConfig(nextProtos []string, fallback func(*tls.ClientHelloInfo) string) *tls.Config
 }
 
-// classify peeks at what the client sends first and serves it as TLS, as
-// HTTP, or refuses it.
-func (p *Proxy) classify(c *conn, raw net.Conn) {
-	res, pc, err := sniff.Peek(raw, p.cfg.PeekTimeout)
-	if err != nil && !(p.cfg.TCP && errors.Is(err, os.ErrDeadlineExceeded)) {
-		c.log.Debug("connection closed before it said anything useful", "err", err)
-		e := c.newEvent(event.TypeConnection)
-		e.Verdict, e.Reason = event.Deny, "no request: "+err.Error()
-		e.URL = "tcp://" + hostURL(c.destHost(), c.port)
-		p.emit(e)
-		return
-	}
-	switch {
-	case err != nil:
-		// A silent client under --tcp: a protocol where the server speaks
-		// first (SSH, SMTP, databases).
-		p.serveTCP(c, pc, raw)
-	case res.Kind == sniff.KindTLS:
-		p.serveTLS(c, pc, res)
-	case res.Kind == sniff.KindHTTP:
-		serveHTTP1(pc, p.handler(c), p.cfg.Timeouts, p.errorLog)
-	case p.cfg.TCP:
-		p.serveTCP(c, pc, raw)
-	default:
-		// Non-HTTP TCP is blocked: a reset, and a line saying so.
-		e := c.newEvent(event.TypeConnection)
-		e.Verdict, e.Reason, e.Scheme = event.Deny, "non-HTTP", "tcp"
-		e.URL, e.Host, e.Port = "tcp://"+hostURL(c.destHost(), c.port), c.destHost(), c.port
-		e.Hint = "--tcp lets the rule decide non-HTTP connections"
-		p.emit(e)
-		resetConn(raw)
-	}
-}
-
-func resetConn(c net.Conn) {
-	if tc, ok := c.(interface{ SetLinger(int) error }); ok {
-		tc.SetLinger(0)
-	}
-}
-
-// serveTCP asks the rule about a non-HTTP connection (scheme "tcp", url
-// tcp://host:port, host the name behind a synthetic address, else the
-// address) and splices it upstream if allowed.
-func (p *Proxy) serveTCP(c *conn, pc, raw net.Conn) {
-	t := target{host: c.destHost(), port: c.port}
-	if c.name != "" {
-		t.host = c.name // inside a CONNECT tunnel
-	}
-	if !validTarget(t) {
-		e := c.newEvent(event.TypeConnection)
-		e.Verdict, e.Reason = event.Deny, fmt.Sprintf("not a host and port ebpfjail can vouch for: %q port %d", t.host, t.port)
-		p.emit(e)
-		resetConn(raw)
-		return
-	}
-	hostURL := t.host
-	if strings.Contains(hostURL, ":") {
-		hostURL = "[" + hostURL + "]"
-	}
-	req := &rules.Request{
-		URL: "tcp://" + hostURL + ":" + strconv.Itoa(t.port), Method: "CONNECT", Scheme: "tcp",
-		Host: t.host, Port: t.port, RequesterIP: c.requesterIP, Proc: c.proc,
-	}
-	p.splice(c, pc, raw, t, req)
-}
-
 // serveTLS terminates the client's TLS with a leaf for its server name and
 // serves HTTP inside, or splices it unopened for --no-mitm names.
 func (p *Proxy) serveTLS(c *conn, pc net.Conn, res sniff.Result) {
-	name := normalizeHost(res.SNI)
+	name := hostname.Normalize(res.SNI)
 	if c.name != "" && name != "" && name != c.name {
 		// In a CONNECT tunnel the TLS must be for the host the CONNECT named.
 		e := c.newEvent(event.TypeConnection)
@@ -149,7 +69,7 @@ func (p *Proxy) serveTLS(c *conn, pc net.Conn, res sniff.Result) {
 		// Most often the client does not trust the ebpfjail CA.
 		e := tc.newEvent(event.TypeConnection)
 		e.Verdict, e.Reason = event.Deny, "TLS handshake failed: "+err.Error()
-		e.Scheme, e.Host, e.Port, e.URL = "https", name, tc.port, "https://"+hostURL(name, tc.port)
+		e.Scheme, e.Host, e.Port, e.URL = "https", name, tc.port, "https://"+hostname.JoinPort(name, tc.port)
 		e.Hint = "the client may not trust the ebpfjail CA: use --no-mitm " + name + ", or point the variable its runtime reads (SSL_CERT_FILE, NODE_EXTRA_CA_CERTS, REQUESTS_CA_BUNDLE, ...) at the bundle"
 		p.emit(e)
 		return
@@ -171,7 +91,7 @@ func (p *Proxy) serveTLS(c *conn, pc net.Conn, res sniff.Result) {
 		if err != nil {
 			e.Reason = "no request inside TLS: " + err.Error()
 		}
-		e.Scheme, e.Host, e.Port, e.URL = "https", name, tc.port, "https://"+hostURL(name, tc.port)
+		e.Scheme, e.Host, e.Port, e.URL = "https", name, tc.port, "https://"+hostname.JoinPort(name, tc.port)
 		e.Hint = "--no-mitm " + name + " passes this TLS unopened, to be decided once as CONNECT"
 		p.emit(e)
 		return
@@ -222,62 +142,4 @@ func (p *Proxy) noMITM(name string) bool {
 		}
 	}
 	return false
-}
-
-// spliceTLS asks the rule once for the whole connection (method CONNECT,
-// url https://host:port) and, if allowed, splices the bytes unopened: the
-// client sees the origin's own certificate.
-func (p *Proxy) spliceTLS(c *conn, pc net.Conn) {
-	t := target{host: c.name, port: c.port}
-	req := &rules.Request{
-		URL: "https://" + t.hostport(), Method: "CONNECT", Scheme: "https", Host: t.host, Port: t.port,
-		Path: "", RequesterIP: c.requesterIP, Proc: c.proc,
-	}
-	p.splice(c, pc, nil, t, req)
-}
-
-// splice decides req once for the whole connection and, if allowed,
-// copies the bytes both ways unopened.
-func (p *Proxy) splice(c *conn, pc, raw net.Conn, t target, req *rules.Request) {
-	v := p.cfg.Rules.Evaluate(p.ctx, req)
-	e := c.requestEvent(req, v)
-	if !v.Allow {
-		p.emit(e)
-		if raw != nil {
-			resetConn(raw)
-		}
-		return
-	}
-	ctx, cancel := context.WithTimeout(withOrigIP(p.ctx, c.dialIP), dialTimeout)
-	up, err := p.dialer.DialContext(ctx, "tcp", t.hostport())
-	cancel()
-	if err != nil {
-		e.Reason = "upstream unreachable: " + err.Error()
-		markLocal(&e, err)
-		p.emit(e)
-		if raw != nil {
-			resetConn(raw)
-		}
-		return
-	}
-	p.track(up, true)
-	defer p.track(up, false)
-	start := time.Now()
-	var idled atomic.Bool
-	stop := tunnelWatch(p.cfg.Timeouts.TunnelIdle, func() {
-		idled.Store(true)
-		pc.Close()
-		up.Close()
-	}, pc, up)
-	var cut bool
-	e.BytesUp, e.BytesDown, cut = pipe(pc, up, v.MaxTxBytes)
-	stop()
-	e.DurationMS = sinceMS(start)
-	if idled.Load() {
-		e.Reason = fmt.Sprintf("closed: no traffic either way for %v", p.cfg.Timeouts.TunnelIdle)
-	}
-	if cut {
-		e.Reason = fmt.Sprintf("max_tx_bytes: the connection was cut at the %d-byte limit", v.MaxTxBytes)
-	}
-	p.emit(e)
 }

@@ -158,11 +158,7 @@ func copyLimit(up, client net.Conn, max int64) (sent int64, cut bool) {
 	if n, _ := client.Read(one[:]); n == 0 {
 		return sent, false
 	}
-	for _, c := range []net.Conn{client, up} {
-		if tc := tcpConn(c); tc != nil {
-			tc.SetLinger(0)
-		}
-		c.Close()
-	}
+	reset(client)
+	reset(up)
 	return sent, true
 }

@@ -10,14 +10,19 @@ import (
 	"net/http"
 	"net/netip"
 	"strconv"
-	"strings"
 	"time"
+
+	"github.com/ebpfjail/ebpfjail/internal/hostname"
 )
 
-// Resolver picks the addresses ebpfjail dials for a host (DESIGN.md §1.5):
-// the child's own destination is used only when it is one of the host's
-// addresses, so a request naming an allowed host cannot be steered to an
-// address of the child's choosing.
+// dialTimeout bounds connecting upstream; the client's own connect() already
+// succeeded (it reached us), so a dead upstream shows as a reset.
+const dialTimeout = 10 * time.Second
+
+// Resolver picks the addresses ebpfjail dials for a host: the child's own
+// destination is used only when it is one of the host's addresses, so a
+// request naming an allowed host cannot be steered to an address of the
+// child's choosing.
 type Resolver struct {
 	// Pins are --resolve HOST:ADDR entries, by lower-case host name.
 	Pins map[string][]netip.Addr
@@ -36,7 +41,7 @@ func (r *Resolver) Addrs(ctx context.Context, host string, orig netip.Addr) ([]n
 	if a, err := netip.ParseAddr(host); err == nil {
 		return []netip.Addr{a.Unmap()}, nil
 	}
-	name := normalizeHost(host)
+	name := hostname.Normalize(host)
 	addrs, ok := r.Pins[name]
 	if !ok {
 		lookup := r.Lookup
@@ -67,26 +72,45 @@ func (r *Resolver) Addrs(ctx context.Context, host string, orig netip.Addr) ([]n
 	return out, nil
 }
 
-// normalizeHost lower-cases a host name and drops a trailing dot and IPv6
-// brackets.
-func normalizeHost(h string) string {
-	h = strings.TrimSuffix(strings.ToLower(h), ".")
-	return strings.TrimSuffix(strings.TrimPrefix(h, "["), "]")
+// forward is one leg upstream: where it goes, and what it reports back.
+// It is the one thing that travels in a dial's context (withForward): the
+// dialer takes the child's original address from it, for an HTTP request
+// (the forwarder's Rewrite and handlers also read it) and for a spliced
+// connection alike.
+type forward struct {
+	scheme   string
+	hostport string
+	// dialIP is the child's original destination (see conn.dialIP).
+	dialIP netip.Addr
+	// err is why the upstream failed, for the request's event.
+	err string
+	// tx is what the rule lets the client send (max_tx_bytes), upgraded
+	// connections included.
+	tx *txBudget
+	// local is set when the name led to this host itself (checkLocal).
+	local error
 }
 
-type origKey struct{}
+type forwardKey struct{}
 
-// withOrigIP carries the child's original destination address to the dialer.
-func withOrigIP(ctx context.Context, a netip.Addr) context.Context {
-	return context.WithValue(ctx, origKey{}, a)
+// withForward puts fw in ctx, for the dialer and the forwarder.
+func withForward(ctx context.Context, fw *forward) context.Context {
+	return context.WithValue(ctx, forwardKey{}, fw)
 }
 
+// forwardOf is the forward in ctx, nil without one.
+func forwardOf(ctx context.Context) *forward {
+	fw, _ := ctx.Value(forwardKey{}).(*forward)
+	return fw
+}
+
+// origIP is the address the child connected to, which the dialer prefers
+// when it belongs to the host (Resolver.Addrs); invalid without one.
 func origIP(ctx context.Context) netip.Addr {
-	if fw, ok := ctx.Value(forwardKey{}).(*forward); ok {
+	if fw := forwardOf(ctx); fw != nil {
 		return fw.dialIP
 	}
-	a, _ := ctx.Value(origKey{}).(netip.Addr)
-	return a
+	return netip.Addr{}
 }
 
 // dialer dials a host:port through the Resolver, trying each address.

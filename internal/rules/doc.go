@@ -2,7 +2,7 @@
 // Engine interface the proxy and the DNS shim call, and its
 // implementations. Engines do no network I/O of their own.
 //
-// The engines are httpjail's, with its semantics (DESIGN.md §3):
+// The engines are httpjail's, with its semantics:
 //
 //   - JS (--js, --js-file): a JavaScript rule run by goja; see JS.
 //   - Shell (--sh): one process per request; see Shell.

@@ -29,7 +29,8 @@ type Proc struct {
 }
 
 // Request is what a rule sees: httpjail's request object plus the port and
-// the process (DESIGN.md §3). The JSON form is the --proc line.
+// the process. The JSON form is the --proc line. NewRequest builds every
+// one.
 type Request struct {
 	URL         string `json:"url"`
 	Method      string `json:"method"`

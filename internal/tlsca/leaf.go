@@ -131,10 +131,7 @@ func (ca *CA) sign(name string, ip netip.Addr, now time.Time) (*tls.Certificate,
 // case-insensitive and "example.com." is "example.com": one leaf serves
 // every spelling.
 func normalizeHost(host string) (string, netip.Addr, error) {
-	name := strings.TrimSuffix(strings.ToLower(host), ".")
-	if strings.HasPrefix(name, "[") && strings.HasSuffix(name, "]") {
-		name = name[1 : len(name)-1]
-	}
+	name := hostname.Normalize(host) // the proxy's spelling, so both key the same leaf
 	// Only what could be an address is parsed as one: a failed ParseAddr
 	// allocates its error, and this is the cache-hit path.
 	if mayBeIP(name) {

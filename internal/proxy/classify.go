@@ -1,0 +1,51 @@
+package proxy
+
+import (
+	"errors"
+	"net"
+	"os"
+	"time"
+
+	"github.com/ebpfjail/ebpfjail/internal/hostname"
+	"github.com/ebpfjail/ebpfjail/internal/sniff"
+	"github.com/ebpfjail/ebpfjail/pkg/event"
+)
+
+// peekTimeout is Config.PeekTimeout's default: a client that says
+// nothing is dropped rather than pinning a goroutine (Timeouts bound the
+// later phases).
+const peekTimeout = 5 * time.Second
+
+// classify peeks at what the client sends first and serves it as TLS, as
+// HTTP, or refuses it.
+func (p *Proxy) classify(c *conn, raw net.Conn) {
+	res, pc, err := sniff.Peek(raw, p.cfg.PeekTimeout)
+	if err != nil && !(p.cfg.TCP && errors.Is(err, os.ErrDeadlineExceeded)) {
+		c.log.Debug("connection closed before it said anything useful", "err", err)
+		e := c.newEvent(event.TypeConnection)
+		e.Verdict, e.Reason = event.Deny, "no request: "+err.Error()
+		e.URL = "tcp://" + hostname.JoinPort(c.destHost(), c.port)
+		p.emit(e)
+		return
+	}
+	switch {
+	case err != nil:
+		// A silent client under --tcp: a protocol where the server speaks
+		// first (SSH, SMTP, databases).
+		p.serveTCP(c, pc, raw)
+	case res.Kind == sniff.KindTLS:
+		p.serveTLS(c, pc, res)
+	case res.Kind == sniff.KindHTTP:
+		serveHTTP1(pc, p.handler(c), p.cfg.Timeouts, p.errorLog)
+	case p.cfg.TCP:
+		p.serveTCP(c, pc, raw)
+	default:
+		// Non-HTTP TCP is blocked: a reset, and a line saying so.
+		e := c.newEvent(event.TypeConnection)
+		e.Verdict, e.Reason, e.Scheme = event.Deny, "non-HTTP", "tcp"
+		e.URL, e.Host, e.Port = "tcp://"+hostname.JoinPort(c.destHost(), c.port), c.destHost(), c.port
+		e.Hint = "--tcp lets the rule decide non-HTTP connections"
+		p.emit(e)
+		reset(raw)
+	}
+}
