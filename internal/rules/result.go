@@ -105,76 +105,86 @@ func decodeResponse(t string) (ruleResponse, error) {
 	}
 	switch tok {
 	case json.Delim('{'):
-		var seenAllow, seenMessage bool
-		for dec.More() {
-			before := dec.InputOffset()
-			keyTok, err := dec.Token()
-			if err != nil {
-				return resp, err
-			}
-			// serde decodes (and so validates) the keys but only skips
-			// the values of unknown keys.
-			if !validSurrogates(t[before:dec.InputOffset()]) {
-				return resp, errBadResponse
-			}
-			key, _ := keyTok.(string)
-			var raw json.RawMessage
-			if err := dec.Decode(&raw); err != nil {
-				return resp, err
-			}
-			switch key {
-			case "allow":
-				if seenAllow {
-					return resp, errBadResponse
-				}
-				seenAllow = true
-				if err := resp.setAllow(raw); err != nil {
-					return resp, err
-				}
-			case "deny_message":
-				if seenMessage {
-					return resp, errBadResponse
-				}
-				seenMessage = true
-				if err := resp.setMessage(raw); err != nil {
-					return resp, err
-				}
-			}
-		}
-		if _, err := dec.Token(); err != nil { // the closing '}'
-			return resp, err
-		}
+		err = resp.decodeFields(dec, t)
 	case json.Delim('['):
-		// serde lets a struct be written as a sequence of its fields in
-		// declaration order; exactly two elements are required.
-		var elems [2]json.RawMessage
-		for i := range elems {
-			if !dec.More() {
-				return resp, errBadResponse
-			}
-			if err := dec.Decode(&elems[i]); err != nil {
-				return resp, err
-			}
-		}
-		if dec.More() {
-			return resp, errBadResponse
-		}
-		if _, err := dec.Token(); err != nil { // the closing ']'
-			return resp, err
-		}
-		if err := resp.setAllow(elems[0]); err != nil {
-			return resp, err
-		}
-		if err := resp.setMessage(elems[1]); err != nil {
-			return resp, err
-		}
+		err = resp.decodeSequence(dec)
 	default:
-		return resp, errBadResponse
+		err = errBadResponse
+	}
+	if err != nil {
+		return resp, err
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return resp, errBadResponse // trailing data, even another JSON value
 	}
 	return resp, nil
+}
+
+// decodeFields decodes the object form, after its '{', from dec reading t.
+func (resp *ruleResponse) decodeFields(dec *json.Decoder, t string) error {
+	var seenAllow, seenMessage bool
+	for dec.More() {
+		before := dec.InputOffset()
+		keyTok, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		// serde decodes (and so validates) the keys but only skips
+		// the values of unknown keys.
+		if !validSurrogates(t[before:dec.InputOffset()]) {
+			return errBadResponse
+		}
+		key, _ := keyTok.(string)
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return err
+		}
+		switch key {
+		case "allow":
+			if seenAllow {
+				return errBadResponse
+			}
+			seenAllow = true
+			if err := resp.setAllow(raw); err != nil {
+				return err
+			}
+		case "deny_message":
+			if seenMessage {
+				return errBadResponse
+			}
+			seenMessage = true
+			if err := resp.setMessage(raw); err != nil {
+				return err
+			}
+		}
+	}
+	_, err := dec.Token() // the closing '}'
+	return err
+}
+
+// decodeSequence decodes the sequence form, after its '[': serde lets a
+// struct be written as a sequence of its fields in declaration order;
+// exactly two elements are required.
+func (resp *ruleResponse) decodeSequence(dec *json.Decoder) error {
+	var elems [2]json.RawMessage
+	for i := range elems {
+		if !dec.More() {
+			return errBadResponse
+		}
+		if err := dec.Decode(&elems[i]); err != nil {
+			return err
+		}
+	}
+	if dec.More() {
+		return errBadResponse
+	}
+	if _, err := dec.Token(); err != nil { // the closing ']'
+		return err
+	}
+	if err := resp.setAllow(elems[0]); err != nil {
+		return err
+	}
+	return resp.setMessage(elems[1])
 }
 
 // setAllow decodes allow: null (absent), a boolean, or an object whose

@@ -98,89 +98,91 @@ func TestPeekTLS(t *testing.T) {
 	}
 }
 
+// httpHeads are request heads Peek must recognise, with what it reports.
+var httpHeads = []struct {
+	name string
+	head string // request head, possibly with the start of a body
+	want Result
+}{
+	{
+		name: "origin form",
+		head: "GET /x?y=1 HTTP/1.1\r\nHost: example.com\r\nUser-Agent: curl/8.5.0\r\nAccept: */*\r\n\r\n",
+		want: Result{Kind: KindHTTP, Method: "GET", Target: "/x?y=1", Host: "example.com"},
+	},
+	{
+		// A client that believes it talks to a proxy; the Host header
+		// is reported as sent even when it names another host.
+		name: "absolute form",
+		head: "GET http://example.com/x HTTP/1.1\r\nHost: other.example\r\n\r\n",
+		want: Result{Kind: KindHTTP, Method: "GET", Target: "http://example.com/x", Host: "other.example"},
+	},
+	{
+		name: "absolute form without host header",
+		head: "GET http://example.com:8080/ HTTP/1.1\r\n\r\n",
+		want: Result{Kind: KindHTTP, Method: "GET", Target: "http://example.com:8080/"},
+	},
+	{
+		name: "connect",
+		head: "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\nProxy-Connection: Keep-Alive\r\n\r\n",
+		want: Result{Kind: KindHTTP, Method: "CONNECT", Target: "example.com:443", Host: "example.com:443"},
+	},
+	{
+		// The body is not awaited: the head is enough.
+		name: "post with partial body",
+		head: "POST /upload HTTP/1.1\r\nHost: example.com\r\nContent-Length: 100000\r\n\r\nfirst bytes of the body",
+		want: Result{Kind: KindHTTP, Method: "POST", Target: "/upload", Host: "example.com"},
+	},
+	{
+		name: "expect continue",
+		head: "PUT /f HTTP/1.1\r\nHost: example.com\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n",
+		want: Result{Kind: KindHTTP, Method: "PUT", Target: "/f", Host: "example.com"},
+	},
+	{
+		name: "http 1.0 without host",
+		head: "HEAD / HTTP/1.0\r\n\r\n",
+		want: Result{Kind: KindHTTP, Method: "HEAD", Target: "/"},
+	},
+	{
+		name: "bare lf",
+		head: "DELETE /item/7 HTTP/1.1\nhost: Example.COM\n\n",
+		want: Result{Kind: KindHTTP, Method: "DELETE", Target: "/item/7", Host: "Example.COM"},
+	},
+	{
+		name: "webdav",
+		head: "PROPFIND /dav/ HTTP/1.1\r\nHost: dav.example\r\nDepth: 1\r\n\r\n",
+		want: Result{Kind: KindHTTP, Method: "PROPFIND", Target: "/dav/", Host: "dav.example"},
+	},
+	{
+		name: "method with hyphen",
+		head: "VERSION-CONTROL /r HTTP/1.1\r\nHost: svn.example\r\n\r\n",
+		want: Result{Kind: KindHTTP, Method: "VERSION-CONTROL", Target: "/r", Host: "svn.example"},
+	},
+	{
+		name: "options asterisk",
+		head: "OPTIONS * HTTP/1.1\r\nHost: example.com\r\n\r\n",
+		want: Result{Kind: KindHTTP, Method: "OPTIONS", Target: "*", Host: "example.com"},
+	},
+	{
+		name: "websocket upgrade",
+		head: "GET /ws HTTP/1.1\r\nHost: ws.example\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+			"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+		want: Result{Kind: KindHTTP, Method: "GET", Target: "/ws", Host: "ws.example"},
+	},
+	{
+		name: "many headers",
+		head: "GET / HTTP/1.1\r\nHost: example.com\r\n" + strings.Repeat("a: b\r\n", 10000) + "\r\n",
+		want: Result{Kind: KindHTTP, Method: "GET", Target: "/", Host: "example.com"},
+	},
+	{
+		// Long, but within MaxPeek.
+		name: "long headers",
+		head: "GET / HTTP/1.1\r\nHost: example.com\r\nCookie: " + strings.Repeat("c", 40<<10) + "\r\n\r\n",
+		want: Result{Kind: KindHTTP, Method: "GET", Target: "/", Host: "example.com"},
+	},
+}
+
 func TestPeekHTTP(t *testing.T) {
-	tests := []struct {
-		name string
-		head string // request head, possibly with the start of a body
-		want Result
-	}{
-		{
-			name: "origin form",
-			head: "GET /x?y=1 HTTP/1.1\r\nHost: example.com\r\nUser-Agent: curl/8.5.0\r\nAccept: */*\r\n\r\n",
-			want: Result{Kind: KindHTTP, Method: "GET", Target: "/x?y=1", Host: "example.com"},
-		},
-		{
-			// A client that believes it talks to a proxy; the Host header
-			// is reported as sent even when it names another host.
-			name: "absolute form",
-			head: "GET http://example.com/x HTTP/1.1\r\nHost: other.example\r\n\r\n",
-			want: Result{Kind: KindHTTP, Method: "GET", Target: "http://example.com/x", Host: "other.example"},
-		},
-		{
-			name: "absolute form without host header",
-			head: "GET http://example.com:8080/ HTTP/1.1\r\n\r\n",
-			want: Result{Kind: KindHTTP, Method: "GET", Target: "http://example.com:8080/"},
-		},
-		{
-			name: "connect",
-			head: "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\nProxy-Connection: Keep-Alive\r\n\r\n",
-			want: Result{Kind: KindHTTP, Method: "CONNECT", Target: "example.com:443", Host: "example.com:443"},
-		},
-		{
-			// The body is not awaited: the head is enough.
-			name: "post with partial body",
-			head: "POST /upload HTTP/1.1\r\nHost: example.com\r\nContent-Length: 100000\r\n\r\nfirst bytes of the body",
-			want: Result{Kind: KindHTTP, Method: "POST", Target: "/upload", Host: "example.com"},
-		},
-		{
-			name: "expect continue",
-			head: "PUT /f HTTP/1.1\r\nHost: example.com\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n",
-			want: Result{Kind: KindHTTP, Method: "PUT", Target: "/f", Host: "example.com"},
-		},
-		{
-			name: "http 1.0 without host",
-			head: "HEAD / HTTP/1.0\r\n\r\n",
-			want: Result{Kind: KindHTTP, Method: "HEAD", Target: "/"},
-		},
-		{
-			name: "bare lf",
-			head: "DELETE /item/7 HTTP/1.1\nhost: Example.COM\n\n",
-			want: Result{Kind: KindHTTP, Method: "DELETE", Target: "/item/7", Host: "Example.COM"},
-		},
-		{
-			name: "webdav",
-			head: "PROPFIND /dav/ HTTP/1.1\r\nHost: dav.example\r\nDepth: 1\r\n\r\n",
-			want: Result{Kind: KindHTTP, Method: "PROPFIND", Target: "/dav/", Host: "dav.example"},
-		},
-		{
-			name: "method with hyphen",
-			head: "VERSION-CONTROL /r HTTP/1.1\r\nHost: svn.example\r\n\r\n",
-			want: Result{Kind: KindHTTP, Method: "VERSION-CONTROL", Target: "/r", Host: "svn.example"},
-		},
-		{
-			name: "options asterisk",
-			head: "OPTIONS * HTTP/1.1\r\nHost: example.com\r\n\r\n",
-			want: Result{Kind: KindHTTP, Method: "OPTIONS", Target: "*", Host: "example.com"},
-		},
-		{
-			name: "websocket upgrade",
-			head: "GET /ws HTTP/1.1\r\nHost: ws.example\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-				"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-			want: Result{Kind: KindHTTP, Method: "GET", Target: "/ws", Host: "ws.example"},
-		},
-		{
-			name: "many headers",
-			head: "GET / HTTP/1.1\r\nHost: example.com\r\n" + strings.Repeat("a: b\r\n", 10000) + "\r\n",
-			want: Result{Kind: KindHTTP, Method: "GET", Target: "/", Host: "example.com"},
-		},
-		{
-			// Long, but within MaxPeek.
-			name: "long headers",
-			head: "GET / HTTP/1.1\r\nHost: example.com\r\nCookie: " + strings.Repeat("c", 40<<10) + "\r\n\r\n",
-			want: Result{Kind: KindHTTP, Method: "GET", Target: "/", Host: "example.com"},
-		},
-	}
-	for _, tt := range tests {
+	for _, tt := range httpHeads {
 		for _, d := range deliveries {
 			t.Run(tt.name+"/"+d.name, func(t *testing.T) {
 				t.Parallel()
