@@ -30,8 +30,9 @@ const (
 
 // FuzzRequestObject feeds request heads a client could send, on each kind
 // of connection, through the proxy's request-object building: splitHost and
-// normalizeHost (via requestTarget, and connectTarget for a CONNECT, after
-// which the rest of head is the tunnel's traffic) and ruleRequest.
+// hostname.Normalize (via requestTarget, and connectTarget for a CONNECT,
+// after which the rest of head is the tunnel's traffic) and ruleRequest
+// (rules.NewRequest).
 // Nothing may panic, and a request resolveTarget accepts must give the rule
 // a Request whose Host is a bare host (no port, no brackets), whose Port is
 // a real port, and whose URL says the same.
