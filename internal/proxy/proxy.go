@@ -241,6 +241,8 @@ func (p *Proxy) track(c net.Conn, add bool) bool {
 	return true
 }
 
+// isSelf reports whether dst is this listener: a jailed connection to it
+// would loop.
 func (p *Proxy) isSelf(dst netip.AddrPort) bool {
 	if !dst.Addr().IsLoopback() && !dst.Addr().IsUnspecified() {
 		return false
