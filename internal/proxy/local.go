@@ -6,8 +6,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"path"
-	"strings"
 
 	"github.com/ebpfjail/ebpfjail/internal/hostname"
 	"github.com/ebpfjail/ebpfjail/pkg/event"
@@ -64,12 +62,7 @@ func (r *Resolver) mayBeLocal(host string) bool {
 	if _, ok := r.Pins[name]; ok {
 		return true
 	}
-	for _, g := range r.LocalNames {
-		if ok, _ := path.Match(strings.ToLower(g), name); ok {
-			return true
-		}
-	}
-	return false
+	return matchesGlob(r.LocalNames, name)
 }
 
 // checkLocal refuses a, an address host resolved to, when it is this host

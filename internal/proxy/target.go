@@ -5,7 +5,9 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"path"
 	"strconv"
+	"strings"
 
 	"github.com/ebpfjail/ebpfjail/internal/hostname"
 	"github.com/ebpfjail/ebpfjail/internal/rules"
@@ -48,6 +50,18 @@ func (p *Proxy) requestTarget(c *conn, r *http.Request) (target, string) {
 		return t, "Loop detected: a request to ebpfjail's own proxy"
 	}
 	return t, ""
+}
+
+// matchesGlob reports whether name, normalised, matches one of globs (the
+// operator's --no-mitm and --allow-local-name patterns), whatever their
+// case.
+func matchesGlob(globs []string, name string) bool {
+	for _, g := range globs {
+		if ok, _ := path.Match(strings.ToLower(g), name); ok {
+			return true
+		}
+	}
+	return false
 }
 
 // connectTarget is the host and port of a CONNECT request, if valid.

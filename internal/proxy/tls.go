@@ -5,8 +5,6 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net"
-	"path"
-	"strings"
 
 	"golang.org/x/net/http2"
 
@@ -135,11 +133,4 @@ func handshake(ctx context.Context, conn *tls.Conn) error {
 }
 
 // noMITM reports whether name matches a --no-mitm glob.
-func (p *Proxy) noMITM(name string) bool {
-	for _, g := range p.cfg.NoMITM {
-		if ok, _ := path.Match(strings.ToLower(g), name); ok {
-			return true
-		}
-	}
-	return false
-}
+func (p *Proxy) noMITM(name string) bool { return matchesGlob(p.cfg.NoMITM, name) }
