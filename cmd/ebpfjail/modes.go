@@ -11,11 +11,13 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/ebpfjail/ebpfjail/internal/jail"
 	"github.com/ebpfjail/ebpfjail/internal/proxy"
+	"github.com/ebpfjail/ebpfjail/internal/supervisor"
 	"github.com/ebpfjail/ebpfjail/internal/tlsca"
 )
 
@@ -120,7 +122,7 @@ func runWeak(o *options, log *slog.Logger) (int, error) {
 		return 0, err
 	}
 	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, forwarded...)
+	signal.Notify(sigs, supervisor.Forwarded...)
 	defer signal.Stop(sigs)
 	out, err := openOutputs(o)
 	if err != nil {
@@ -147,7 +149,7 @@ func runWeak(o *options, log *slog.Logger) (int, error) {
 		"HTTP_PROXY="+proxyURL, "http_proxy="+proxyURL,
 		"HTTPS_PROXY="+proxyURL, "https_proxy="+proxyURL,
 		"NO_PROXY="+noProxy, "no_proxy="+noProxy))
-	fg := isForeground(os.Stdin)
+	fg := supervisor.Foreground(os.Stdin)
 	proc, err := jail.StartUnjailed(jail.Command{
 		Args: o.command, Env: env, Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Foreground: fg,
 	})
@@ -155,11 +157,13 @@ func runWeak(o *options, log *slog.Logger) (int, error) {
 		out.close()
 		return 0, startError(o, err, "you")
 	}
-	stats := func() { writeStats(os.Stderr, p.Active()) }
-	status := wait(proc.Pid, fg, sigs, o.timeout, func() { unix.Kill(-proc.Pid, unix.SIGKILL) }, stats, log)
+	stats := func() { supervisor.WriteStats(os.Stderr, p.Active()) }
+	var tty *os.File
 	if fg {
-		reclaimTerminal(os.Stdin)
+		tty = os.Stdin
 	}
+	timeout := time.Duration(o.timeout * float64(time.Second))
+	status := supervisor.Wait(proc.Pid, tty, sigs, timeout, func() { unix.Kill(-proc.Pid, unix.SIGKILL) }, stats, log)
 	stop() // in-flight handlers write their events before the logs close
 	out.finish(status)
 	return status, nil

@@ -10,13 +10,15 @@ package main
 import (
 	"fmt"
 	"io"
+
+	"github.com/ebpfjail/ebpfjail/internal/supervisor"
 )
 
 // Exit statuses (DESIGN.md §2).
 const (
 	exitUsage         = 2
-	exitTimeout       = 124
-	exitFailure       = 125 // ebpfjail itself failed
+	exitTimeout       = supervisor.ExitTimeout // after --timeout
+	exitFailure       = 125                    // ebpfjail itself failed
 	exitNotExecutable = 126
 	exitNotFound      = 127
 )
