@@ -17,6 +17,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/ebpfjail/ebpfjail/internal/attack"
 	"github.com/ebpfjail/ebpfjail/internal/ratelog"
 )
 
@@ -444,8 +445,8 @@ func mainStatus(args []string) int {
 	// writes to a broken stdout or stderr just fail. (A caught signal is
 	// reset by exec: the command still gets SIGPIPE's default.)
 	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
-	if len(args) > 0 && strings.HasPrefix(args[0], "__attack") {
-		return attackChild(args)
+	if attack.IsChild(args) {
+		return attack.Child(args, os.Stdin, os.Stdout, os.Stderr)
 	}
 	o, err := parseArgs(args)
 	if err != nil {
