@@ -79,16 +79,16 @@ func runJail(o *options, log *slog.Logger) (int, error) {
 	defer removeTrust()
 	pins, _ := parseResolve(o.resolve) // checked by parseArgs
 	status, err := sup.Run(supervisor.Config{
-		Command: o.command, Env: withEnv(os.Environ(), trustEnv), User: user,
+		Command: o.command, Env: supervisor.WithEnv(os.Environ(), trustEnv), User: user,
 		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
-		Rules: engine, CA: ca, Event: out.emit, Done: out.finish,
+		Rules: engine, CA: ca, Event: out.Emit, Done: out.Finish,
 		FakeDNS: o.dnsMode == "fake", DNSUpstream: o.dnsUpstream, Resolve: pins, LocalNames: o.localNames,
 		NoMITM: o.noMITM, TCP: o.tcp, Inbound: o.inbound, AllowUnix: o.allowUnix, DenyUnix: o.denyUnix,
 		Timeout: time.Duration(o.timeout * float64(time.Second)),
-		Warn:    func(msg string) { warnf(os.Stderr, "%s", msg) }, Stats: os.Stderr,
+		Warn:    warn, Stats: os.Stderr,
 	}, log)
 	if err != nil {
-		out.close()
+		out.Close()
 		return 0, jailError(o, err, user.Name)
 	}
 	return status, nil

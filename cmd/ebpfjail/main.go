@@ -19,6 +19,7 @@ import (
 
 	"github.com/ebpfjail/ebpfjail/internal/attack"
 	"github.com/ebpfjail/ebpfjail/internal/ratelog"
+	"github.com/ebpfjail/ebpfjail/internal/supervisor"
 )
 
 const usageHead = `ebpfjail runs a command so that every network connection it, and every
@@ -469,7 +470,7 @@ func mainStatus(args []string) int {
 	case o.check && o.attack:
 		status, err = runAttack(os.Stdout, o, log)
 	case o.check:
-		status, err = runCheck(os.Stdout, log)
+		status = supervisor.Check(os.Stdout, os.Stderr)
 	case o.ca != "":
 		status, err = runCA(os.Stdout, o.ca)
 	case o.testSet:

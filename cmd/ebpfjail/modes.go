@@ -59,7 +59,7 @@ func serverAddr(flag string) (string, error) {
 }
 
 // startExplicit starts the rule, the CA and an explicit proxy on addr.
-func startExplicit(o *options, log *slog.Logger, out *outputs, addr string) (*proxy.Proxy, *tlsca.CA, func(), error) {
+func startExplicit(o *options, log *slog.Logger, out *supervisor.Outputs, addr string) (*proxy.Proxy, *tlsca.CA, func(), error) {
 	me := &jail.User{UID: uint32(os.Getuid()), GID: uint32(os.Getgid())}
 	engine, err := buildEngine(o, log, me)
 	if err != nil {
@@ -81,7 +81,7 @@ func startExplicit(o *options, log *slog.Logger, out *outputs, addr string) (*pr
 	p, err := proxy.Listen(proxy.Config{
 		Logger: log.With("component", "proxy"), Explicit: addr,
 		Rules: engine, CA: ca, NoMITM: o.noMITM, Resolver: &proxy.Resolver{Pins: pins, LocalNames: o.localNames},
-		TCP: o.tcp, Events: out.emit,
+		TCP: o.tcp, Events: out.Emit,
 	})
 	if err != nil {
 		engine.Close()
@@ -103,7 +103,7 @@ func runServer(o *options, log *slog.Logger) (int, error) {
 	}
 	p, _, stop, err := startExplicit(o, log, out, addr)
 	if err != nil {
-		out.close()
+		out.Close()
 		return 0, err
 	}
 	fmt.Fprintf(os.Stderr, "ebpfjail: proxy listening on %s (HTTP and CONNECT; CA: %s)\n", p.Addr(), filepath.Join(caDir(), tlsca.CertFile))
@@ -111,7 +111,7 @@ func runServer(o *options, log *slog.Logger) (int, error) {
 	signal.Notify(sigs, unix.SIGINT, unix.SIGTERM)
 	sig := <-sigs
 	stop()
-	out.finish(0)
+	out.Finish(0)
 	return 128 + int(sig.(syscall.Signal)), nil
 }
 
@@ -130,13 +130,13 @@ func runWeak(o *options, log *slog.Logger) (int, error) {
 	}
 	p, ca, stop, err := startExplicit(o, log, out, "127.0.0.1:0")
 	if err != nil {
-		out.close()
+		out.Close()
 		return 0, err
 	}
 	defer stop()
-	trustEnv, removeTrust, err := trustFiles(ca, log)
+	trustEnv, removeTrust, err := supervisor.TrustFiles(ca, log)
 	if err != nil {
-		out.close()
+		out.Close()
 		return 0, err
 	}
 	defer removeTrust()
@@ -145,7 +145,7 @@ func runWeak(o *options, log *slog.Logger) (int, error) {
 	if v := os.Getenv("NO_PROXY"); v != "" {
 		noProxy = v + "," + noProxy
 	}
-	env := withEnv(os.Environ(), append(trustEnv,
+	env := supervisor.WithEnv(os.Environ(), append(trustEnv,
 		"HTTP_PROXY="+proxyURL, "http_proxy="+proxyURL,
 		"HTTPS_PROXY="+proxyURL, "https_proxy="+proxyURL,
 		"NO_PROXY="+noProxy, "no_proxy="+noProxy))
@@ -154,7 +154,7 @@ func runWeak(o *options, log *slog.Logger) (int, error) {
 		Args: o.command, Env: env, Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Foreground: fg,
 	})
 	if err != nil {
-		out.close()
+		out.Close()
 		return 0, startError(o, err, "you")
 	}
 	stats := func() { supervisor.WriteStats(os.Stderr, p.Active()) }
@@ -165,7 +165,7 @@ func runWeak(o *options, log *slog.Logger) (int, error) {
 	timeout := time.Duration(o.timeout * float64(time.Second))
 	status := supervisor.Wait(proc.Pid, tty, sigs, timeout, func() { unix.Kill(-proc.Pid, unix.SIGKILL) }, stats, log)
 	stop() // in-flight handlers write their events before the logs close
-	out.finish(status)
+	out.Finish(status)
 	return status, nil
 }
 

@@ -1,15 +1,14 @@
 package main
 
 import (
-	"fmt"
+	"errors"
 	"log/slog"
 	"os"
-	"path/filepath"
-	"strings"
 	"syscall"
 
 	"github.com/ebpfjail/ebpfjail/internal/jail"
 	"github.com/ebpfjail/ebpfjail/internal/rules"
+	"github.com/ebpfjail/ebpfjail/internal/supervisor"
 	"github.com/ebpfjail/ebpfjail/internal/tlsca"
 )
 
@@ -37,24 +36,32 @@ func buildEngine(o *options, log *slog.Logger, user *jail.User) (rules.Engine, e
 		e = rules.DenyAll()
 		if o.audit {
 			// --audit alone: allow and record everything.
-			return auditEngine{}, nil
+			return supervisor.Audit(nil), nil
 		}
 	}
 	if err != nil {
 		return nil, fail(exitFailure, err, "fix the rule; 'ebpfjail --js RULE --test URL' tries one without a jail")
 	}
 	if o.audit {
-		return auditEngine{rule: e}, nil
+		return supervisor.Audit(e), nil
 	}
 	return e, nil
 }
 
-// trustVars are the variables runtimes read for extra or replacement CA
-// bundles (DESIGN.md §5). Each gets the bundle: system roots plus ours.
-var trustVars = []string{
-	"SSL_CERT_FILE", "CURL_CA_BUNDLE", "GIT_SSL_CAINFO", "REQUESTS_CA_BUNDLE",
-	"NODE_EXTRA_CA_CERTS", "DENO_CERT", "CARGO_HTTP_CAINFO", "PIP_CERT", "AWS_CA_BUNDLE",
-	"NIX_SSL_CERT_FILE", "GRPC_DEFAULT_SSL_ROOTS_FILE_PATH",
+// openOutputs opens the records the options name.
+func openOutputs(o *options) (*supervisor.Outputs, error) {
+	out, err := supervisor.OpenOutputs(supervisor.Records{
+		RequestLog: o.requestLog, JSON: o.logJSON, Audit: o.audit, Verbose: o.verbose,
+		Stdout: os.Stdout, Stderr: os.Stderr, Warn: warn,
+	})
+	var se *supervisor.Error
+	switch {
+	case errors.As(err, &se) && se.Step == supervisor.StepRequestLog:
+		return nil, fail(exitFailure, se.Err, "--request-log takes a file ebpfjail can append to")
+	case errors.As(err, &se) && se.Step == supervisor.StepJSONLog:
+		return nil, fail(exitFailure, se.Err, "--log-json takes a file ebpfjail can append to, or - for standard output")
+	}
+	return out, err
 }
 
 // trust loads (or makes) the CA and writes the bundle the command reads;
@@ -68,51 +75,9 @@ func trust(log *slog.Logger) (*tlsca.CA, []string, func(), error) {
 	if note := unrestrictedCA(ca, tlsca.DefaultDir); note != "" {
 		log.Info(note)
 	}
-	env, remove, err := trustFiles(ca, log)
+	env, remove, err := supervisor.TrustFiles(ca, log)
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	return ca, env, remove, nil
-}
-
-// trustFiles writes the bundle (system roots plus ca) into a directory of
-// its own, readable by the command, and returns the trust variables.
-func trustFiles(ca *tlsca.CA, log *slog.Logger) ([]string, func(), error) {
-	dir, err := os.MkdirTemp("", "ebpfjail-trust-")
-	if err != nil {
-		return nil, nil, fail(exitFailure, fmt.Errorf("create trust directory: %w", err))
-	}
-	remove := func() { os.RemoveAll(dir) }
-	// Readable by the jailed user: it holds certificates only, no key.
-	if err := os.Chmod(dir, 0o755); err != nil {
-		remove()
-		return nil, nil, fail(exitFailure, fmt.Errorf("create trust directory: %w", err))
-	}
-	bundle, err := tlsca.WriteBundle(dir, ca)
-	if err != nil {
-		remove()
-		return nil, nil, fail(exitFailure, err)
-	}
-	env := []string{"SSL_CERT_DIR=" + filepath.Dir(bundle)}
-	for _, v := range trustVars {
-		env = append(env, v+"="+bundle)
-	}
-	log.Debug("trust bundle for the command", "path", bundle)
-	return env, remove, nil
-}
-
-// withEnv returns env with each KEY=VALUE of set replacing any KEY there.
-func withEnv(env, set []string) []string {
-	keys := map[string]bool{}
-	for _, kv := range set {
-		k, _, _ := strings.Cut(kv, "=")
-		keys[k] = true
-	}
-	out := make([]string, 0, len(env)+len(set))
-	for _, kv := range env {
-		if k, _, _ := strings.Cut(kv, "="); !keys[k] {
-			out = append(out, kv)
-		}
-	}
-	return append(out, set...)
 }

@@ -10,6 +10,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/ebpfjail/ebpfjail/internal/supervisor"
 )
@@ -47,3 +48,6 @@ func printError(w io.Writer, e *exitError) {
 func warnf(w io.Writer, format string, args ...any) {
 	fmt.Fprintf(w, "ebpfjail: warning: "+format+"\n", args...)
 }
+
+// warn is warnf for a message made elsewhere.
+func warn(msg string) { warnf(os.Stderr, "%s", msg) }

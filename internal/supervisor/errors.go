@@ -5,15 +5,17 @@ type Step int
 
 // The steps Run reports in an Error.
 const (
-	StepPaths     Step = iota + 1 // finding or mounting cgroup2 and bpffs
-	StepServices                  // the DNS shim's or the proxy's listeners
-	StepLoad                      // loading the BPF object
-	StepDenyUnix                  // the unix sockets to deny
-	StepJail                      // creating the jail's cgroup and record
-	StepAttach                    // attaching or pinning the programs
-	StepUnixHooks                 // abstract sockets to allow, but no cgroup unix hooks
-	StepAllowUnix                 // the abstract sockets to allow
-	StepStart                     // the command did not start (see jail.ErrNotFound etc.)
+	StepPaths      Step = iota + 1 // finding or mounting cgroup2 and bpffs
+	StepServices                   // the DNS shim's or the proxy's listeners
+	StepLoad                       // loading the BPF object
+	StepDenyUnix                   // the unix sockets to deny
+	StepJail                       // creating the jail's cgroup and record
+	StepAttach                     // attaching or pinning the programs
+	StepUnixHooks                  // abstract sockets to allow, but no cgroup unix hooks
+	StepAllowUnix                  // the abstract sockets to allow
+	StepStart                      // the command did not start (see jail.ErrNotFound etc.)
+	StepRequestLog                 // opening the request log
+	StepJSONLog                    // opening the JSON log
 )
 
 // Error is a failure of one step; its text is Err's.
