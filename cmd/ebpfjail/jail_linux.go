@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"time"
 
 	"github.com/cilium/ebpf"
 
@@ -77,16 +76,9 @@ func runJail(o *options, log *slog.Logger) (int, error) {
 		return 0, err
 	}
 	defer removeTrust()
-	pins, _ := parseResolve(o.resolve) // checked by parseArgs
-	status, err := sup.Run(supervisor.Config{
-		Command: o.command, Env: supervisor.WithEnv(os.Environ(), trustEnv), User: user,
-		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
-		Rules: engine, CA: ca, Event: out.Emit, Done: out.Finish,
-		FakeDNS: o.dnsMode == "fake", DNSUpstream: o.dnsUpstream, Resolve: pins, LocalNames: o.localNames,
-		NoMITM: o.noMITM, TCP: o.tcp, Inbound: o.inbound, AllowUnix: o.allowUnix, DenyUnix: o.denyUnix,
-		Timeout: time.Duration(o.timeout * float64(time.Second)),
-		Warn:    warn, Stats: os.Stderr,
-	}, log)
+	c := config(o, engine, ca, out)
+	c.Env, c.User, c.Done = supervisor.WithEnv(c.Env, trustEnv), user, out.Finish
+	status, err := sup.Run(c, log)
 	if err != nil {
 		out.Close()
 		return 0, jailError(o, err, user.Name)

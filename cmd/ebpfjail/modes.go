@@ -17,6 +17,7 @@ import (
 
 	"github.com/ebpfjail/ebpfjail/internal/jail"
 	"github.com/ebpfjail/ebpfjail/internal/proxy"
+	"github.com/ebpfjail/ebpfjail/internal/rules"
 	"github.com/ebpfjail/ebpfjail/internal/supervisor"
 	"github.com/ebpfjail/ebpfjail/internal/tlsca"
 )
@@ -58,37 +59,50 @@ func serverAddr(flag string) (string, error) {
 	return "", fmt.Errorf("--listen wants ip:port, :port, port or ip, got %q", v)
 }
 
+// config is the part of a supervisor's configuration the modes share.
+func config(o *options, engine rules.Engine, ca proxy.CertSource, out *supervisor.Outputs) supervisor.Config {
+	pins, _ := parseResolve(o.resolve) // checked by parseArgs
+	return supervisor.Config{
+		Command: o.command, Env: os.Environ(), Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
+		Rules: engine, CA: ca, Event: out.Emit,
+		FakeDNS: o.dnsMode == "fake", DNSUpstream: o.dnsUpstream, Resolve: pins, LocalNames: o.localNames,
+		NoMITM: o.noMITM, TCP: o.tcp, Inbound: o.inbound, AllowUnix: o.allowUnix, DenyUnix: o.denyUnix,
+		Timeout: time.Duration(o.timeout * float64(time.Second)),
+		Warn:    warn, Stats: os.Stderr,
+	}
+}
+
+// explicit is a running explicit proxy, with its rule and CA.
+type explicit struct {
+	p    *proxy.Proxy
+	ca   *tlsca.CA
+	c    supervisor.Config
+	stop func() // closes the proxy and the rule; may be called twice
+}
+
 // startExplicit starts the rule, the CA and an explicit proxy on addr.
-func startExplicit(o *options, log *slog.Logger, out *supervisor.Outputs, addr string) (*proxy.Proxy, *tlsca.CA, func(), error) {
+func startExplicit(o *options, log *slog.Logger, out *supervisor.Outputs, addr string) (*explicit, error) {
 	me := &jail.User{UID: uint32(os.Getuid()), GID: uint32(os.Getgid())}
 	engine, err := buildEngine(o, log, me)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, err
 	}
 	ca, err := tlsca.LoadOrCreate(caDir())
 	if err != nil {
 		engine.Close()
-		return nil, nil, nil, fail(exitFailure, err, "ebpfjail keeps its CA in "+caDir())
+		return nil, fail(exitFailure, err, "ebpfjail keeps its CA in "+caDir())
 	}
 	if note := unrestrictedCA(ca, caDir()); note != "" {
 		log.Info(note)
 	}
-	pins, err := parseResolve(o.resolve)
-	if err != nil {
+	e := &explicit{ca: ca, c: config(o, engine, ca, out)}
+	if e.p, err = supervisor.ListenExplicit(e.c, addr, log); err != nil {
 		engine.Close()
-		return nil, nil, nil, fail(exitUsage, err)
-	}
-	p, err := proxy.Listen(proxy.Config{
-		Logger: log.With("component", "proxy"), Explicit: addr,
-		Rules: engine, CA: ca, NoMITM: o.noMITM, Resolver: &proxy.Resolver{Pins: pins, LocalNames: o.localNames},
-		TCP: o.tcp, Events: out.Emit,
-	})
-	if err != nil {
-		engine.Close()
-		return nil, nil, nil, fail(exitFailure, err, "pick another address with --listen")
+		return nil, fail(exitFailure, err, "pick another address with --listen")
 	}
 	var once sync.Once
-	return p, ca, func() { once.Do(func() { p.Close(); engine.Close() }) }, nil
+	e.stop = func() { once.Do(func() { e.p.Close(); engine.Close() }) }
+	return e, nil
 }
 
 // runServer is --server: an explicit HTTP/HTTPS proxy until interrupted.
@@ -101,16 +115,16 @@ func runServer(o *options, log *slog.Logger) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	p, _, stop, err := startExplicit(o, log, out, addr)
+	e, err := startExplicit(o, log, out, addr)
 	if err != nil {
 		out.Close()
 		return 0, err
 	}
-	fmt.Fprintf(os.Stderr, "ebpfjail: proxy listening on %s (HTTP and CONNECT; CA: %s)\n", p.Addr(), filepath.Join(caDir(), tlsca.CertFile))
+	fmt.Fprintf(os.Stderr, "ebpfjail: proxy listening on %s (HTTP and CONNECT; CA: %s)\n", e.p.Addr(), filepath.Join(caDir(), tlsca.CertFile))
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, unix.SIGINT, unix.SIGTERM)
 	sig := <-sigs
-	stop()
+	e.stop()
 	out.Finish(0)
 	return 128 + int(sig.(syscall.Signal)), nil
 }
@@ -118,53 +132,35 @@ func runServer(o *options, log *slog.Logger) (int, error) {
 // runWeak is --weak: no root and no kernel steering; the command is only
 // told to use the proxy (proxy variables), as httpjail's weak mode.
 func runWeak(o *options, log *slog.Logger) (int, error) {
-	if err := jail.CloseInheritedFDs(); err != nil {
+	weak, err := supervisor.BeginWeak()
+	if err != nil {
 		return 0, err
 	}
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, supervisor.Forwarded...)
-	defer signal.Stop(sigs)
+	defer weak.Close()
 	out, err := openOutputs(o)
 	if err != nil {
 		return 0, err
 	}
-	p, ca, stop, err := startExplicit(o, log, out, "127.0.0.1:0")
+	e, err := startExplicit(o, log, out, "127.0.0.1:0")
 	if err != nil {
 		out.Close()
 		return 0, err
 	}
-	defer stop()
-	trustEnv, removeTrust, err := supervisor.TrustFiles(ca, log)
+	defer e.stop()
+	trustEnv, removeTrust, err := supervisor.TrustFiles(e.ca, log)
 	if err != nil {
 		out.Close()
 		return 0, err
 	}
 	defer removeTrust()
-	proxyURL := "http://" + p.Addr().String()
-	noProxy := "localhost,127.0.0.1,::1"
-	if v := os.Getenv("NO_PROXY"); v != "" {
-		noProxy = v + "," + noProxy
-	}
-	env := supervisor.WithEnv(os.Environ(), append(trustEnv,
-		"HTTP_PROXY="+proxyURL, "http_proxy="+proxyURL,
-		"HTTPS_PROXY="+proxyURL, "https_proxy="+proxyURL,
-		"NO_PROXY="+noProxy, "no_proxy="+noProxy))
-	fg := supervisor.Foreground(os.Stdin)
-	proc, err := jail.StartUnjailed(jail.Command{
-		Args: o.command, Env: env, Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Foreground: fg,
-	})
+	c := e.c
+	c.Env = supervisor.WithEnv(c.Env, trustEnv)
+	status, err := weak.Run(c, e.p, log)
 	if err != nil {
 		out.Close()
-		return 0, startError(o, err, "you")
+		return 0, startError(o, errors.Unwrap(err), "you")
 	}
-	stats := func() { supervisor.WriteStats(os.Stderr, p.Active()) }
-	var tty *os.File
-	if fg {
-		tty = os.Stdin
-	}
-	timeout := time.Duration(o.timeout * float64(time.Second))
-	status := supervisor.Wait(proc.Pid, tty, sigs, timeout, func() { unix.Kill(-proc.Pid, unix.SIGKILL) }, stats, log)
-	stop() // in-flight handlers write their events before the logs close
+	e.stop() // in-flight handlers write their events before the logs close
 	out.Finish(status)
 	return status, nil
 }

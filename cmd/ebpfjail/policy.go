@@ -4,7 +4,6 @@ import (
 	"errors"
 	"log/slog"
 	"os"
-	"syscall"
 
 	"github.com/ebpfjail/ebpfjail/internal/jail"
 	"github.com/ebpfjail/ebpfjail/internal/rules"
@@ -15,35 +14,11 @@ import (
 // buildEngine compiles or starts the rule before anything else happens, so
 // a bad rule stops ebpfjail before the command could run.
 func buildEngine(o *options, log *slog.Logger, user *jail.User) (rules.Engine, error) {
-	log = log.With("component", "rule")
-	// --sh and --proc run outside the jail as the invoking user, never as
-	// root on the command's behalf.
-	cred := &syscall.Credential{Uid: user.UID, Gid: user.GID, Groups: user.Groups}
-	var e rules.Engine
-	var err error
-	switch {
-	case o.js != "":
-		e, err = rules.NewJS(o.js, "--js", rules.JSOptions{Timeout: o.jsTimeout, Logger: log})
-	case o.jsFile != "":
-		// Read once with a command: the jailed command must not be able to
-		// rewrite its own policy. A --server proxy reloads it on change.
-		e, err = rules.NewJSFile(o.jsFile, rules.JSOptions{Timeout: o.jsTimeout, Logger: log}, o.server)
-	case o.sh != "":
-		e, err = rules.NewShell(o.sh, rules.ShellOptions{Logger: log, Credential: cred, Env: os.Environ()})
-	case o.proc != "":
-		e, err = rules.NewLineProcess(o.proc, rules.ProcOptions{Logger: log, Credential: cred, Env: os.Environ()})
-	default:
-		e = rules.DenyAll()
-		if o.audit {
-			// --audit alone: allow and record everything.
-			return supervisor.Audit(nil), nil
-		}
-	}
+	e, err := supervisor.Rule{
+		JS: o.js, JSFile: o.jsFile, Sh: o.sh, Proc: o.proc, JSTimeout: o.jsTimeout, Reload: o.server, Audit: o.audit,
+	}.Engine(user, log)
 	if err != nil {
 		return nil, fail(exitFailure, err, "fix the rule; 'ebpfjail --js RULE --test URL' tries one without a jail")
-	}
-	if o.audit {
-		return supervisor.Audit(e), nil
 	}
 	return e, nil
 }

@@ -2,53 +2,15 @@ package supervisor
 
 import (
 	"context"
-	"io"
 	"log/slog"
-	"net/netip"
 	"os"
 	"os/signal"
 	"runtime/debug"
 	"syscall"
-	"time"
 
 	"github.com/ebpfjail/ebpfjail/internal/bpf"
 	"github.com/ebpfjail/ebpfjail/internal/jail"
-	"github.com/ebpfjail/ebpfjail/internal/proxy"
-	"github.com/ebpfjail/ebpfjail/internal/rules"
-	"github.com/ebpfjail/ebpfjail/pkg/event"
 )
-
-// Config is one jail: the command, the rule and the services' settings.
-type Config struct {
-	Command []string // Command[0] is looked up in Env's PATH
-	Env     []string // the command's environment, trust variables included
-	User    *jail.User
-	// The command's standard files; with Stdin the terminal in our
-	// foreground, the command gets the terminal.
-	Stdin, Stdout, Stderr *os.File
-
-	Rules rules.Engine      // decides every request; required
-	CA    proxy.CertSource  // the interception CA; required
-	Event func(event.Event) // every event; required
-	// Done, if set, gets the exit status after the jail is torn down and
-	// the services are stopped (their last events written), before Run
-	// returns. It is not called when the command never started.
-	Done func(status int)
-
-	FakeDNS     bool                    // answer lookups with stand-in addresses, forward nothing
-	DNSUpstream string                  // resolver ip:port; "" reads /etc/resolv.conf
-	Resolve     map[string][]netip.Addr // host name pins for upstream connections
-	LocalNames  []string                // globs of names that may lead to this host
-	NoMITM      []string                // globs of names whose TLS passes unopened
-	TCP         bool                    // the rule decides non-HTTP TCP
-	Inbound     bool                    // the command may receive from other hosts
-	AllowUnix   []string                // sockets taken off the deny list; @NAME: abstract ones
-	DenyUnix    []string                // sockets denied on top of the default list
-	Timeout     time.Duration           // 0: none
-
-	Warn  func(msg string) // a warning for the user; required
-	Stats io.Writer        // where the stats line goes on SIGUSR1; nil: nowhere
-}
 
 // Supervisor starts and supervises one jail.
 type Supervisor struct {
