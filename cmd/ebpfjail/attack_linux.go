@@ -22,7 +22,7 @@ func runAttack(w io.Writer, o *options, log *slog.Logger) (int, error) {
 	}
 	d := attack.Drive{User: o.user, StateDir: paths.State, BPFFS: paths.BPFFS, Verbose: o.verbose > 0, Log: log}
 	if len(o.targets) > 0 {
-		d.V4, d.V6, _ = attackTargets(o.targets) // checked by parseArgs
+		d.V4, d.V6, _ = attack.Targets(o.targets) // checked by parseArgs
 	}
 	status, err := d.Run(w)
 	var he *attack.HintError

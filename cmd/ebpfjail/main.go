@@ -19,6 +19,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/ebpfjail/ebpfjail/internal/attack"
+	"github.com/ebpfjail/ebpfjail/internal/profile"
 	"github.com/ebpfjail/ebpfjail/internal/ratelog"
 	"github.com/ebpfjail/ebpfjail/internal/supervisor"
 )
@@ -252,32 +253,11 @@ func parseCheck(o *options, args []string) error {
 		return errors.New("check --target needs --attack")
 	}
 	if len(o.targets) > 0 {
-		if _, _, err := attackTargets(o.targets); err != nil {
+		if _, _, err := attack.Targets(o.targets); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-// attackTargets reads --target: one IPv4 and one IPv6 address.
-func attackTargets(list []string) (v4, v6 netip.Addr, err error) {
-	for _, t := range list {
-		a, perr := netip.ParseAddr(t)
-		switch {
-		case perr != nil:
-			return v4, v6, fmt.Errorf("--target wants an IP address, got %q", t)
-		case a.Is4() && !v4.IsValid():
-			v4 = a
-		case a.Is6() && !a.Is4In6() && !v6.IsValid():
-			v6 = a
-		default:
-			return v4, v6, fmt.Errorf("--target %s: give one IPv4 and one IPv6 address", t)
-		}
-	}
-	if !v4.IsValid() || !v6.IsValid() {
-		return v4, v6, errors.New("--target wants one IPv4 and one IPv6 address (give it twice)")
-	}
-	return v4, v6, nil
 }
 
 // parseUpstream accepts "ip", "ip:port" or "[ipv6]:port" and returns
@@ -418,7 +398,7 @@ func mainStatus(args []string) int {
 		return 0
 	}
 	log := newLogger(os.Stderr, o.verbose)
-	stopProfile := startProfile()
+	stopProfile := profile.Start(os.Stderr)
 	defer stopProfile()
 	var status int
 	switch {

@@ -22,18 +22,6 @@ import (
 	"github.com/ebpfjail/ebpfjail/internal/tlsca"
 )
 
-// caDir is where the CA lives: root's in /var/lib, anyone else's (--weak,
-// --server without root) in their own config directory.
-func caDir() string {
-	if os.Geteuid() == 0 {
-		return tlsca.DefaultDir
-	}
-	if d, err := os.UserConfigDir(); err == nil {
-		return filepath.Join(d, "ebpfjail", "ca")
-	}
-	return filepath.Join(os.Getenv("HOME"), ".config", "ebpfjail", "ca")
-}
-
 // serverAddr turns --listen (or HTTPJAIL_HTTP_BIND) into a listen address:
 // "ip:port", ":port" or "port" (all interfaces), "ip" (port 8080), or
 // nothing (127.0.0.1:8080), as httpjail reads its bind variable.
@@ -87,13 +75,10 @@ func startExplicit(o *options, log *slog.Logger, out *supervisor.Outputs, addr s
 	if err != nil {
 		return nil, err
 	}
-	ca, err := tlsca.LoadOrCreate(caDir())
+	ca, err := supervisor.LoadCA(supervisor.CADir(), log)
 	if err != nil {
 		engine.Close()
-		return nil, fail(exitFailure, err, "ebpfjail keeps its CA in "+caDir())
-	}
-	if note := unrestrictedCA(ca, caDir()); note != "" {
-		log.Info(note)
+		return nil, fail(exitFailure, err, "ebpfjail keeps its CA in "+supervisor.CADir())
 	}
 	e := &explicit{ca: ca, c: config(o, engine, ca, out)}
 	if e.p, err = supervisor.ListenExplicit(e.c, addr, log); err != nil {
@@ -120,7 +105,7 @@ func runServer(o *options, log *slog.Logger) (int, error) {
 		out.Close()
 		return 0, err
 	}
-	fmt.Fprintf(os.Stderr, "ebpfjail: proxy listening on %s (HTTP and CONNECT; CA: %s)\n", e.p.Addr(), filepath.Join(caDir(), tlsca.CertFile))
+	fmt.Fprintf(os.Stderr, "ebpfjail: proxy listening on %s (HTTP and CONNECT; CA: %s)\n", e.p.Addr(), filepath.Join(supervisor.CADir(), tlsca.CertFile))
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, unix.SIGINT, unix.SIGTERM)
 	sig := <-sigs

@@ -43,12 +43,9 @@ func openOutputs(o *options) (*supervisor.Outputs, error) {
 // it returns the CA, the variables to set, and a function removing the
 // bundle.
 func trust(log *slog.Logger) (*tlsca.CA, []string, func(), error) {
-	ca, err := tlsca.LoadOrCreate(tlsca.DefaultDir)
+	ca, err := supervisor.LoadCA(tlsca.DefaultDir, log)
 	if err != nil {
 		return nil, nil, nil, fail(exitFailure, err, "ebpfjail keeps its CA in "+tlsca.DefaultDir+" (root only)")
-	}
-	if note := unrestrictedCA(ca, tlsca.DefaultDir); note != "" {
-		log.Info(note)
 	}
 	env, remove, err := supervisor.TrustFiles(ca, log)
 	if err != nil {

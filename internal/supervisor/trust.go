@@ -10,6 +10,43 @@ import (
 	"github.com/ebpfjail/ebpfjail/internal/tlsca"
 )
 
+// CADir is where the CA lives: root's in /var/lib, anyone else's (--weak,
+// --server without root) in their own config directory.
+func CADir() string {
+	if os.Geteuid() == 0 {
+		return tlsca.DefaultDir
+	}
+	if d, err := os.UserConfigDir(); err == nil {
+		return filepath.Join(d, "ebpfjail", "ca")
+	}
+	return filepath.Join(os.Getenv("HOME"), ".config", "ebpfjail", "ca")
+}
+
+// LoadCA loads (or makes) the CA in dir; a note about an old, unrestricted
+// one is logged (-v).
+func LoadCA(dir string, log *slog.Logger) (*tlsca.CA, error) {
+	ca, err := tlsca.LoadOrCreate(dir)
+	if err != nil {
+		return nil, err
+	}
+	if note := UnrestrictedNote(ca, dir); note != "" {
+		log.Info(note)
+	}
+	return ca, nil
+}
+
+// UnrestrictedNote is the note about a CA made before the serverAuth
+// restriction (empty for a restricted one). Such a CA is kept, because
+// replacing it would break the trust stores it was installed in; the
+// operator is told when exporting it (about to install it somewhere) and
+// at -v on every run, and may replace it.
+func UnrestrictedNote(ca *tlsca.CA, dir string) string {
+	if ca.ServerAuthOnly() {
+		return ""
+	}
+	return "the CA in " + dir + " was made by an older ebpfjail and may sign more than TLS server certificates; remove that directory to have a restricted one made, then export and install it again"
+}
+
 // trustVars are the variables runtimes read for extra or replacement CA
 // bundles. Each gets the bundle: system roots plus ours.
 var trustVars = []string{
