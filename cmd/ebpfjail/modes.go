@@ -1,23 +1,17 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/ebpfjail/ebpfjail/internal/jail"
-	"github.com/ebpfjail/ebpfjail/internal/proxy"
-	"github.com/ebpfjail/ebpfjail/internal/rules"
 	"github.com/ebpfjail/ebpfjail/internal/supervisor"
 	"github.com/ebpfjail/ebpfjail/internal/tlsca"
 )
@@ -47,47 +41,23 @@ func serverAddr(flag string) (string, error) {
 	return "", fmt.Errorf("--listen wants ip:port, :port, port or ip, got %q", v)
 }
 
-// config is the part of a supervisor's configuration the modes share.
-func config(o *options, engine rules.Engine, ca proxy.CertSource, out *supervisor.Outputs) supervisor.Config {
+// supervised are the options as the supervisor takes them.
+func supervised(o *options) supervisor.Options {
 	pins, _ := parseResolve(o.resolve) // checked by parseArgs
-	return supervisor.Config{
-		Command: o.command, Env: os.Environ(), Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
-		Rules: engine, CA: ca, Event: out.Emit,
-		FakeDNS: o.dnsMode == "fake", DNSUpstream: o.dnsUpstream, Resolve: pins, LocalNames: o.localNames,
-		NoMITM: o.noMITM, TCP: o.tcp, Inbound: o.inbound, AllowUnix: o.allowUnix, DenyUnix: o.denyUnix,
-		Timeout: time.Duration(o.timeout * float64(time.Second)),
-		Warn:    warn, Stats: os.Stderr,
+	return supervisor.Options{
+		Rule: supervisor.Rule{JS: o.js, JSFile: o.jsFile, Sh: o.sh, Proc: o.proc, JSTimeout: o.jsTimeout, Reload: o.server, Audit: o.audit},
+		Records: supervisor.Records{
+			RequestLog: o.requestLog, JSON: o.logJSON, Audit: o.audit, Verbose: o.verbose,
+			Stdout: os.Stdout, Stderr: os.Stderr, Warn: warn,
+		},
+		Config: supervisor.Config{
+			Command: o.command, Env: os.Environ(), Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
+			FakeDNS: o.dnsMode == "fake", DNSUpstream: o.dnsUpstream, Resolve: pins, LocalNames: o.localNames,
+			NoMITM: o.noMITM, TCP: o.tcp, Inbound: o.inbound, AllowUnix: o.allowUnix, DenyUnix: o.denyUnix,
+			Timeout: time.Duration(o.timeout * float64(time.Second)),
+			Warn:    warn, Stats: os.Stderr,
+		},
 	}
-}
-
-// explicit is a running explicit proxy, with its rule and CA.
-type explicit struct {
-	p    *proxy.Proxy
-	ca   *tlsca.CA
-	c    supervisor.Config
-	stop func() // closes the proxy and the rule; may be called twice
-}
-
-// startExplicit starts the rule, the CA and an explicit proxy on addr.
-func startExplicit(o *options, log *slog.Logger, out *supervisor.Outputs, addr string) (*explicit, error) {
-	me := &jail.User{UID: uint32(os.Getuid()), GID: uint32(os.Getgid())}
-	engine, err := buildEngine(o, log, me)
-	if err != nil {
-		return nil, err
-	}
-	ca, err := supervisor.LoadCA(supervisor.CADir(), log)
-	if err != nil {
-		engine.Close()
-		return nil, fail(exitFailure, err, "ebpfjail keeps its CA in "+supervisor.CADir())
-	}
-	e := &explicit{ca: ca, c: config(o, engine, ca, out)}
-	if e.p, err = supervisor.ListenExplicit(e.c, addr, log); err != nil {
-		engine.Close()
-		return nil, fail(exitFailure, err, "pick another address with --listen")
-	}
-	var once sync.Once
-	e.stop = func() { once.Do(func() { e.p.Close(); engine.Close() }) }
-	return e, nil
 }
 
 // runServer is --server: an explicit HTTP/HTTPS proxy until interrupted.
@@ -96,58 +66,63 @@ func runServer(o *options, log *slog.Logger) (int, error) {
 	if err != nil {
 		return 0, fail(exitUsage, err)
 	}
-	out, err := openOutputs(o)
-	if err != nil {
-		return 0, err
-	}
-	e, err := startExplicit(o, log, out, addr)
-	if err != nil {
-		out.Close()
-		return 0, err
-	}
-	fmt.Fprintf(os.Stderr, "ebpfjail: proxy listening on %s (HTTP and CONNECT; CA: %s)\n", e.p.Addr(), filepath.Join(supervisor.CADir(), tlsca.CertFile))
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, unix.SIGINT, unix.SIGTERM)
-	sig := <-sigs
-	e.stop()
-	out.Finish(0)
-	return 128 + int(sig.(syscall.Signal)), nil
+	status, err := supervisor.Serve(supervised(o), addr, func(a net.Addr) {
+		fmt.Fprintf(os.Stderr, "ebpfjail: proxy listening on %s (HTTP and CONNECT; CA: %s)\n", a, filepath.Join(supervisor.CADir(), tlsca.CertFile))
+	}, log)
+	return status, runError(o, err, supervisor.CADir())
 }
 
 // runWeak is --weak: no root and no kernel steering; the command is only
 // told to use the proxy (proxy variables), as httpjail's weak mode.
 func runWeak(o *options, log *slog.Logger) (int, error) {
-	weak, err := supervisor.BeginWeak()
-	if err != nil {
-		return 0, err
+	status, err := supervisor.RunWeak(supervised(o), log)
+	return status, runError(o, err, supervisor.CADir())
+}
+
+// runError gives a supervisor's failure its exit status and hints; caDir
+// is where the CA was to be.
+func runError(o *options, err error, caDir string) error {
+	var se *supervisor.Error
+	if !errors.As(err, &se) {
+		return err
 	}
-	defer weak.Close()
-	out, err := openOutputs(o)
-	if err != nil {
-		return 0, err
+	check := "run 'ebpfjail check' to see what this host lacks"
+	switch se.Step {
+	case supervisor.StepUser:
+		if errors.Is(se.Err, jail.ErrRootChild) {
+			return fail(exitFailure, errors.New("refusing to run the command as root: a root process can leave the jail"),
+				"run ebpfjail through sudo from your own account, or pick a user with --user USER",
+				"--user root runs it as root anyway")
+		}
+		return fail(exitFailure, se.Err, "--user takes a user name or a numeric uid")
+	case supervisor.StepRule:
+		return fail(exitFailure, se.Err, "fix the rule; 'ebpfjail --js RULE --test URL' tries one without a jail")
+	case supervisor.StepRequestLog:
+		return fail(exitFailure, se.Err, "--request-log takes a file ebpfjail can append to")
+	case supervisor.StepJSONLog:
+		return fail(exitFailure, se.Err, "--log-json takes a file ebpfjail can append to, or - for standard output")
+	case supervisor.StepCA:
+		return fail(exitFailure, se.Err, "ebpfjail keeps its CA in "+caDir)
+	case supervisor.StepListen:
+		return fail(exitFailure, se.Err, "pick another address with --listen")
+	case supervisor.StepPaths:
+		return pathsError(se.Err)
+	case supervisor.StepLoad:
+		return loadError(o, se.Err)
+	case supervisor.StepDenyUnix:
+		return fail(exitUsage, se.Err, "--deny-unix takes an absolute path or @name")
+	case supervisor.StepJail:
+		return fail(exitFailure, se.Err, check)
+	case supervisor.StepAttach:
+		return fail(exitFailure, se.Err, "run 'ebpfjail check' to see which program this kernel cannot attach")
+	case supervisor.StepUnixHooks:
+		return fail(exitFailure, se.Err, "they come with Linux 6.7; without them ebpfjail can open no single abstract socket, only refuse them all (leave out --allow-unix @NAME)")
+	case supervisor.StepAllowUnix:
+		return fail(exitUsage, se.Err, "--allow-unix takes an absolute path or @name")
+	case supervisor.StepStart:
+		return startError(o, se.Err, cmp.Or(se.User, "you"))
 	}
-	e, err := startExplicit(o, log, out, "127.0.0.1:0")
-	if err != nil {
-		out.Close()
-		return 0, err
-	}
-	defer e.stop()
-	trustEnv, removeTrust, err := supervisor.TrustFiles(e.ca, log)
-	if err != nil {
-		out.Close()
-		return 0, err
-	}
-	defer removeTrust()
-	c := e.c
-	c.Env = supervisor.WithEnv(c.Env, trustEnv)
-	status, err := weak.Run(c, e.p, log)
-	if err != nil {
-		out.Close()
-		return 0, startError(o, errors.Unwrap(err), "you")
-	}
-	e.stop() // in-flight handlers write their events before the logs close
-	out.Finish(status)
-	return status, nil
+	return fail(exitFailure, se.Err)
 }
 
 // startError turns a failure to start the command into the documented

@@ -1,11 +1,15 @@
 package supervisor
 
-// Step is the part of starting a jail that failed.
+// Step is the part of starting a run that failed.
 type Step int
 
-// The steps Run reports in an Error.
+// The steps an Error names.
 const (
-	StepPaths      Step = iota + 1 // finding or mounting cgroup2 and bpffs
+	StepUser       Step = iota + 1 // resolving the user (see jail.ErrRootChild)
+	StepRule                       // compiling or starting the rule
+	StepCA                         // loading or making the CA
+	StepListen                     // the explicit proxy's listener
+	StepPaths                      // finding or mounting cgroup2 and bpffs
 	StepServices                   // the DNS shim's or the proxy's listeners
 	StepLoad                       // loading the BPF object
 	StepDenyUnix                   // the unix sockets to deny
@@ -22,6 +26,7 @@ const (
 type Error struct {
 	Step Step
 	Err  error
+	User string // StepStart: who the command was to run as ("" is the caller)
 }
 
 func (e *Error) Error() string { return e.Err.Error() }

@@ -18,11 +18,11 @@ import (
 func startJail(c Config, log *slog.Logger, svc *services, paths jail.Paths) (*running, error) {
 	unixDeny := unixDenyList(c.AllowUnix, c.DenyUnix, c.User)
 	if err := svc.objs.DenyUnix(unixDeny); err != nil {
-		return nil, &Error{StepDenyUnix, err}
+		return nil, &Error{Step: StepDenyUnix, Err: err}
 	}
 	j, err := jail.New(paths)
 	if err != nil {
-		return nil, &Error{StepJail, err}
+		return nil, &Error{Step: StepJail, Err: err}
 	}
 	if c.Inbound {
 		c.Warn("--allow-inbound: other hosts can reach the command's servers and send it data the rule never sees")
@@ -36,7 +36,7 @@ func startJail(c Config, log *slog.Logger, svc *services, paths jail.Paths) (*ru
 	}
 	if err != nil {
 		j.Destroy()
-		return nil, &Error{StepAttach, err}
+		return nil, &Error{Step: StepAttach, Err: err}
 	}
 	log.Debug("jail ready", "id", j.ID, "cgroup", j.Cgroup, "pins", j.PinDir)
 	if err := links.UnixGuard(); err != nil {
@@ -68,10 +68,10 @@ func allowAbstract(objs *bpf.Objects, links *bpf.Links, names []string) error {
 		return nil
 	}
 	if missing := links.Missing(); len(missing) > 0 {
-		return &Error{StepUnixHooks, fmt.Errorf("--allow-unix %s needs the cgroup unix socket hooks, which this kernel lacks (%s)", names[0], strings.Join(missing, ", "))}
+		return &Error{Step: StepUnixHooks, Err: fmt.Errorf("--allow-unix %s needs the cgroup unix socket hooks, which this kernel lacks (%s)", names[0], strings.Join(missing, ", "))}
 	}
 	if err := objs.AllowAbstractOnly(names); err != nil {
-		return &Error{StepAllowUnix, err}
+		return &Error{Step: StepAllowUnix, Err: err}
 	}
 	return nil
 }

@@ -46,7 +46,7 @@ func OpenOutputs(r Records) (*Outputs, error) {
 	if r.RequestLog != "" {
 		f, err := os.OpenFile(r.RequestLog, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 		if err != nil {
-			return nil, &Error{StepRequestLog, fmt.Errorf("open request log: %w", err)}
+			return nil, &Error{Step: StepRequestLog, Err: fmt.Errorf("open request log: %w", err)}
 		}
 		out.files = append(out.files, f)
 		out.reqLog = report.NewRequestLog(f)
@@ -59,7 +59,7 @@ func OpenOutputs(r Records) (*Outputs, error) {
 			f, err := os.OpenFile(r.JSON, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 			if err != nil {
 				out.Close()
-				return nil, &Error{StepJSONLog, fmt.Errorf("open JSON log: %w", err)}
+				return nil, &Error{Step: StepJSONLog, Err: fmt.Errorf("open JSON log: %w", err)}
 			}
 			out.files = append(out.files, f)
 			w = f

@@ -83,7 +83,7 @@ func startServices(c Config, log *slog.Logger, prep *bpf.Prepared) (*services, e
 	}
 	var err error
 	if s.dns, err = dns.Listen(dcfg); err != nil {
-		return nil, &Error{StepServices, err}
+		return nil, &Error{Step: StepServices, Err: err}
 	}
 	pcfg := proxy.Config{
 		Logger:   log.With("component", "proxy"),
@@ -103,13 +103,13 @@ func startServices(c Config, log *slog.Logger, prep *bpf.Prepared) (*services, e
 	}
 	if s.proxy, err = proxy.Listen(pcfg); err != nil {
 		s.close()
-		return nil, &Error{StepServices, err}
+		return nil, &Error{Step: StepServices, Err: err}
 	}
 	l4, l6 := s.proxy.Ports()
 	d4, d6 := s.dns.Ports()
 	if s.objs, err = prep.Load(bpf.Config{ListenPort4: l4, ListenPort6: l6, DNSPort4: d4, DNSPort6: d6}); err != nil {
 		s.close()
-		return nil, &Error{StepLoad, err}
+		return nil, &Error{Step: StepLoad, Err: err}
 	}
 	s.loaded.Store(s.objs)
 	return s, nil

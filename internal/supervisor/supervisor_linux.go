@@ -10,7 +10,55 @@ import (
 
 	"github.com/ebpfjail/ebpfjail/internal/bpf"
 	"github.com/ebpfjail/ebpfjail/internal/jail"
+	"github.com/ebpfjail/ebpfjail/internal/tlsca"
 )
+
+// Jail runs o's command in a new jail as the user userFlag names (as
+// jail.ResolveUser reads it), with o's rule and records and the CA of
+// tlsca.DefaultDir, and returns its exit status as Supervisor.Run does.
+// Call it before opening any file: the command inherits only 0-2.
+func Jail(o Options, userFlag string, log *slog.Logger) (int, error) {
+	s, err := Begin()
+	if err != nil {
+		return 0, err
+	}
+	defer s.Close()
+	c := o.Config
+	if c.User, err = jail.ResolveUser(userFlag, os.Getenv, os.Getuid()); err != nil {
+		return 0, &Error{Step: StepUser, Err: err}
+	}
+	if c.User.UID == 0 {
+		c.Warn("the command runs as root and can leave the jail (--user root)")
+	}
+	engine, err := o.Rule.Engine(c.User, log)
+	if err != nil {
+		return 0, &Error{Step: StepRule, Err: err}
+	}
+	defer engine.Close()
+	out, err := OpenOutputs(o.Records)
+	if err != nil {
+		return 0, err
+	}
+	ca, err := LoadCA(tlsca.DefaultDir, log)
+	if err != nil {
+		out.Close()
+		return 0, &Error{Step: StepCA, Err: err}
+	}
+	trustEnv, removeTrust, err := TrustFiles(ca, log)
+	if err != nil {
+		out.Close()
+		return 0, err
+	}
+	defer removeTrust()
+	c.Rules, c.CA, c.Event, c.Done = engine, ca, out.Emit, out.Finish
+	c.Env = WithEnv(c.Env, trustEnv)
+	status, err := s.Run(c, log)
+	if err != nil {
+		out.Close()
+		return 0, err
+	}
+	return status, nil
+}
 
 // Supervisor starts and supervises one jail.
 type Supervisor struct {
@@ -53,7 +101,7 @@ func (s *Supervisor) Close() {
 func (s *Supervisor) Run(c Config, log *slog.Logger) (int, error) {
 	paths, err := jail.DefaultPaths()
 	if err != nil {
-		return 0, &Error{StepPaths, err}
+		return 0, &Error{Step: StepPaths, Err: err}
 	}
 	if swept, err := jail.Sweep(paths, log); err != nil {
 		log.Warn("cleaning up old jails", "err", err)
@@ -99,7 +147,7 @@ func (s *Supervisor) runCommand(c Config, log *slog.Logger, r *running) (int, er
 		Foreground: fg, Mask: r.unixDeny, Log: log, OpenAbstractUnix: r.openAbstract,
 	})
 	if err != nil {
-		return 0, &Error{StepStart, err}
+		return 0, &Error{Step: StepStart, Err: err, User: c.User.Name}
 	}
 	log.Info("command started", "pid", proc.Pid, "user", c.User.Name, "jail", r.j.ID)
 	debug.SetGCPercent(s.gc)
