@@ -9,20 +9,11 @@ import (
 
 	"github.com/cilium/ebpf"
 
+	"github.com/ebpfjail/ebpfjail/internal/attack"
 	"github.com/ebpfjail/ebpfjail/internal/jail"
 	"github.com/ebpfjail/ebpfjail/internal/supervisor"
 	"github.com/ebpfjail/ebpfjail/internal/tlsca"
 )
-
-// needRoot refuses to go on without root; example is the command line to
-// show with sudo.
-func needRoot(what, example string) error {
-	if os.Geteuid() != 0 {
-		return fail(exitFailure, fmt.Errorf("%s needs root", what),
-			"run it with sudo, as in: sudo "+example)
-	}
-	return nil
-}
 
 func jailPaths() (jail.Paths, error) {
 	p, err := jail.DefaultPaths()
@@ -67,19 +58,24 @@ func runCleanup(w io.Writer, log *slog.Logger) (int, error) {
 	if err := needRoot("--cleanup", "ebpfjail --cleanup"); err != nil {
 		return 0, err
 	}
-	paths, err := jailPaths()
-	if err != nil {
-		return 0, err
-	}
-	swept, err := jail.Sweep(paths, log)
-	for _, s := range swept {
-		fmt.Fprintf(w, "removed jail %s (%d process(es) killed)\n", s.ID, s.Procs)
-	}
-	if err != nil {
+	err := supervisor.Cleanup(w, log)
+	var se *supervisor.Error
+	if errors.As(err, &se) && se.Step == supervisor.StepPaths {
+		return 0, pathsError(se.Err)
+	} else if err != nil {
 		return 0, fail(exitFailure, err, "run 'ebpfjail --cleanup' again; a jail that cannot be removed stays refused")
 	}
-	if len(swept) == 0 {
-		fmt.Fprintln(w, "no jails to clean up")
-	}
 	return 0, nil
+}
+
+// runCheck is `ebpfjail check`.
+func runCheck(w io.Writer) (int, error) { return supervisor.Check(w, os.Stderr), nil }
+
+// hiddenCommand runs the commands ebpfjail runs itself as for check
+// --attack, if args are one.
+func hiddenCommand(args []string) (int, bool) {
+	if !attack.IsChild(args) {
+		return 0, false
+	}
+	return attack.Child(args, os.Stdin, os.Stdout, os.Stderr), true
 }

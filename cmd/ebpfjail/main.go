@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/netip"
 	"os"
 	"os/signal"
@@ -20,7 +19,6 @@ import (
 
 	"github.com/ebpfjail/ebpfjail/internal/attack"
 	"github.com/ebpfjail/ebpfjail/internal/profile"
-	"github.com/ebpfjail/ebpfjail/internal/ratelog"
 	"github.com/ebpfjail/ebpfjail/internal/supervisor"
 )
 
@@ -351,25 +349,6 @@ func version() string {
 	return "ebpfjail " + v
 }
 
-func newLogger(w io.Writer, verbose int) *slog.Logger {
-	level := slog.LevelWarn
-	switch {
-	case verbose == 1:
-		level = slog.LevelInfo
-	case verbose >= 2:
-		level = slog.LevelDebug
-	}
-	// A peer can make the same error happen thousands of times (reset
-	// streams, malformed requests): the terminal gets a few, then a count.
-	return slog.New(ratelog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}), logBurst, logInterval))
-}
-
-// logBurst similar log lines per logInterval reach the terminal.
-const (
-	logBurst    = 5
-	logInterval = 10 * time.Second
-)
-
 func main() {
 	os.Exit(mainStatus(os.Args[1:]))
 }
@@ -381,8 +360,8 @@ func mainStatus(args []string) int {
 	// writes to a broken stdout or stderr just fail. (A caught signal is
 	// reset by exec: the command still gets SIGPIPE's default.)
 	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
-	if attack.IsChild(args) {
-		return attack.Child(args, os.Stdin, os.Stdout, os.Stderr)
+	if status, ok := hiddenCommand(args); ok {
+		return status
 	}
 	o, err := parseArgs(args)
 	if err != nil {
@@ -397,7 +376,7 @@ func mainStatus(args []string) int {
 		fmt.Println(version())
 		return 0
 	}
-	log := newLogger(os.Stderr, o.verbose)
+	log := supervisor.NewLogger(os.Stderr, o.verbose)
 	stopProfile := profile.Start(os.Stderr)
 	defer stopProfile()
 	var status int
@@ -405,7 +384,7 @@ func mainStatus(args []string) int {
 	case o.check && o.attack:
 		status, err = runAttack(os.Stdout, o, log)
 	case o.check:
-		status = supervisor.Check(os.Stdout, os.Stderr)
+		status, err = runCheck(os.Stdout)
 	case o.ca != "":
 		status, err = runCA(os.Stdout, o.ca)
 	case o.testSet:

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ebpfjail/ebpfjail/internal/jail"
+	"github.com/ebpfjail/ebpfjail/internal/rules"
 	"github.com/ebpfjail/ebpfjail/internal/supervisor"
 	"github.com/ebpfjail/ebpfjail/internal/tlsca"
 )
@@ -60,6 +61,16 @@ func supervised(o *options) supervisor.Options {
 	}
 }
 
+// buildEngine compiles or starts the rule before anything else happens, so
+// a bad rule stops ebpfjail before the command could run.
+func buildEngine(o *options, log *slog.Logger, user *jail.User) (rules.Engine, error) {
+	e, err := supervised(o).Rule.Engine(user, log)
+	if err != nil {
+		return nil, runError(o, &supervisor.Error{Step: supervisor.StepRule, Err: err}, "")
+	}
+	return e, nil
+}
+
 // runServer is --server: an explicit HTTP/HTTPS proxy until interrupted.
 func runServer(o *options, log *slog.Logger) (int, error) {
 	addr, err := serverAddr(o.listen)
@@ -79,6 +90,22 @@ func runWeak(o *options, log *slog.Logger) (int, error) {
 	return status, runError(o, err, supervisor.CADir())
 }
 
+// stepHints are the status and hint of a failed step that needs no more.
+var stepHints = map[supervisor.Step]struct {
+	code int
+	hint string
+}{
+	supervisor.StepRule:       {exitFailure, "fix the rule; 'ebpfjail --js RULE --test URL' tries one without a jail"},
+	supervisor.StepRequestLog: {exitFailure, "--request-log takes a file ebpfjail can append to"},
+	supervisor.StepJSONLog:    {exitFailure, "--log-json takes a file ebpfjail can append to, or - for standard output"},
+	supervisor.StepListen:     {exitFailure, "pick another address with --listen"},
+	supervisor.StepDenyUnix:   {exitUsage, "--deny-unix takes an absolute path or @name"},
+	supervisor.StepJail:       {exitFailure, "run 'ebpfjail check' to see what this host lacks"},
+	supervisor.StepAttach:     {exitFailure, "run 'ebpfjail check' to see which program this kernel cannot attach"},
+	supervisor.StepUnixHooks:  {exitFailure, "they come with Linux 6.7; without them ebpfjail can open no single abstract socket, only refuse them all (leave out --allow-unix @NAME)"},
+	supervisor.StepAllowUnix:  {exitUsage, "--allow-unix takes an absolute path or @name"},
+}
+
 // runError gives a supervisor's failure its exit status and hints; caDir
 // is where the CA was to be.
 func runError(o *options, err error, caDir string) error {
@@ -86,7 +113,6 @@ func runError(o *options, err error, caDir string) error {
 	if !errors.As(err, &se) {
 		return err
 	}
-	check := "run 'ebpfjail check' to see what this host lacks"
 	switch se.Step {
 	case supervisor.StepUser:
 		if errors.Is(se.Err, jail.ErrRootChild) {
@@ -95,32 +121,17 @@ func runError(o *options, err error, caDir string) error {
 				"--user root runs it as root anyway")
 		}
 		return fail(exitFailure, se.Err, "--user takes a user name or a numeric uid")
-	case supervisor.StepRule:
-		return fail(exitFailure, se.Err, "fix the rule; 'ebpfjail --js RULE --test URL' tries one without a jail")
-	case supervisor.StepRequestLog:
-		return fail(exitFailure, se.Err, "--request-log takes a file ebpfjail can append to")
-	case supervisor.StepJSONLog:
-		return fail(exitFailure, se.Err, "--log-json takes a file ebpfjail can append to, or - for standard output")
 	case supervisor.StepCA:
 		return fail(exitFailure, se.Err, "ebpfjail keeps its CA in "+caDir)
-	case supervisor.StepListen:
-		return fail(exitFailure, se.Err, "pick another address with --listen")
 	case supervisor.StepPaths:
 		return pathsError(se.Err)
 	case supervisor.StepLoad:
 		return loadError(o, se.Err)
-	case supervisor.StepDenyUnix:
-		return fail(exitUsage, se.Err, "--deny-unix takes an absolute path or @name")
-	case supervisor.StepJail:
-		return fail(exitFailure, se.Err, check)
-	case supervisor.StepAttach:
-		return fail(exitFailure, se.Err, "run 'ebpfjail check' to see which program this kernel cannot attach")
-	case supervisor.StepUnixHooks:
-		return fail(exitFailure, se.Err, "they come with Linux 6.7; without them ebpfjail can open no single abstract socket, only refuse them all (leave out --allow-unix @NAME)")
-	case supervisor.StepAllowUnix:
-		return fail(exitUsage, se.Err, "--allow-unix takes an absolute path or @name")
 	case supervisor.StepStart:
 		return startError(o, se.Err, cmp.Or(se.User, "you"))
+	}
+	if h, ok := stepHints[se.Step]; ok {
+		return fail(h.code, se.Err, h.hint)
 	}
 	return fail(exitFailure, se.Err)
 }

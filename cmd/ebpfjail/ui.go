@@ -15,7 +15,7 @@ import (
 	"github.com/ebpfjail/ebpfjail/internal/supervisor"
 )
 
-// Exit statuses (DESIGN.md §2).
+// Exit statuses, as --help documents them.
 const (
 	exitUsage         = 2
 	exitTimeout       = supervisor.ExitTimeout // after --timeout
@@ -51,3 +51,13 @@ func warnf(w io.Writer, format string, args ...any) {
 
 // warn is warnf for a message made elsewhere.
 func warn(msg string) { warnf(os.Stderr, "%s", msg) }
+
+// needRoot refuses to go on without root; example is the command line to
+// show with sudo.
+func needRoot(what, example string) error {
+	if os.Geteuid() != 0 {
+		return fail(exitFailure, fmt.Errorf("%s needs root", what),
+			"run it with sudo, as in: sudo "+example)
+	}
+	return nil
+}

@@ -2,6 +2,8 @@ package supervisor
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -58,6 +60,23 @@ func Jail(o Options, userFlag string, log *slog.Logger) (int, error) {
 		return 0, err
 	}
 	return status, nil
+}
+
+// Cleanup removes the jails whose supervisor died, with a line on w for
+// each (or one saying there were none).
+func Cleanup(w io.Writer, log *slog.Logger) error {
+	paths, err := jail.DefaultPaths()
+	if err != nil {
+		return &Error{Step: StepPaths, Err: err}
+	}
+	swept, err := jail.Sweep(paths, log)
+	for _, s := range swept {
+		fmt.Fprintf(w, "removed jail %s (%d process(es) killed)\n", s.ID, s.Procs)
+	}
+	if err == nil && len(swept) == 0 {
+		fmt.Fprintln(w, "no jails to clean up")
+	}
+	return err
 }
 
 // Supervisor starts and supervises one jail.
