@@ -6,6 +6,7 @@ import (
 	"log/slog"
 
 	"github.com/ebpfjail/ebpfjail/internal/attack"
+	"github.com/ebpfjail/ebpfjail/internal/jail"
 )
 
 // runAttack is `ebpfjail check --attack`: it jails a copy of itself, which
@@ -16,9 +17,9 @@ func runAttack(w io.Writer, o *options, log *slog.Logger) (int, error) {
 	if err := needRoot("check --attack", "ebpfjail check --attack"); err != nil {
 		return 0, err
 	}
-	paths, err := jailPaths()
+	paths, err := jail.DefaultPaths()
 	if err != nil {
-		return 0, err
+		return 0, pathsError(err)
 	}
 	d := attack.Drive{User: o.user, StateDir: paths.State, BPFFS: paths.BPFFS, Verbose: o.verbose > 0, Log: log}
 	if len(o.targets) > 0 {

@@ -15,14 +15,7 @@ import (
 	"github.com/ebpfjail/ebpfjail/internal/tlsca"
 )
 
-func jailPaths() (jail.Paths, error) {
-	p, err := jail.DefaultPaths()
-	if err != nil {
-		return p, pathsError(err)
-	}
-	return p, nil
-}
-
+// pathsError is a failure to find or mount cgroup2 and bpffs.
 func pathsError(err error) error {
 	if errors.Is(err, jail.ErrNoCgroup2) {
 		return fail(exitFailure, err, "mount it (mount -t cgroup2 none /sys/fs/cgroup) or run 'ebpfjail check'")
