@@ -12,6 +12,15 @@ import (
 	"github.com/ebpfjail/ebpfjail/pkg/event"
 )
 
+// Options are a whole run: the rule, the records, and the command and
+// services; Jail, RunWeak and Serve fill in Config's rule, CA, events and
+// user themselves.
+type Options struct {
+	Rule    Rule
+	Records Records
+	Config
+}
+
 // Config is one command to run: in a jail (Run) or told to use an
 // explicit proxy (RunWeak), with the rule and the services' settings.
 type Config struct {

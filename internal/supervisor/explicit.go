@@ -16,15 +16,6 @@ import (
 	"github.com/ebpfjail/ebpfjail/internal/tlsca"
 )
 
-// Options are a whole run: the rule, the records, and the command and
-// services; Jail, RunWeak and Serve fill in Config's rule, CA, events and
-// user themselves.
-type Options struct {
-	Rule    Rule
-	Records Records
-	Config
-}
-
 // Explicit is an explicit HTTP/CONNECT proxy (--server, --weak) with its
 // rule and records.
 type Explicit struct {
