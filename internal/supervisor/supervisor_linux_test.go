@@ -147,8 +147,14 @@ func TestPrivilegedRunReturnsTheCommandsStatusAndLeavesNothingOfItsJail(t *testi
 	if len(r.done) != 1 || r.done[0] != 0 {
 		t.Errorf("Done got %v, want [0]", r.done)
 	}
-	// 0::/ebpfjail/<id>: the command ran in a jail of its own.
-	cg := strings.TrimSpace(r.output(t))
+	// 0::/ebpfjail/<id> (the cgroup2 line): the command ran in a jail of
+	// its own.
+	var cg string
+	for _, line := range strings.Split(r.output(t), "\n") {
+		if strings.HasPrefix(line, "0::") {
+			cg = line
+		}
+	}
 	id := filepath.Base(cg)
 	if !strings.HasPrefix(cg, "0::/ebpfjail/") || id == "" {
 		t.Fatalf("the command's cgroup is %q, want 0::/ebpfjail/<id>", cg)
