@@ -18,6 +18,9 @@ import (
 type Options struct {
 	Rule    Rule
 	Records Records
+	// CADir is where an explicit proxy's CA lives; "" is CADir(). A jail
+	// always uses root's, tlsca.DefaultDir.
+	CADir string
 	Config
 }
 

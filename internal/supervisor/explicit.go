@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"cmp"
 	"log/slog"
 	"net"
 	"os"
@@ -27,7 +28,7 @@ type Explicit struct {
 }
 
 // StartExplicit opens the records, starts the rule (as this process's
-// user), loads the CA of CADir and listens on addr. There is no kernel
+// user), loads the CA of o.CADir and listens on addr. There is no kernel
 // record, so the rule sees no r.proc.
 func StartExplicit(o Options, addr string, log *slog.Logger) (*Explicit, error) {
 	out, err := OpenOutputs(o.Records)
@@ -40,7 +41,7 @@ func StartExplicit(o Options, addr string, log *slog.Logger) (*Explicit, error) 
 		out.Close()
 		return nil, &Error{Step: StepRule, Err: err}
 	}
-	if e.CA, err = LoadCA(CADir(), log); err != nil {
+	if e.CA, err = LoadCA(cmp.Or(o.CADir, CADir()), log); err != nil {
 		e.engine.Close()
 		out.Close()
 		return nil, &Error{Step: StepCA, Err: err}
