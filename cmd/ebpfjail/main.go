@@ -1,10 +1,10 @@
 package main
 
 import (
+	_ "embed"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/netip"
 	"os"
 	"os/signal"
@@ -17,71 +17,18 @@ import (
 
 	"github.com/spf13/pflag"
 
-	"github.com/ebpfjail/ebpfjail/internal/ratelog"
+	"github.com/ebpfjail/ebpfjail/internal/attack"
+	"github.com/ebpfjail/ebpfjail/internal/profile"
+	"github.com/ebpfjail/ebpfjail/internal/supervisor"
 )
 
-const usageHead = `ebpfjail runs a command so that every network connection it, and every
-process it starts, makes is steered by the kernel into ebpfjail.
-
-Each HTTP(S) request is decided by a rule (RULE: --js, --js-file, --sh or
---proc; without one every request is denied); TLS is intercepted with
-ebpfjail's own CA, which the command is told to trust. Non-HTTP TCP is
-refused, and DNS is answered by ebpfjail.
-
-Usage:
-  ebpfjail [RULE] [OPTIONS] -- COMMAND [ARGS...]   jail a command
-  ebpfjail [RULE] --server [--listen ADDR]         an explicit proxy only (no jail, no root)
-  ebpfjail [RULE] --weak -- COMMAND                no root: proxy variables only
-  ebpfjail [RULE] --test [METHOD] URL              evaluate the rule once: ALLOW/DENY, exit 0/1
-  ebpfjail check                                   what this host supports, with hints
-  ebpfjail check --attack                          try to break out of a jail: a line per attempt, exit 1 if any got out
-  ebpfjail --cleanup                               remove jails left by a dead ebpfjail
-  ebpfjail ca export | ca path                     the CA certificate (PEM) / where it lives
-
-Examples:
-  sudo ebpfjail --js "r.host === 'api.anthropic.com'" -- claude
-  sudo ebpfjail --js "r.proc.comm === 'git' && r.host === 'github.com'" -- bash
-  sudo ebpfjail --js-file policy.js -v -- npm install
-  sudo ebpfjail --sh ./allow.sh -- python3 fetch.py    allow.sh gets HTTPJAIL_URL etc.
-  sudo ebpfjail --js "true" --no-mitm '*.pinned.example' -- ./client
-  sudo ebpfjail --audit -- ./unknown-binary            allow all, then a table of who talked to whom
-  sudo ebpfjail --timeout 60 -- ./unknown-binary       deny all, see what it tries
-  sudo ebpfjail --tcp --js "r.host === 'db.internal' && r.port === 5432" -- psql -h db.internal
-  sudo ebpfjail --dns forward --js "r.host.endsWith('.corp.example')" -- ./tool
-  sudo ebpfjail --user alice -- make test              run as alice (default: who ran sudo)
-  sudo ebpfjail --js-file policy.js --log-json events.jsonl --request-log requests.log -- ./agent
-  ebpfjail --js-file policy.js --server --listen 127.0.0.1:8080   reloads policy.js on change
-  sudo ebpfjail check
-  sudo ebpfjail check --attack                     raw sockets, UDP, DNS exfiltration, fronting, io_uring, setuid, ...
-
-`
-
-const usageTail = `
-Containment: what the jailed tree cannot do, and what refuses it ('check'
-says which layers this kernel has, -v which hold; a missing one is warned):
-  connect TCP but through the rule       cgroup BPF connect hooks (5.14+)
-  UDP but DNS; raw, packet, ICMP, SCTP   cgroup BPF sock_create/sendmsg: EPERM
-  vsock and other families; io_uring     seccomp: EAFNOSUPPORT / EPERM
-  receive from other hosts               cgroup BPF skb ingress (--allow-inbound)
-  ptrace, memory, environ, pidfd_getfd   Landlock domain (5.13+)
-    of processes outside, rule programs
-  signal outside; outside abstract       Landlock scopes (6.12+)
-    sockets
-  resolver/engine sockets, any spelling  mount-namespace masks; exact path: cgroup
-                                         BPF unix hooks (6.7+)
-  pose as another program in r.proc      kernel record at connect() (tp_btf)
-  leave the cgroup, detach pins, read    permissions, no_new_privs
-    the CA key, setuid
---user root keeps only the Landlock rows: root can leave the cgroup.
-
-Signals: INT, TERM, HUP, QUIT, USR1 and USR2 are passed on to the command.
-USR1 also makes ebpfjail print one line on stderr about itself: goroutines,
-open descriptors, heap and resident memory, active connections.
-
-Exit status: the command's own; 128+N if it died of signal N; 124 after
---timeout; 125 if ebpfjail itself failed; 126 if the command is not
-executable; 127 if it is not found; 2 for a usage error.
-`
+// The help text around the flags' list; testdata/help.golden is all of it.
+var (
+	//go:embed usage_head.txt
+	usageHead string
+	//go:embed usage_tail.txt
+	usageTail string
+)
 
 // options are the parsed command line.
 type options struct {
@@ -231,52 +178,61 @@ func parseArgs(args []string) (*options, error) {
 		o.ca = rest[1]
 		return o, nil
 	}
-	if err := checkRules(o); err != nil {
+	o.command = rest
+	if err := checkOptions(o); err != nil {
 		return nil, err
 	}
+	return o, nil
+}
+
+// checkOptions checks the options of the modes that run: a jail,
+// --server, --weak and --cleanup.
+func checkOptions(o *options) error {
+	if err := checkRules(o); err != nil {
+		return err
+	}
 	if o.dnsMode != "fake" && o.dnsMode != "forward" {
-		return nil, fmt.Errorf("--dns takes fake or forward, got %q", o.dnsMode)
+		return fmt.Errorf("--dns takes fake or forward, got %q", o.dnsMode)
 	}
 	for _, g := range o.noMITM {
 		if _, err := path.Match(g, ""); err != nil {
-			return nil, fmt.Errorf("--no-mitm %q: %w", g, err)
+			return fmt.Errorf("--no-mitm %q: %w", g, err)
 		}
 	}
 	if _, err := parseResolve(o.resolve); err != nil {
-		return nil, err
+		return err
 	}
 	for _, g := range o.localNames {
 		if _, err := path.Match(g, ""); err != nil || g == "" {
-			return nil, fmt.Errorf("--allow-local-name %q: not a host glob", g)
+			return fmt.Errorf("--allow-local-name %q: not a host glob", g)
 		}
 	}
-	o.command = rest
 	if o.timeout < 0 {
-		return nil, fmt.Errorf("--timeout must not be negative, got %v", o.timeout)
+		return fmt.Errorf("--timeout must not be negative, got %v", o.timeout)
 	}
 	if o.dnsUpstream != "" {
 		up, err := parseUpstream(o.dnsUpstream)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		o.dnsUpstream = up
 	}
 	if o.server && (len(o.command) > 0 || o.weak || o.cleanup || o.timeout > 0) {
-		return nil, errors.New("--server takes no command, --weak, --cleanup or --timeout")
+		return errors.New("--server takes no command, --weak, --cleanup or --timeout")
 	}
 	if o.inbound && (o.server || o.weak) {
-		return nil, errors.New("--allow-inbound is for a jail: --server and --weak receive from anywhere already")
+		return errors.New("--allow-inbound is for a jail: --server and --weak receive from anywhere already")
 	}
 	if o.listen != "" && !o.server {
-		return nil, errors.New("--listen needs --server")
+		return errors.New("--listen needs --server")
 	}
 	if o.cleanup && len(o.command) > 0 {
-		return nil, errors.New("--cleanup takes no command")
+		return errors.New("--cleanup takes no command")
 	}
 	if !o.help && !o.version && !o.cleanup && !o.server && len(o.command) == 0 {
-		return nil, errors.New("no command to run")
+		return errors.New("no command to run")
 	}
-	return o, nil
+	return nil
 }
 
 // parseCheck reads check's own options: --attack [--target IP]...
@@ -295,32 +251,11 @@ func parseCheck(o *options, args []string) error {
 		return errors.New("check --target needs --attack")
 	}
 	if len(o.targets) > 0 {
-		if _, _, err := attackTargets(o.targets); err != nil {
+		if _, _, err := attack.Targets(o.targets); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-// attackTargets reads --target: one IPv4 and one IPv6 address.
-func attackTargets(list []string) (v4, v6 netip.Addr, err error) {
-	for _, t := range list {
-		a, perr := netip.ParseAddr(t)
-		switch {
-		case perr != nil:
-			return v4, v6, fmt.Errorf("--target wants an IP address, got %q", t)
-		case a.Is4() && !v4.IsValid():
-			v4 = a
-		case a.Is6() && !a.Is4In6() && !v6.IsValid():
-			v6 = a
-		default:
-			return v4, v6, fmt.Errorf("--target %s: give one IPv4 and one IPv6 address", t)
-		}
-	}
-	if !v4.IsValid() || !v6.IsValid() {
-		return v4, v6, errors.New("--target wants one IPv4 and one IPv6 address (give it twice)")
-	}
-	return v4, v6, nil
 }
 
 // parseUpstream accepts "ip", "ip:port" or "[ipv6]:port" and returns
@@ -414,25 +349,6 @@ func version() string {
 	return "ebpfjail " + v
 }
 
-func newLogger(w io.Writer, verbose int) *slog.Logger {
-	level := slog.LevelWarn
-	switch {
-	case verbose == 1:
-		level = slog.LevelInfo
-	case verbose >= 2:
-		level = slog.LevelDebug
-	}
-	// A peer can make the same error happen thousands of times (reset
-	// streams, malformed requests): the terminal gets a few, then a count.
-	return slog.New(ratelog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}), logBurst, logInterval))
-}
-
-// logBurst similar log lines per logInterval reach the terminal.
-const (
-	logBurst    = 5
-	logInterval = 10 * time.Second
-)
-
 func main() {
 	os.Exit(mainStatus(os.Args[1:]))
 }
@@ -444,8 +360,8 @@ func mainStatus(args []string) int {
 	// writes to a broken stdout or stderr just fail. (A caught signal is
 	// reset by exec: the command still gets SIGPIPE's default.)
 	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
-	if len(args) > 0 && strings.HasPrefix(args[0], "__attack") {
-		return attackChild(args)
+	if status, ok := hiddenCommand(args); ok {
+		return status
 	}
 	o, err := parseArgs(args)
 	if err != nil {
@@ -460,15 +376,15 @@ func mainStatus(args []string) int {
 		fmt.Println(version())
 		return 0
 	}
-	log := newLogger(os.Stderr, o.verbose)
-	stopProfile := startProfile()
+	log := supervisor.NewLogger(os.Stderr, o.verbose)
+	stopProfile := profile.Start(os.Stderr)
 	defer stopProfile()
 	var status int
 	switch {
 	case o.check && o.attack:
 		status, err = runAttack(os.Stdout, o, log)
 	case o.check:
-		status, err = runCheck(os.Stdout, log)
+		status, err = runCheck(os.Stdout)
 	case o.ca != "":
 		status, err = runCA(os.Stdout, o.ca)
 	case o.testSet:

@@ -1,35 +1,21 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
-
-	"golang.org/x/sys/unix"
+	"time"
 
 	"github.com/ebpfjail/ebpfjail/internal/jail"
-	"github.com/ebpfjail/ebpfjail/internal/proxy"
+	"github.com/ebpfjail/ebpfjail/internal/rules"
+	"github.com/ebpfjail/ebpfjail/internal/supervisor"
 	"github.com/ebpfjail/ebpfjail/internal/tlsca"
 )
-
-// caDir is where the CA lives: root's in /var/lib, anyone else's (--weak,
-// --server without root) in their own config directory.
-func caDir() string {
-	if os.Geteuid() == 0 {
-		return tlsca.DefaultDir
-	}
-	if d, err := os.UserConfigDir(); err == nil {
-		return filepath.Join(d, "ebpfjail", "ca")
-	}
-	return filepath.Join(os.Getenv("HOME"), ".config", "ebpfjail", "ca")
-}
 
 // serverAddr turns --listen (or HTTPJAIL_HTTP_BIND) into a listen address:
 // "ip:port", ":port" or "port" (all interfaces), "ip" (port 8080), or
@@ -56,37 +42,33 @@ func serverAddr(flag string) (string, error) {
 	return "", fmt.Errorf("--listen wants ip:port, :port, port or ip, got %q", v)
 }
 
-// startExplicit starts the rule, the CA and an explicit proxy on addr.
-func startExplicit(o *options, log *slog.Logger, out *outputs, addr string) (*proxy.Proxy, *tlsca.CA, func(), error) {
-	me := &jail.User{UID: uint32(os.Getuid()), GID: uint32(os.Getgid())}
-	engine, err := buildEngine(o, log, me)
+// supervised are the options as the supervisor takes them.
+func supervised(o *options) supervisor.Options {
+	pins, _ := parseResolve(o.resolve) // checked by parseArgs
+	return supervisor.Options{
+		Rule: supervisor.Rule{JS: o.js, JSFile: o.jsFile, Sh: o.sh, Proc: o.proc, JSTimeout: o.jsTimeout, Reload: o.server, Audit: o.audit},
+		Records: supervisor.Records{
+			RequestLog: o.requestLog, JSON: o.logJSON, Audit: o.audit, Verbose: o.verbose,
+			Stdout: os.Stdout, Stderr: os.Stderr, Warn: warn,
+		},
+		Config: supervisor.Config{
+			Command: o.command, Env: os.Environ(), Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
+			FakeDNS: o.dnsMode == "fake", DNSUpstream: o.dnsUpstream, Resolve: pins, LocalNames: o.localNames,
+			NoMITM: o.noMITM, TCP: o.tcp, Inbound: o.inbound, AllowUnix: o.allowUnix, DenyUnix: o.denyUnix,
+			Timeout: time.Duration(o.timeout * float64(time.Second)),
+			Warn:    warn, Stats: os.Stderr,
+		},
+	}
+}
+
+// buildEngine compiles or starts the rule before anything else happens, so
+// a bad rule stops ebpfjail before the command could run.
+func buildEngine(o *options, log *slog.Logger, user *jail.User) (rules.Engine, error) {
+	e, err := supervised(o).Rule.Engine(user, log)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, runError(o, &supervisor.Error{Step: supervisor.StepRule, Err: err}, "")
 	}
-	ca, err := tlsca.LoadOrCreate(caDir())
-	if err != nil {
-		engine.Close()
-		return nil, nil, nil, fail(exitFailure, err, "ebpfjail keeps its CA in "+caDir())
-	}
-	if note := unrestrictedCA(ca, caDir()); note != "" {
-		log.Info(note)
-	}
-	pins, err := parseResolve(o.resolve)
-	if err != nil {
-		engine.Close()
-		return nil, nil, nil, fail(exitUsage, err)
-	}
-	p, err := proxy.Listen(proxy.Config{
-		Logger: log.With("component", "proxy"), Explicit: addr,
-		Rules: engine, CA: ca, NoMITM: o.noMITM, Resolver: &proxy.Resolver{Pins: pins, LocalNames: o.localNames},
-		TCP: o.tcp, Events: out.emit,
-	})
-	if err != nil {
-		engine.Close()
-		return nil, nil, nil, fail(exitFailure, err, "pick another address with --listen")
-	}
-	var once sync.Once
-	return p, ca, func() { once.Do(func() { p.Close(); engine.Close() }) }, nil
+	return e, nil
 }
 
 // runServer is --server: an explicit HTTP/HTTPS proxy until interrupted.
@@ -95,74 +77,63 @@ func runServer(o *options, log *slog.Logger) (int, error) {
 	if err != nil {
 		return 0, fail(exitUsage, err)
 	}
-	out, err := openOutputs(o)
-	if err != nil {
-		return 0, err
-	}
-	p, _, stop, err := startExplicit(o, log, out, addr)
-	if err != nil {
-		out.close()
-		return 0, err
-	}
-	fmt.Fprintf(os.Stderr, "ebpfjail: proxy listening on %s (HTTP and CONNECT; CA: %s)\n", p.Addr(), filepath.Join(caDir(), tlsca.CertFile))
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, unix.SIGINT, unix.SIGTERM)
-	sig := <-sigs
-	stop()
-	out.finish(0)
-	return 128 + int(sig.(syscall.Signal)), nil
+	status, err := supervisor.Serve(supervised(o), addr, func(a net.Addr) {
+		fmt.Fprintf(os.Stderr, "ebpfjail: proxy listening on %s (HTTP and CONNECT; CA: %s)\n", a, filepath.Join(supervisor.CADir(), tlsca.CertFile))
+	}, log)
+	return status, runError(o, err, supervisor.CADir())
 }
 
 // runWeak is --weak: no root and no kernel steering; the command is only
 // told to use the proxy (proxy variables), as httpjail's weak mode.
 func runWeak(o *options, log *slog.Logger) (int, error) {
-	if err := jail.CloseInheritedFDs(); err != nil {
-		return 0, err
+	status, err := supervisor.RunWeak(supervised(o), log)
+	return status, runError(o, err, supervisor.CADir())
+}
+
+// stepHints are the status and hint of a failed step that needs no more.
+var stepHints = map[supervisor.Step]struct {
+	code int
+	hint string
+}{
+	supervisor.StepRule:       {exitFailure, "fix the rule; 'ebpfjail --js RULE --test URL' tries one without a jail"},
+	supervisor.StepRequestLog: {exitFailure, "--request-log takes a file ebpfjail can append to"},
+	supervisor.StepJSONLog:    {exitFailure, "--log-json takes a file ebpfjail can append to, or - for standard output"},
+	supervisor.StepListen:     {exitFailure, "pick another address with --listen"},
+	supervisor.StepDenyUnix:   {exitUsage, "--deny-unix takes an absolute path or @name"},
+	supervisor.StepJail:       {exitFailure, "run 'ebpfjail check' to see what this host lacks"},
+	supervisor.StepAttach:     {exitFailure, "run 'ebpfjail check' to see which program this kernel cannot attach"},
+	supervisor.StepUnixHooks:  {exitFailure, "they come with Linux 6.7; without them ebpfjail can open no single abstract socket, only refuse them all (leave out --allow-unix @NAME)"},
+	supervisor.StepAllowUnix:  {exitUsage, "--allow-unix takes an absolute path or @name"},
+}
+
+// runError gives a supervisor's failure its exit status and hints; caDir
+// is where the CA was to be.
+func runError(o *options, err error, caDir string) error {
+	var se *supervisor.Error
+	if !errors.As(err, &se) {
+		return err
 	}
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, forwarded...)
-	defer signal.Stop(sigs)
-	out, err := openOutputs(o)
-	if err != nil {
-		return 0, err
+	switch se.Step {
+	case supervisor.StepUser:
+		if errors.Is(se.Err, jail.ErrRootChild) {
+			return fail(exitFailure, errors.New("refusing to run the command as root: a root process can leave the jail"),
+				"run ebpfjail through sudo from your own account, or pick a user with --user USER",
+				"--user root runs it as root anyway")
+		}
+		return fail(exitFailure, se.Err, "--user takes a user name or a numeric uid")
+	case supervisor.StepCA:
+		return fail(exitFailure, se.Err, "ebpfjail keeps its CA in "+caDir)
+	case supervisor.StepPaths:
+		return pathsError(se.Err)
+	case supervisor.StepLoad:
+		return loadError(o, se.Err)
+	case supervisor.StepStart:
+		return startError(o, se.Err, cmp.Or(se.User, "you"))
 	}
-	p, ca, stop, err := startExplicit(o, log, out, "127.0.0.1:0")
-	if err != nil {
-		out.close()
-		return 0, err
+	if h, ok := stepHints[se.Step]; ok {
+		return fail(h.code, se.Err, h.hint)
 	}
-	defer stop()
-	trustEnv, removeTrust, err := trustFiles(ca, log)
-	if err != nil {
-		out.close()
-		return 0, err
-	}
-	defer removeTrust()
-	proxyURL := "http://" + p.Addr().String()
-	noProxy := "localhost,127.0.0.1,::1"
-	if v := os.Getenv("NO_PROXY"); v != "" {
-		noProxy = v + "," + noProxy
-	}
-	env := withEnv(os.Environ(), append(trustEnv,
-		"HTTP_PROXY="+proxyURL, "http_proxy="+proxyURL,
-		"HTTPS_PROXY="+proxyURL, "https_proxy="+proxyURL,
-		"NO_PROXY="+noProxy, "no_proxy="+noProxy))
-	fg := isForeground(os.Stdin)
-	proc, err := jail.StartUnjailed(jail.Command{
-		Args: o.command, Env: env, Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Foreground: fg,
-	})
-	if err != nil {
-		out.close()
-		return 0, startError(o, err, "you")
-	}
-	stats := func() { writeStats(os.Stderr, p.Active()) }
-	status := wait(proc.Pid, fg, sigs, o.timeout, func() { unix.Kill(-proc.Pid, unix.SIGKILL) }, stats, log)
-	if fg {
-		reclaimTerminal(os.Stdin)
-	}
-	stop() // in-flight handlers write their events before the logs close
-	out.finish(status)
-	return status, nil
+	return fail(exitFailure, se.Err)
 }
 
 // startError turns a failure to start the command into the documented

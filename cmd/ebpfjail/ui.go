@@ -10,13 +10,16 @@ package main
 import (
 	"fmt"
 	"io"
+	"os"
+
+	"github.com/ebpfjail/ebpfjail/internal/supervisor"
 )
 
-// Exit statuses (DESIGN.md §2).
+// Exit statuses, as --help documents them.
 const (
 	exitUsage         = 2
-	exitTimeout       = 124
-	exitFailure       = 125 // ebpfjail itself failed
+	exitTimeout       = supervisor.ExitTimeout // after --timeout
+	exitFailure       = 125                    // ebpfjail itself failed
 	exitNotExecutable = 126
 	exitNotFound      = 127
 )
@@ -44,4 +47,17 @@ func printError(w io.Writer, e *exitError) {
 
 func warnf(w io.Writer, format string, args ...any) {
 	fmt.Fprintf(w, "ebpfjail: warning: "+format+"\n", args...)
+}
+
+// warn is warnf for a message made elsewhere.
+func warn(msg string) { warnf(os.Stderr, "%s", msg) }
+
+// needRoot refuses to go on without root; example is the command line to
+// show with sudo.
+func needRoot(what, example string) error {
+	if os.Geteuid() != 0 {
+		return fail(exitFailure, fmt.Errorf("%s needs root", what),
+			"run it with sudo, as in: sudo "+example)
+	}
+	return nil
 }

@@ -23,6 +23,8 @@ import (
 	"github.com/miekg/dns"
 	"golang.org/x/net/http2"
 	"golang.org/x/sys/unix"
+
+	"github.com/ebpfjail/ebpfjail/internal/mounts"
 )
 
 // Attempt is one escape attempt, run inside the jail.
@@ -997,15 +999,8 @@ func ownCgroup() (mnt, cg string, err error) {
 			cg = p
 		}
 	}
-	m, err := os.ReadFile("/proc/self/mounts")
-	if err != nil {
+	if mnt, err = mounts.Cgroup2(); err != nil {
 		return "", "", err
-	}
-	for _, line := range strings.Split(string(m), "\n") {
-		if f := strings.Fields(line); len(f) > 2 && f[2] == "cgroup2" {
-			mnt = f[1]
-			break
-		}
 	}
 	if mnt == "" || cg == "" {
 		return "", "", errors.New("find own cgroup: no cgroup2 mount or entry")

@@ -18,6 +18,8 @@
 // request over HTTP and over HTTPS) must reach the canary, or the run proves
 // nothing and says so.
 //
-// This package runs on both sides of the jail: Run is the jailed command
-// (ebpfjail re-executes itself as it), Canaries run in the supervisor.
+// This package runs on both sides of the jail: Drive sets a run up (the
+// canaries, a victim process outside the jail, a private /etc/hosts) and
+// runs ebpfjail on a copy of itself; Run is the jailed command and Child
+// the other hidden commands ebpfjail re-executes itself as.
 package attack

@@ -213,57 +213,13 @@ func (p *Prepared) loadGroups(spec *ebpf.CollectionSpec, objs *jailObjects, guar
 	if err := maps.Assign(&objs.jailVariables); err != nil {
 		return err
 	}
-
-	skip := map[string]bool{}
-	for _, name := range append(p.skip, guardPrograms...) {
-		skip[name] = true
-	}
-	// Two groups of about the same size (instructions, which is what the
-	// verifier's time follows).
-	var names []string
-	for name := range spec.Programs {
-		if !skip[name] {
-			names = append(names, name)
-		}
-	}
-	slices.SortFunc(names, func(a, b string) int { return len(spec.Programs[b].Instructions) - len(spec.Programs[a].Instructions) })
-	groups := [][]string{nil, nil, guardPrograms}
-	var size [2]int
-	for _, name := range names {
-		g := 0
-		if size[1] < size[0] {
-			g = 1
-		}
-		groups[g] = append(groups[g], name)
-		size[g] += len(spec.Programs[name].Instructions)
-	}
-	colls := make([]*ebpf.Collection, len(groups))
-	errs := make([]error, len(groups))
-	var wg sync.WaitGroup
-	for i, group := range groups {
-		wg.Go(func() {
-			if i == 2 {
-				<-p.guardDone
-				*guardErr = p.guardErr
-				if p.guardErr != nil {
-					return
-				}
-			}
-			gs := spec.Copy()
-			gs.Programs = map[string]*ebpf.ProgramSpec{}
-			for _, name := range group {
-				gs.Programs[name] = spec.Programs[name]
-			}
-			colls[i], errs[i] = ebpf.NewCollectionWithOptions(gs, ebpf.CollectionOptions{Cache: p.cache, MapReplacements: shared})
-		})
-	}
-	wg.Wait()
+	colls, err := p.loadPrograms(spec, p.programGroups(spec), shared, guardErr)
 	for _, c := range colls {
 		if c != nil {
 			defer c.Close() // closes nothing once detached
 		}
 	}
-	if err := errors.Join(errs...); err != nil {
+	if err != nil {
 		return err
 	}
 	// jailPrograms, generated, names every program: Assign would refuse the
@@ -281,6 +237,63 @@ func (p *Prepared) loadGroups(spec *ebpf.CollectionSpec, objs *jailObjects, guar
 		}
 	}
 	return nil
+}
+
+// programGroups splits spec's programs, but p.skip and the guard's, into
+// two groups of about the same size (instructions, which is what the
+// verifier's time follows); the guard's programs are the third group.
+func (p *Prepared) programGroups(spec *ebpf.CollectionSpec) [][]string {
+	skip := map[string]bool{}
+	for _, name := range append(p.skip, guardPrograms...) {
+		skip[name] = true
+	}
+	var names []string
+	for name := range spec.Programs {
+		if !skip[name] {
+			names = append(names, name)
+		}
+	}
+	slices.SortFunc(names, func(a, b string) int { return len(spec.Programs[b].Instructions) - len(spec.Programs[a].Instructions) })
+	groups := [][]string{nil, nil, guardPrograms}
+	var size [2]int
+	for _, name := range names {
+		g := 0
+		if size[1] < size[0] {
+			g = 1
+		}
+		groups[g] = append(groups[g], name)
+		size[g] += len(spec.Programs[name].Instructions)
+	}
+	return groups
+}
+
+// loadPrograms loads each group of programs in parallel, sharing the maps
+// in shared; the last group, the guard's, waits for the guard probe and
+// is skipped when it failed. The collections are returned even on error,
+// for the caller to close.
+func (p *Prepared) loadPrograms(spec *ebpf.CollectionSpec, groups [][]string, shared map[string]*ebpf.Map, guardErr *error) ([]*ebpf.Collection, error) {
+	colls := make([]*ebpf.Collection, len(groups))
+	errs := make([]error, len(groups))
+	var wg sync.WaitGroup
+	for i, group := range groups {
+		wg.Go(func() {
+			if i == len(groups)-1 {
+				<-p.guardDone
+				*guardErr = p.guardErr
+				if p.guardErr != nil {
+					return
+				}
+			}
+			gs := spec.Copy()
+			gs.Programs = map[string]*ebpf.ProgramSpec{}
+			for _, name := range group {
+				gs.Programs[name] = spec.Programs[name]
+			}
+			colls[i], errs[i] = ebpf.NewCollectionWithOptions(gs, ebpf.CollectionOptions{Cache: p.cache, MapReplacements: shared})
+		})
+	}
+	wg.Wait()
+	return colls, errors.Join(errs...)
 }
 
 // Close releases what Prepare made and Load did not take (the load clones

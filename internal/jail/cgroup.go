@@ -1,17 +1,17 @@
 package jail
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ebpfjail/ebpfjail/internal/mounts"
 )
 
 // RunDir holds ebpfjail's state records and, when the host has none, its
@@ -21,38 +21,11 @@ const RunDir = "/run/ebpfjail"
 // ErrNoCgroup2 means there is no cgroup2 mount and none could be made.
 var ErrNoCgroup2 = errors.New("jail: no cgroup2 filesystem")
 
-// mountOf returns the mount point of the first filesystem of type fstype
-// listed in the mounts table r (/proc/mounts format), or "".
-func mountOf(r io.Reader, fstype string) string {
-	s := bufio.NewScanner(r)
-	for s.Scan() {
-		f := strings.Fields(s.Text())
-		if len(f) >= 3 && f[2] == fstype {
-			return unescapeMount(f[1])
-		}
-	}
-	return ""
-}
-
-// unescapeMount undoes the octal escapes /proc/mounts uses for blanks.
-func unescapeMount(s string) string {
-	r := strings.NewReplacer(`\040`, " ", `\011`, "\t", `\012`, "\n", `\134`, `\`)
-	return r.Replace(s)
-}
-
-func findMount(fstype string) (string, error) {
-	b, err := os.ReadFile("/proc/mounts")
-	if err != nil {
-		return "", fmt.Errorf("read mounts: %w", err)
-	}
-	return mountOf(bytes.NewReader(b), fstype), nil
-}
-
 // Cgroup2Mount returns where the cgroup2 hierarchy is mounted. With none in
 // /proc/mounts (e.g. under `ip netns exec`, which remounts /sys) and mount
 // true, it mounts a private view of it under RunDir.
 func Cgroup2Mount(mount bool) (string, error) {
-	mnt, err := findMount("cgroup2")
+	mnt, err := mounts.Cgroup2()
 	if err != nil || mnt != "" || !mount {
 		if err == nil && mnt == "" {
 			err = ErrNoCgroup2
@@ -72,7 +45,7 @@ func Cgroup2Mount(mount bool) (string, error) {
 // BPFFSMount returns a bpffs mount point, mounting one on /sys/fs/bpf (or
 // under RunDir if that fails) when there is none and mount is true.
 func BPFFSMount(mount bool) (string, error) {
-	mnt, err := findMount("bpf")
+	mnt, err := mounts.Find("bpf")
 	if err != nil || mnt != "" || !mount {
 		if err == nil && mnt == "" {
 			err = errors.New("jail: no bpf filesystem mounted")

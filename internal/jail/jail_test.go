@@ -7,26 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 )
-
-func TestMountOfFindsCgroup2InHybridLayout(t *testing.T) {
-	mounts := `tmpfs /sys/fs/cgroup tmpfs rw,relatime,mode=755 0 0
-cgroup /sys/fs/cgroup/cpu cgroup rw,relatime,cpu 0 0
-cgroup2 /sys/fs/cgroup/unified cgroup2 rw,relatime 0 0
-bpf /sys/fs/b\040pf bpf rw 0 0
-`
-	if got, want := mountOf(strings.NewReader(mounts), "cgroup2"), "/sys/fs/cgroup/unified"; got != want {
-		t.Errorf("cgroup2: got %q, want %q", got, want)
-	}
-	if got, want := mountOf(strings.NewReader(mounts), "bpf"), "/sys/fs/b pf"; got != want {
-		t.Errorf("bpf: got %q, want %q", got, want)
-	}
-	if got := mountOf(strings.NewReader("proc /proc proc rw 0 0\n"), "cgroup2"); got != "" {
-		t.Errorf("no cgroup2: got %q, want empty", got)
-	}
-}
 
 func TestParseStartTimeSurvivesOddComm(t *testing.T) {
 	stat := "1234 (a) b (c) S 1 1234 1234 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 10"

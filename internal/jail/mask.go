@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ebpfjail/ebpfjail/internal/mounts"
 )
 
 // The cgroup unix hooks compare the address a client writes, not the
@@ -242,7 +244,7 @@ func parseMountinfo(s string) []mountEntry {
 		if err != nil {
 			continue
 		}
-		out = append(out, mountEntry{id: id, dev: f[2], root: unescapeMount(f[3]), point: unescapeMount(f[4])})
+		out = append(out, mountEntry{id: id, dev: f[2], root: mounts.Unescape(f[3]), point: mounts.Unescape(f[4])})
 	}
 	return out
 }

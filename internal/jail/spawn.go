@@ -64,6 +64,36 @@ func StartUnjailed(c Command) (*os.Process, error) {
 }
 
 func start(c Command, cgroupFD int) (*os.Process, error) {
+	cmd, err := command(c, cgroupFD)
+	if err != nil {
+		return nil, err
+	}
+	var filter []bpf.RawInstruction
+	var iso Isolation
+	if cgroupFD >= 0 {
+		if filter, err = socketFilter(); err != nil {
+			return nil, err
+		}
+		iso = ProbeIsolation()
+	}
+	ch := make(chan startResult, 1)
+	go forkRestricted(cmd, c, cgroupFD >= 0, iso, filter, ch)
+	r := <-ch
+	switch {
+	case r.err != nil && r.setup:
+		return nil, r.err
+	case r.err != nil:
+		return nil, classifyStartErr(c.Args[0], r.err)
+	}
+	if c.Log != nil && len(c.Mask) > 0 {
+		c.Log.Info("unix sockets masked in the jail's mount namespace", "paths", r.masked)
+	}
+	return r.p, nil
+}
+
+// command builds the exec.Cmd for c: its path looked up, its user, its
+// process group and terminal, and, with cgroupFD, born in the jail.
+func command(c Command, cgroupFD int) (*exec.Cmd, error) {
 	if len(c.Args) == 0 {
 		return nil, fmt.Errorf("start command: %w", ErrNotFound)
 	}
@@ -94,72 +124,55 @@ func start(c Command, cgroupFD int) (*os.Process, error) {
 		// Used before descriptors are rearranged: the parent's fd number.
 		cmd.SysProcAttr.Ctty = int(c.Stdin.Fd())
 	}
+	return cmd, nil
+}
 
-	var filter []bpf.RawInstruction
-	var iso Isolation
-	if cgroupFD >= 0 {
-		if filter, err = socketFilter(); err != nil {
-			return nil, err
-		}
-		iso = ProbeIsolation()
-	}
+// startResult is what forkRestricted reports.
+type startResult struct {
+	p      *os.Process
+	masked []string
+	err    error
+	setup  bool // err is the jail's, not the command's
+}
 
-	// no_new_privs, the Landlock domain and the seccomp filter are per thread and inherited
-	// over fork and exec, and Go has no SysProcAttr field for them: set
-	// them on a thread of our own, fork from that thread, and let the
-	// thread die with its goroutine.
-	type result struct {
-		p      *os.Process
-		masked []string
-		err    error
-		setup  bool // err is the jail's, not the command's
-	}
-	ch := make(chan result, 1)
-	go func() {
-		runtime.LockOSThread()
-		// No UnlockOSThread: the thread carries no_new_privs, the
-		// mount namespace, the Landlock domain and the filter and must
-		// not run other goroutines; it exits when this goroutine returns.
-		//
-		// Mounts first: nothing after them (Landlock) may forbid them.
-		var masked []string
-		if len(c.Mask) > 0 {
-			var err error
-			if masked, err = maskSockets(c.Mask); err != nil {
-				ch <- result{err: fmt.Errorf("%w: %w", ErrMask, err), setup: true}
-				return
-			}
-		}
-		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
-			ch <- result{err: fmt.Errorf("set no_new_privs: %w", err)}
+// forkRestricted starts cmd from a thread of its own that carries the
+// restrictions. No_new_privs, the Landlock domain and the seccomp filter
+// are per thread and inherited over fork and exec, and Go has no
+// SysProcAttr field for them: set them on a thread of our own, fork from
+// that thread, and let the thread die with its goroutine.
+func forkRestricted(cmd *exec.Cmd, c Command, jailed bool, iso Isolation, filter []bpf.RawInstruction, ch chan<- startResult) {
+	runtime.LockOSThread()
+	// No UnlockOSThread: the thread carries no_new_privs, the
+	// mount namespace, the Landlock domain and the filter and must
+	// not run other goroutines; it exits when this goroutine returns.
+	//
+	// Mounts first: nothing after them (Landlock) may forbid them.
+	var masked []string
+	if len(c.Mask) > 0 {
+		var err error
+		if masked, err = maskSockets(c.Mask); err != nil {
+			ch <- startResult{err: fmt.Errorf("%w: %w", ErrMask, err), setup: true}
 			return
 		}
-		if cgroupFD >= 0 {
-			if err := restrictSelf(iso, c.OpenAbstractUnix); err != nil {
-				ch <- result{err: err, setup: true}
-				return
-			}
-		}
-		if filter != nil {
-			if err := installFilter(filter); err != nil {
-				ch <- result{err: err}
-				return
-			}
-		}
-		err := cmd.Start()
-		ch <- result{p: cmd.Process, masked: masked, err: err}
-	}()
-	r := <-ch
-	switch {
-	case r.err != nil && r.setup:
-		return nil, r.err
-	case r.err != nil:
-		return nil, classifyStartErr(c.Args[0], r.err)
 	}
-	if c.Log != nil && len(c.Mask) > 0 {
-		c.Log.Info("unix sockets masked in the jail's mount namespace", "paths", r.masked)
+	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+		ch <- startResult{err: fmt.Errorf("set no_new_privs: %w", err)}
+		return
 	}
-	return r.p, nil
+	if jailed {
+		if err := restrictSelf(iso, c.OpenAbstractUnix); err != nil {
+			ch <- startResult{err: err, setup: true}
+			return
+		}
+	}
+	if filter != nil {
+		if err := installFilter(filter); err != nil {
+			ch <- startResult{err: err}
+			return
+		}
+	}
+	err := cmd.Start()
+	ch <- startResult{p: cmd.Process, masked: masked, err: err}
 }
 
 func classifyStartErr(name string, err error) error {

@@ -358,20 +358,6 @@ func TestSlotAddr(t *testing.T) {
 	}
 }
 
-func TestUnescapeMount(t *testing.T) {
-	for in, want := range map[string]string{
-		"/sys/fs/cgroup":       "/sys/fs/cgroup",
-		`/mnt/a\040b`:          "/mnt/a b",
-		`/mnt/tab\011x\134y`:   "/mnt/tab\tx\\y",
-		`/mnt/short\04`:        `/mnt/short\04`,
-		`/mnt/not\0octal\999x`: `/mnt/not\0octal\999x`,
-	} {
-		if got := unescapeMount(in); got != want {
-			t.Errorf("unescapeMount(%q): got %q, want %q", in, got, want)
-		}
-	}
-}
-
 func TestCgroup2Mount(t *testing.T) {
 	mnt := Cgroup2Mount(t)
 	if _, err := os.Stat(filepath.Join(mnt, "cgroup.controllers")); err != nil {

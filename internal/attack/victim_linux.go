@@ -1,4 +1,4 @@
-package main
+package attack
 
 import (
 	"bufio"
@@ -11,14 +11,12 @@ import (
 	osuser "os/user"
 	"strconv"
 	"syscall"
-
-	"github.com/ebpfjail/ebpfjail/internal/attack"
 )
 
 // startVictim starts the attacker binary as an unjailed process of user:
 // the isolation attempts aim at it from inside the jail. The returned
 // function ends it.
-func startVictim(attacker, user string, spec attack.Spec) (*attack.Victim, func(), error) {
+func startVictim(attacker, user string, spec Spec) (*Victim, func(), error) {
 	u, err := osuser.Lookup(user)
 	if err != nil {
 		return nil, nil, fmt.Errorf("start victim: %w", err)
@@ -30,8 +28,8 @@ func startVictim(attacker, user string, spec attack.Spec) (*attack.Victim, func(
 	}
 	secret := make([]byte, 16)
 	rand.Read(secret)
-	cmd := exec.Command(attacker, attack.VictimArg, spec.Encode())
-	cmd.Env = []string{attack.VictimSecretVar + "=" + hex.EncodeToString(secret)}
+	cmd := exec.Command(attacker, VictimArg, spec.Encode())
+	cmd.Env = []string{VictimSecretVar + "=" + hex.EncodeToString(secret)}
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)},
 		Setpgid:    true,
@@ -54,7 +52,7 @@ func startVictim(attacker, user string, spec attack.Spec) (*attack.Victim, func(
 		cmd.Process.Kill()
 		cmd.Wait()
 	}
-	var v attack.Victim
+	var v Victim
 	line, err := bufio.NewReader(stdout).ReadBytes('\n')
 	if err == nil {
 		err = json.Unmarshal(line, &v)

@@ -1,19 +1,21 @@
-package main
+package profile
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"runtime"
 	"runtime/pprof"
 )
 
-// startProfile honours two hidden variables for performance work (make
-// bench, issue 8): EBPFJAIL_CPUPROFILE=PATH writes a CPU profile of the
+// Start honours two hidden variables for performance work (make bench):
+// EBPFJAIL_CPUPROFILE=PATH writes a CPU profile of the
 // whole run and EBPFJAIL_MEMPROFILE=PATH a heap profile at exit. Root only,
 // like ebpfjail itself: the file is created with root's rights wherever it
 // points, so an unprivileged environment must not choose it (--weak runs as
-// the user and ignores them). The returned function stops and writes.
-func startProfile() (stop func()) {
+// the user and ignores them). The returned function stops and writes; a
+// failure is a line on warn.
+func Start(warn io.Writer) (stop func()) {
 	cpu, mem := os.Getenv("EBPFJAIL_CPUPROFILE"), os.Getenv("EBPFJAIL_MEMPROFILE")
 	if (cpu == "" && mem == "") || os.Geteuid() != 0 {
 		return func() {}
@@ -25,7 +27,7 @@ func startProfile() (stop func()) {
 			err = pprof.StartCPUProfile(f)
 		}
 		if err != nil {
-			warnf(os.Stderr, "EBPFJAIL_CPUPROFILE: %v", err)
+			fmt.Fprintf(warn, "ebpfjail: warning: EBPFJAIL_CPUPROFILE: %v\n", err)
 		} else {
 			cpuFile = f
 		}
@@ -38,7 +40,7 @@ func startProfile() (stop func()) {
 		if mem != "" {
 			runtime.GC()
 			if err := writeHeap(mem); err != nil {
-				warnf(os.Stderr, "EBPFJAIL_MEMPROFILE: %v", err)
+				fmt.Fprintf(warn, "ebpfjail: warning: EBPFJAIL_MEMPROFILE: %v\n", err)
 			}
 		}
 	}

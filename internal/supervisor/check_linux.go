@@ -1,9 +1,8 @@
-package main
+package supervisor
 
 import (
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,9 +20,10 @@ type checkResult struct {
 	hint string
 }
 
-// runCheck reports, piece by piece, whether this host can run a jail. It
-// exits 0 when everything needed is there, 1 otherwise.
-func runCheck(w io.Writer, log *slog.Logger) (int, error) {
+// Check reports on w, piece by piece, whether this host can run a jail,
+// and warns on warn about what a jail would run without. It returns the
+// exit status: 0 when everything needed is there, 1 otherwise.
+func Check(w, warn io.Writer) int {
 	var res []checkResult
 	add := func(what string, err error, hint string) bool {
 		res = append(res, checkResult{what, err, hint})
@@ -44,7 +44,7 @@ func runCheck(w io.Writer, log *slog.Logger) (int, error) {
 		add(h, nil, "")
 	}
 	for _, m := range missing {
-		fmt.Fprintf(os.Stderr, "ebpfjail: warning: isolation layer missing: %s (nothing replaces it on this kernel; keep the user's other processes out of reach or run the command as a user of its own with --user)\n", m)
+		fmt.Fprintf(warn, "ebpfjail: warning: isolation layer missing: %s (nothing replaces it on this kernel; keep the user's other processes out of reach or run the command as a user of its own with --user)\n", m)
 	}
 
 	if root {
@@ -54,7 +54,7 @@ func runCheck(w io.Writer, log *slog.Logger) (int, error) {
 		} else {
 			add("cgroup2 at "+paths.Cgroup2, nil, "")
 			add("bpffs at "+paths.BPFFS, nil, "")
-			checkPrograms(paths, add)
+			checkPrograms(paths, add, warn)
 		}
 		// Required: the command does not start without its filter.
 		add("seccomp filter: socket() only for unix, inet, inet6 and netlink; no io_uring", jail.ProbeSeccomp(),
@@ -78,16 +78,16 @@ func runCheck(w io.Writer, log *slog.Logger) (int, error) {
 	}
 	if failed > 0 {
 		fmt.Fprintf(w, "%d check(s) failed: this host cannot run a jail yet\n", failed)
-		return 1, nil
+		return 1
 	}
 	fmt.Fprintln(w, "this host can run ebpfjail")
 	fmt.Fprintln(w, "to see a jail hold, try to break out of one: sudo ebpfjail check --attack")
-	return 0, nil
+	return 0
 }
 
 // checkPrograms loads the object and attaches each program to a scratch
 // cgroup, one at a time.
-func checkPrograms(p jail.Paths, add func(string, error, string) bool) {
+func checkPrograms(p jail.Paths, add func(string, error, string) bool, warn io.Writer) {
 	objs, err := bpf.Load(bpf.Config{ListenPort4: 1, ListenPort6: 1, DNSPort4: 1, DNSPort6: 1})
 	if !add("BPF object loads", err, "the kernel needs BPF cgroup programs (CONFIG_CGROUP_BPF) and BTF; -vv shows the verifier log when running a jail") {
 		return
@@ -101,7 +101,7 @@ func checkPrograms(p jail.Paths, add func(string, error, string) bool) {
 	for _, r := range objs.ProbeAttach(dir) {
 		if r.Optional && r.Err != nil {
 			// A jail runs without it, with a side door open: say so.
-			fmt.Fprintf(os.Stderr, "ebpfjail: warning: %s unavailable (%v): denied unix sockets are masked only if they exist when a jail starts (the hook needs Linux 6.7+)\n", r.Name, r.Err)
+			fmt.Fprintf(warn, "ebpfjail: warning: %s unavailable (%v): denied unix sockets are masked only if they exist when a jail starts (the hook needs Linux 6.7+)\n", r.Name, r.Err)
 			continue
 		}
 		what := "attach " + r.Name
@@ -113,13 +113,13 @@ func checkPrograms(p jail.Paths, add func(string, error, string) bool) {
 	// Optional: the inode-based unix guard (BPF LSM) also stops a denied
 	// socket created after the jail started (its masks are made at start).
 	if err := objs.ProbeUnixGuard(); err != nil {
-		fmt.Fprintf(os.Stderr, "ebpfjail: warning: unix socket guard (BPF LSM) unavailable (%v): a denied socket created after a jail starts is matched by its exact path only\n", err)
+		fmt.Fprintf(warn, "ebpfjail: warning: unix socket guard (BPF LSM) unavailable (%v): a denied socket created after a jail starts is matched by its exact path only\n", err)
 	} else {
 		add("attach the unix socket guard (BPF LSM)", nil, "")
 	}
 	// Optional: without it a jail runs, but --log-json has no exec events.
 	if err := objs.ProbeExec(); err != nil {
-		fmt.Fprintf(os.Stderr, "ebpfjail: warning: exec events unavailable: %v\n", err)
+		fmt.Fprintf(warn, "ebpfjail: warning: exec events unavailable: %v\n", err)
 	} else {
 		add("attach the exec hook (sched_process_exec)", nil, "")
 	}
@@ -127,7 +127,7 @@ func checkPrograms(p jail.Paths, add func(string, error, string) bool) {
 	// connection is accepted, which a process that exits or execs first
 	// defeats.
 	if err := objs.ProbeIdentity(); err != nil {
-		fmt.Fprintf(os.Stderr, "ebpfjail: warning: process identity capture unavailable (%v): r.proc.exe is read from /proc after connect()\n", err)
+		fmt.Fprintf(warn, "ebpfjail: warning: process identity capture unavailable (%v): r.proc.exe is read from /proc after connect()\n", err)
 	} else {
 		add("attach the identity hooks (sched_process_exec, _fork, _exit: r.proc.exe recorded at connect())", nil, "")
 	}

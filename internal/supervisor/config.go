@@ -1,0 +1,58 @@
+package supervisor
+
+import (
+	"io"
+	"net/netip"
+	"os"
+	"time"
+
+	"github.com/ebpfjail/ebpfjail/internal/jail"
+	"github.com/ebpfjail/ebpfjail/internal/proxy"
+	"github.com/ebpfjail/ebpfjail/internal/rules"
+	"github.com/ebpfjail/ebpfjail/pkg/event"
+)
+
+// Options are a whole run: the rule, the records, and the command and
+// services; Jail, RunWeak and Serve fill in Config's rule, CA, events and
+// user themselves.
+type Options struct {
+	Rule    Rule
+	Records Records
+	// CADir is where an explicit proxy's CA lives; "" is CADir(). A jail
+	// always uses root's, tlsca.DefaultDir.
+	CADir string
+	Config
+}
+
+// Config is one command to run: in a jail (Run) or told to use an
+// explicit proxy (RunWeak), with the rule and the services' settings.
+type Config struct {
+	Command []string // Command[0] is looked up in Env's PATH
+	Env     []string // the command's environment, trust variables included
+	User    *jail.User
+	// The command's standard files; with Stdin the terminal in our
+	// foreground, the command gets the terminal.
+	Stdin, Stdout, Stderr *os.File
+
+	Rules rules.Engine      // decides every request; required
+	CA    proxy.CertSource  // the interception CA; required
+	Event func(event.Event) // every event; required
+	// Done, if set, gets the exit status after the jail is torn down and
+	// the services are stopped (their last events written), before Run
+	// returns. It is not called when the command never started.
+	Done func(status int)
+
+	FakeDNS     bool                    // answer lookups with stand-in addresses, forward nothing
+	DNSUpstream string                  // resolver ip:port; "" reads /etc/resolv.conf
+	Resolve     map[string][]netip.Addr // host name pins for upstream connections
+	LocalNames  []string                // globs of names that may lead to this host
+	NoMITM      []string                // globs of names whose TLS passes unopened
+	TCP         bool                    // the rule decides non-HTTP TCP
+	Inbound     bool                    // the command may receive from other hosts
+	AllowUnix   []string                // sockets taken off the deny list; @NAME: abstract ones
+	DenyUnix    []string                // sockets denied on top of the default list
+	Timeout     time.Duration           // 0: none
+
+	Warn  func(msg string) // a warning for the user; required
+	Stats io.Writer        // where the stats line goes on SIGUSR1; nil: nowhere
+}

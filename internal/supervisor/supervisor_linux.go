@@ -1,0 +1,225 @@
+package supervisor
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+
+	"github.com/ebpfjail/ebpfjail/internal/bpf"
+	"github.com/ebpfjail/ebpfjail/internal/jail"
+	"github.com/ebpfjail/ebpfjail/internal/tlsca"
+)
+
+// Jail runs o's command in a new jail as the user userFlag names (as
+// jail.ResolveUser reads it), with o's rule and records and the CA of
+// tlsca.DefaultDir, and returns its exit status as Supervisor.Run does.
+// Call it before opening any file: the command inherits only 0-2.
+func Jail(o Options, userFlag string, log *slog.Logger) (int, error) {
+	s, err := Begin()
+	if err != nil {
+		return 0, err
+	}
+	defer s.Close()
+	c := o.Config
+	if c.User, err = jail.ResolveUser(userFlag, os.Getenv, os.Getuid()); err != nil {
+		return 0, &Error{Step: StepUser, Err: err}
+	}
+	if c.User.UID == 0 {
+		c.Warn("the command runs as root and can leave the jail (--user root)")
+	}
+	engine, err := o.Rule.Engine(c.User, log)
+	if err != nil {
+		return 0, &Error{Step: StepRule, Err: err}
+	}
+	defer engine.Close()
+	out, err := OpenOutputs(o.Records)
+	if err != nil {
+		return 0, err
+	}
+	ca, err := LoadCA(tlsca.DefaultDir, log)
+	if err != nil {
+		out.Close()
+		return 0, &Error{Step: StepCA, Err: err}
+	}
+	trustEnv, removeTrust, err := TrustFiles(ca, log)
+	if err != nil {
+		out.Close()
+		return 0, err
+	}
+	defer removeTrust()
+	c.Rules, c.CA, c.Event, c.Done = engine, ca, out.Emit, out.Finish
+	c.Env = WithEnv(c.Env, trustEnv)
+	status, err := s.Run(c, log)
+	if err != nil {
+		out.Close()
+		return 0, err
+	}
+	return status, nil
+}
+
+// Cleanup removes the jails whose supervisor died, with a line on w for
+// each (or one saying there were none).
+func Cleanup(w io.Writer, log *slog.Logger) error {
+	paths, err := jail.DefaultPaths()
+	if err != nil {
+		return &Error{Step: StepPaths, Err: err}
+	}
+	swept, err := jail.Sweep(paths, log)
+	for _, s := range swept {
+		fmt.Fprintf(w, "removed jail %s (%d process(es) killed)\n", s.ID, s.Procs)
+	}
+	if err == nil && len(swept) == 0 {
+		fmt.Fprintln(w, "no jails to clean up")
+	}
+	return err
+}
+
+// Supervisor starts and supervises one jail.
+type Supervisor struct {
+	prep *bpf.Prepared
+	sigs chan os.Signal
+	gc   int
+}
+
+// Begin prepares a jail while the caller builds the rule and the CA: the
+// half of loading the BPF object that needs no ports (kernel BTF, probes,
+// the big maps: about half the start-up) runs in the background, and the
+// Forwarded signals are caught from now on (one during setup aborts it).
+// Call it before opening any file: the command inherits only 0-2.
+func Begin() (*Supervisor, error) {
+	if err := jail.CloseInheritedFDs(); err != nil {
+		return nil, err
+	}
+	// No collection while the jail starts: decoding the kernel's BTF
+	// allocates fast enough to pull the GC, and its assists, onto the
+	// critical path (about 2 ms of a ~33 ms start); a few MiB of garbage
+	// wait until the command runs.
+	s := &Supervisor{gc: debug.SetGCPercent(-1)}
+	s.prep = bpf.Prepare()
+	s.sigs = make(chan os.Signal, 4)
+	signal.Notify(s.sigs, Forwarded...)
+	return s, nil
+}
+
+// Close releases what Begin holds and restores signals and the GC.
+func (s *Supervisor) Close() {
+	signal.Stop(s.sigs)
+	s.prep.Close()
+	debug.SetGCPercent(s.gc)
+}
+
+// Run runs c.Command in a new jail and returns its exit status (128+N if
+// it died of signal N, ExitTimeout after c.Timeout), or 128+N without
+// starting it if signal N came during setup. What Run made is gone when
+// it returns. A failure is an *Error.
+func (s *Supervisor) Run(c Config, log *slog.Logger) (int, error) {
+	paths, err := jail.DefaultPaths()
+	if err != nil {
+		return 0, &Error{Step: StepPaths, Err: err}
+	}
+	if swept, err := jail.Sweep(paths, log); err != nil {
+		log.Warn("cleaning up old jails", "err", err)
+	} else if len(swept) > 0 {
+		log.Info("removed jails of dead supervisors", "count", len(swept))
+	}
+	svc, err := startServices(c, log, s.prep)
+	if err != nil {
+		return 0, err
+	}
+	defer svc.close()
+	r, err := startJail(c, log, svc, paths)
+	if err != nil {
+		return 0, err
+	}
+	// A signal during setup aborts before the command starts.
+	select {
+	case sig := <-s.sigs:
+		r.teardown()
+		return 128 + int(sig.(syscall.Signal)), nil
+	default:
+	}
+	status, err := s.runCommand(c, log, r)
+	r.teardown()
+	if err != nil {
+		return 0, err
+	}
+	// The last handlers (a handshake the client just refused, a request
+	// cut by the kill) write their events before the caller's summary.
+	svc.close()
+	if c.Done != nil {
+		c.Done(status)
+	}
+	return status, nil
+}
+
+// runCommand starts the command in the jail and waits for it.
+func (s *Supervisor) runCommand(c Config, log *slog.Logger, r *running) (int, error) {
+	fg := c.Stdin != nil && Foreground(c.Stdin)
+	proc, err := r.j.Start(jail.Command{
+		Args: c.Command, Env: c.Env, User: c.User,
+		Stdin: c.Stdin, Stdout: c.Stdout, Stderr: c.Stderr,
+		Foreground: fg, Mask: r.unixDeny, Log: log, OpenAbstractUnix: r.openAbstract,
+	})
+	if err != nil {
+		return 0, &Error{Step: StepStart, Err: err, User: c.User.Name}
+	}
+	log.Info("command started", "pid", proc.Pid, "user", c.User.Name, "jail", r.j.ID)
+	debug.SetGCPercent(s.gc)
+	// Only now: the command was born with the user's limits (raiseFileLimit).
+	if lim, err := raiseFileLimit(); err != nil {
+		c.Warn("the jail's connections are limited by ebpfjail's descriptor limit: " + err.Error())
+	} else {
+		log.Debug("descriptor limit", "soft", lim.Cur, "hard", lim.Max)
+	}
+	stats := func() {
+		if c.Stats != nil {
+			WriteStats(c.Stats, r.svc.proxy.Active())
+		}
+	}
+	var tty *os.File
+	if fg {
+		tty = c.Stdin
+	}
+	return Wait(proc.Pid, tty, s.sigs, c.Timeout, func() { r.j.Kill() }, stats, log), nil
+}
+
+// running is a jail with its programs attached, ready for the command.
+type running struct {
+	j            *jail.Jail
+	links        *bpf.Links
+	svc          *services
+	log          *slog.Logger
+	stopExec     func()
+	unixDeny     []string // masked in the command's mount namespace
+	openAbstract bool     // abstract sockets are decided by name
+}
+
+// teardown kills what runs in the jail, then detaches: nothing of the jail
+// runs unsteered. Then it removes the jail.
+func (r *running) teardown() {
+	log := r.log
+	if procs, _ := r.j.Procs(); len(procs) > 0 {
+		log.Info("killing processes left in the jail", "count", len(procs))
+	}
+	if err := r.j.Kill(); err != nil {
+		log.Warn("kill jail", "err", err)
+	}
+	if err := r.links.Close(); err != nil {
+		log.Warn("detach programs", "err", err)
+	}
+	r.stopExec()
+	if err := r.j.Destroy(); err != nil {
+		log.Warn("remove jail; 'ebpfjail --cleanup' retries", "err", err)
+	}
+	if log.Enabled(context.Background(), slog.LevelDebug) {
+		if st, err := r.svc.objs.Stats(); err == nil {
+			log.Debug("kernel counters", "stats", st)
+		}
+		log.Debug("dns shim", "malformed_queries", r.svc.dns.Malformed())
+	}
+}
