@@ -2,8 +2,6 @@ package jail
 
 import (
 	"errors"
-	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -94,4 +92,3 @@ func TestResolveUserNeverPicksRootImplicitly(t *testing.T) {
 	}
 }
 
-func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
