@@ -91,4 +91,3 @@ func TestResolveUserNeverPicksRootImplicitly(t *testing.T) {
 		t.Error("unknown user: got nil error")
 	}
 }
-
