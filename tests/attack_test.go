@@ -145,6 +145,7 @@ func (rr *rawRecorder) serveUDP(pc net.PacketConn, what string) {
 // list when the machine has none there; it returns whether it did.
 func standInSocket(t *testing.T, rr *rawRecorder, path string) bool {
 	t.Helper()
+	lockStandIn(t, path)
 	if _, err := os.Stat(path); err == nil {
 		t.Logf("%s exists: the attack tries the real one", path)
 		return false

@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -233,6 +232,8 @@ exit 3`, n, dir, dir, dir, dir)
 
 func TestPrivilegedKilledUnderLoadFailsClosedAndCleanupRestores(t *testing.T) {
 	testutil.RequireRoot(t)
+	// The jail of the killed supervisor must wait for this test's --cleanup.
+	testutil.SweepExclusive(t)
 	h := testutil.NewHost(t)
 	var mu sync.Mutex
 	var seen []string
@@ -332,7 +333,7 @@ func TestPrivilegedKilledUnderLoadFailsClosedAndCleanupRestores(t *testing.T) {
 	}
 	requireJail()
 
-	out, err := exec.Command(bin, "--cleanup").CombinedOutput()
+	out, err := ebpfjail(t, "--cleanup").CombinedOutput()
 	if err != nil {
 		t.Fatalf("--cleanup: %v\n%s", err, out)
 	}

@@ -158,6 +158,8 @@ func TestPrivilegedDNSFromAnyServerAddressReachesTheShim(t *testing.T) {
 func TestPrivilegedKilledSupervisorFailsClosedUntilCleanup(t *testing.T) {
 	testutil.RequireRoot(t)
 	requireTool(t, "curl")
+	// The jail of the killed supervisor must wait for this test's --cleanup.
+	testutil.SweepExclusive(t)
 	h := testutil.NewHost(t)
 	h.ServeHTTP(t, 8080)
 	dir := sharedDir(t)
@@ -165,7 +167,7 @@ func TestPrivilegedKilledSupervisorFailsClosedUntilCleanup(t *testing.T) {
 	url := fmt.Sprintf("http://%s:8080/", h.IPv4)
 	// One fetch every 100 ms, each result on its own line.
 	script := fmt.Sprintf(`while true; do curl -s -m 2 --noproxy "*" -o /dev/null -w "%%{http_code}\n" %s >> %s; sleep 0.1; done`, url, log)
-	cmd := exec.Command(bin, "-v", "--user", "nobody", "--js", "true", "--", "sh", "-c", script)
+	cmd := ebpfjail(t, "-v", "--user", "nobody", "--js", "true", "--", "sh", "-c", script)
 	stderr, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -175,7 +177,7 @@ func TestPrivilegedKilledSupervisorFailsClosedUntilCleanup(t *testing.T) {
 	t.Cleanup(func() {
 		cmd.Process.Kill()
 		cmd.Wait()
-		exec.Command(bin, "--cleanup").Run()
+		ebpfjail(t, "--cleanup").Run()
 	})
 	var childPID int
 	sc := bufio.NewScanner(stderr)
@@ -209,7 +211,7 @@ func TestPrivilegedKilledSupervisorFailsClosedUntilCleanup(t *testing.T) {
 		t.Fatalf("the command (pid %d) died with ebpfjail; want it alive until --cleanup", childPID)
 	}
 
-	out, err := exec.Command(bin, "--cleanup").CombinedOutput()
+	out, err := ebpfjail(t, "--cleanup").CombinedOutput()
 	if err != nil {
 		t.Fatalf("--cleanup: %v\n%s", err, out)
 	}
@@ -219,7 +221,7 @@ func TestPrivilegedKilledSupervisorFailsClosedUntilCleanup(t *testing.T) {
 		syscall.Kill(childPID, syscall.SIGKILL)
 	}
 	noJailsLeft(t)
-	out, _ = exec.Command(bin, "--cleanup").CombinedOutput()
+	out, _ = ebpfjail(t, "--cleanup").CombinedOutput()
 	contains(t, "second --cleanup", string(out), "no jails to clean up")
 }
 
@@ -281,7 +283,7 @@ func TestPrivilegedSignalsAreForwardedToTheCommand(t *testing.T) {
 	ready := filepath.Join(dir, "ready")
 	script := fmt.Sprintf(`trap 'echo got-term; exit 3' TERM; touch %s; while true; do sleep 0.05; done`, ready)
 	var out strings.Builder
-	cmd := exec.Command(bin, "--user", "nobody", "--", "sh", "-c", script)
+	cmd := ebpfjail(t, "--user", "nobody", "--", "sh", "-c", script)
 	cmd.Stdout = &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -301,7 +303,7 @@ func TestPrivilegedSignalsAreForwardedToTheCommand(t *testing.T) {
 // the broken pipe fail; ebpfjail tears down and exits with the command.
 func TestPrivilegedBrokenStderrPipeStillTearsDown(t *testing.T) {
 	testutil.RequireRoot(t)
-	cmd := exec.Command(bin, "-vv", "--user", "nobody", "--", "sh", "-c", "sleep 0.5; exit 4")
+	cmd := ebpfjail(t, "-vv", "--user", "nobody", "--", "sh", "-c", "sleep 0.5; exit 4")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -50,6 +50,8 @@ type supervised struct {
 func startSupervised(t *testing.T, argv ...string) *supervised {
 	t.Helper()
 	s := &supervised{cmd: exec.Command(argv[0], argv[1:]...), stdout: make(chan string, 100), stats: make(chan string, 10)}
+	testutil.SweepShared(t)
+	s.cmd.Env = append(os.Environ(), owner(t))
 	var err error
 	if s.stdin, err = s.cmd.StdinPipe(); err != nil {
 		t.Fatal(err)
@@ -62,7 +64,7 @@ func startSupervised(t *testing.T, argv ...string) *supervised {
 	t.Cleanup(func() {
 		s.cmd.Process.Kill()
 		s.cmd.Wait()
-		exec.Command(bin, "--cleanup").Run()
+		ebpfjail(t, "--cleanup").Run()
 	})
 	go func() {
 		sc := bufio.NewScanner(stdout)
