@@ -287,14 +287,7 @@ func TestPrivilegedKilledUnderLoadFailsClosedAndCleanupRestores(t *testing.T) {
 	checkAfterKill(t, line, originSaw(), atKill)
 	requireJail()
 
-	out, err := ebpfjail(t, "--cleanup").CombinedOutput()
-	if err != nil {
-		t.Fatalf("--cleanup: %v\n%s", err, out)
-	}
-	contains(t, "--cleanup output", string(out), "removed jail")
-	if !gone(clientPID) {
-		t.Errorf("the jailed client (pid %d) survived --cleanup", clientPID)
-	}
+	cleanupRemoves(t, "the jailed client", clientPID)
 	noJailsLeft(t)
 }
 

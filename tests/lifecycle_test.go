@@ -211,18 +211,25 @@ func TestPrivilegedKilledSupervisorFailsClosedUntilCleanup(t *testing.T) {
 		t.Fatalf("the command (pid %d) died with ebpfjail; want it alive until --cleanup", childPID)
 	}
 
+	cleanupRemoves(t, "the command", childPID)
+	noJailsLeft(t)
+	out, _ := ebpfjail(t, "--cleanup").CombinedOutput()
+	contains(t, "second --cleanup", string(out), "no jails to clean up")
+}
+
+// cleanupRemoves runs --cleanup, which must remove the jail of a dead
+// supervisor, and with it what (pid) ran in the jail.
+func cleanupRemoves(t *testing.T, what string, pid int) {
+	t.Helper()
 	out, err := ebpfjail(t, "--cleanup").CombinedOutput()
 	if err != nil {
 		t.Fatalf("--cleanup: %v\n%s", err, out)
 	}
 	contains(t, "--cleanup output", string(out), "removed jail")
-	if !gone(childPID) {
-		t.Errorf("the command (pid %d) survived --cleanup", childPID)
-		syscall.Kill(childPID, syscall.SIGKILL)
+	if !gone(pid) {
+		t.Errorf("%s (pid %d) survived --cleanup", what, pid)
+		syscall.Kill(pid, syscall.SIGKILL)
 	}
-	noJailsLeft(t)
-	out, _ = ebpfjail(t, "--cleanup").CombinedOutput()
-	contains(t, "second --cleanup", string(out), "no jails to clean up")
 }
 
 func readFile(p string) string {
