@@ -78,19 +78,25 @@ var jails struct {
 // jail does, so the owner is read from a live process.
 func watchJails(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		return // and makes no jails
-	}
-	jails.once.Do(func() {
-		jails.owner = map[string]string{}
-		jails.err = startWatch()
-	})
-	if jails.err != nil {
-		t.Fatalf("watch %s: %v", stateDir, jails.err)
+	if err := startWatch(); err != nil {
+		t.Fatalf("watch %s: %v", stateDir, err)
 	}
 }
 
+// startWatch starts the watcher once, as root (nobody else makes jails);
+// TestMain calls it so that it sees every jail.
 func startWatch() error {
+	if os.Geteuid() != 0 {
+		return nil
+	}
+	jails.once.Do(func() {
+		jails.owner = map[string]string{}
+		jails.err = watch()
+	})
+	return jails.err
+}
+
+func watch() error {
 	// The mode ebpfjail gives them; it creates them the same way if needed.
 	if err := os.MkdirAll(stateDir, 0o700); err != nil {
 		return err

@@ -23,6 +23,10 @@ func TestMain(m *testing.M) {
 	bin = os.Getenv("EBPFJAIL_BIN")
 	// Every ebpfjail this binary starts is its own; see owner.
 	os.Setenv(ownerVar, ownedRun())
+	if err := startWatch(); err != nil {
+		fmt.Fprintf(os.Stderr, "watch %s: %v\n", stateDir, err)
+		os.Exit(1)
+	}
 	cleanup := func() {}
 	if bin == "" {
 		dir, err := os.MkdirTemp("", "ebpfjail-e2e-")
