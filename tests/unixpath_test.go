@@ -31,23 +31,14 @@ func recordUnixStream(t *testing.T, rr *rawRecorder, path string) {
 	os.Chmod(path, 0o777)
 	t.Cleanup(func() { ln.Close() })
 	name := filepath.Base(path)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				c.SetReadDeadline(time.Now().Add(3 * time.Second))
-				line, _ := bufio.NewReader(c).ReadString('\n')
-				if line = strings.TrimSpace(line); line == "" {
-					line = "-"
-				}
-				rr.add(name + " " + line)
-			}()
+	testutil.Serve(ln, func(c net.Conn) {
+		c.SetReadDeadline(time.Now().Add(3 * time.Second))
+		line, _ := bufio.NewReader(c).ReadString('\n')
+		if line = strings.TrimSpace(line); line == "" {
+			line = "-"
 		}
-	}()
+		rr.add(name + " " + line)
+	})
 }
 
 // recordUnixDgram binds a datagram socket at path and records each

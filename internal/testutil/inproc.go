@@ -59,3 +59,20 @@ func TCPPair(tb testing.TB) (client, server *net.TCPConn) {
 	})
 	return cc.(*net.TCPConn), a.c.(*net.TCPConn)
 }
+
+// Serve accepts connections on ln until it is closed, and handles each in a
+// goroutine of its own, closing the connection when handle returns.
+func Serve(ln net.Listener, handle func(net.Conn)) {
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				handle(c)
+			}()
+		}
+	}()
+}
