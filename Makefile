@@ -4,11 +4,12 @@ BPF_CLANG ?= clang
 BIN      := bin/ebpfjail
 # --version names the commit; this workplace sets GOFLAGS=-buildvcs=false.
 BUILDVCS := $(shell git rev-parse --git-dir >/dev/null 2>&1 && echo true || echo false)
-# Privileged and end-to-end tests share kernel state (cgroups, test hosts):
-# one package at a time.
+# Tests own only what they create (their jails, test hosts, locked fixed
+# paths), so another run may share the machine; one package at a time keeps
+# the timing-sensitive end-to-end tests off each other's CPUs.
 TEST_FLAGS ?= -count=1 -p 1 -timeout 20m
 
-.PHONY: all build generate check-generated test test-unit fuzz demo bench bench-quick bench-micro lint clean help
+.PHONY: all build generate check-generated test test-unit fuzz demo bench bench-quick bench-micro testhost-up testhost-down lint clean help
 
 all: build
 
@@ -44,15 +45,23 @@ test-unit: ## tests that need no root
 demo: build ## see it work, offline: jailed curl, node and python3 against a test origin, then --audit (root)
 	EBPFJAIL_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -run '^TestPrivilegedDemo$$' -v ./tests
 
-# The side-by-side benchmark: a load client direct and jailed, interleaved.
+# The side-by-side benchmark: a load client direct and jailed, interleaved
+# (scripts/bench runs it against any binary).
 BENCH_JSON ?= $(CURDIR)/bin/bench.json
 bench: build ## side-by-side benchmark, direct vs jailed, 5 rounds (root, ~4 min); table + bin/bench.json
-	EBPFJAIL_BENCH=full EBPFJAIL_BENCH_JSON=$(BENCH_JSON) EBPFJAIL_BIN=$(CURDIR)/$(BIN) \
-		$(GO) test -count=1 -timeout 15m -run '^TestSideBySide$$' -v ./tests/bench
+	GO=$(GO) EBPFJAIL_BENCH_JSON=$(BENCH_JSON) scripts/bench $(BIN)
 
 bench-quick: build ## the same, one short round (make test runs it: every row must be measurable)
-	EBPFJAIL_BENCH=quick EBPFJAIL_BENCH_JSON=$(BENCH_JSON) EBPFJAIL_BIN=$(CURDIR)/$(BIN) \
-		$(GO) test -count=1 -timeout 5m -run '^TestSideBySide$$' -v ./tests/bench
+	GO=$(GO) EBPFJAIL_BENCH_JSON=$(BENCH_JSON) scripts/bench --quick $(BIN)
+
+# A test host by hand: a netns joined by a veth pair, addressed as the tests'
+# (198.51.100.0/24, 2001:db8:eb::/64); see scripts/README.md.
+HOST ?= ebpfjail-dev
+testhost-up: ## bring test host HOST (default ebpfjail-dev) up: a netns to run servers in (root)
+	scripts/testhost up $(HOST)
+
+testhost-down: ## remove test host HOST and everything it made (root)
+	scripts/testhost down $(HOST)
 
 bench-micro: ## in-process Go benchmarks (proxy, rules, tlsca, ...)
 	$(GO) test -run '^$$' -bench . -benchmem ./...

@@ -91,32 +91,23 @@ func (rr *rawRecorder) all() []string {
 }
 
 func (rr *rawRecorder) serve(ln net.Listener, cert *tls.Certificate, what string) {
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(10 * time.Second))
-				if cert != nil {
-					c = tls.Server(c, &tls.Config{Certificates: []tls.Certificate{*cert}})
-				}
-				buf := make([]byte, 512)
-				n, _ := c.Read(buf)
-				if n == 0 {
-					return // a connection that carried nothing (the bait socket)
-				}
-				rr.add(what + " " + string(buf[:n]))
-				if strings.Contains(strings.ToLower(string(buf[:n])), "\r\nupgrade: ") {
-					rr.upgraded(c, what)
-					return
-				}
-				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 9\r\nConnection: close\r\n\r\nrecorder\n")
-			}()
+	testutil.Serve(ln, func(c net.Conn) {
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		if cert != nil {
+			c = tls.Server(c, &tls.Config{Certificates: []tls.Certificate{*cert}})
 		}
-	}()
+		buf := make([]byte, 512)
+		n, _ := c.Read(buf)
+		if n == 0 {
+			return // a connection that carried nothing (the bait socket)
+		}
+		rr.add(what + " " + string(buf[:n]))
+		if strings.Contains(strings.ToLower(string(buf[:n])), "\r\nupgrade: ") {
+			rr.upgraded(c, what)
+			return
+		}
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 9\r\nConnection: close\r\n\r\nrecorder\n")
+	})
 }
 
 // upgraded switches protocols and records what comes through past the
@@ -145,6 +136,7 @@ func (rr *rawRecorder) serveUDP(pc net.PacketConn, what string) {
 // list when the machine has none there; it returns whether it did.
 func standInSocket(t *testing.T, rr *rawRecorder, path string) bool {
 	t.Helper()
+	lockStandIn(t, path)
 	if _, err := os.Stat(path); err == nil {
 		t.Logf("%s exists: the attack tries the real one", path)
 		return false

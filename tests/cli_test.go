@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -83,7 +84,7 @@ func TestPrivilegedCheckReportsEveryProgram(t *testing.T) {
 		"this host can run ebpfjail"} {
 		contains(t, "check", r.stdout, want)
 	}
-	left, _ := filepath.Glob(testutil.Cgroup2Mount(t) + "/ebpfjail-check-*")
+	left, _ := filepath.Glob(fmt.Sprintf("%s/ebpfjail-check-%d", testutil.Cgroup2Mount(t), r.pid))
 	if len(left) > 0 {
 		t.Errorf("check left %v", left)
 	}

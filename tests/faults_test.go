@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -233,36 +232,10 @@ exit 3`, n, dir, dir, dir, dir)
 
 func TestPrivilegedKilledUnderLoadFailsClosedAndCleanupRestores(t *testing.T) {
 	testutil.RequireRoot(t)
+	// The jail of the killed supervisor must wait for this test's --cleanup.
+	testutil.SweepExclusive(t)
 	h := testutil.NewHost(t)
-	var mu sync.Mutex
-	var seen []string
-	ln := h.Listen(t, "tcp", "[::]:8083")
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		seen = append(seen, r.URL.RequestURI())
-		mu.Unlock()
-		if r.URL.Path != "/slow" {
-			io.WriteString(w, "ok\n")
-			return
-		}
-		// A second's worth of body in pieces: always some in flight.
-		piece := bytes.Repeat([]byte("s"), 1000)
-		w.Header().Set("Content-Length", strconv.Itoa(20*len(piece)))
-		for range 20 {
-			if _, err := w.Write(piece); err != nil {
-				return
-			}
-			w.(http.Flusher).Flush()
-			time.Sleep(50 * time.Millisecond)
-		}
-	})}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
-	originSaw := func() []string {
-		mu.Lock()
-		defer mu.Unlock()
-		return append([]string(nil), seen...)
-	}
+	originSaw := slowOrigin(t, h)
 
 	client := buildTestdata(t, "killload")
 	s := startSupervised(t, bin, "--user", "nobody", "--js", "r.host === '"+h.IPv4.String()+"'", "--",
@@ -274,8 +247,9 @@ func TestPrivilegedKilledUnderLoadFailsClosedAndCleanupRestores(t *testing.T) {
 	cg, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", clientPID))
 	record := "/run/ebpfjail/jails/" + filepath.Base(strings.TrimSpace(string(cg))) + ".json"
 	// Any ebpfjail that starts sweeps the jails of dead supervisors (by
-	// design): one run concurrently elsewhere on this host would end this
-	// jail before the test looks at it. Say so rather than blame ebpfjail.
+	// design): another test run holds off (SweepExclusive above), but one
+	// started by hand on this host would end this jail before the test
+	// looks at it. Say so rather than blame ebpfjail.
 	requireJail := func() {
 		t.Helper()
 		if running(clientPID) {
@@ -310,6 +284,53 @@ func TestPrivilegedKilledUnderLoadFailsClosedAndCleanupRestores(t *testing.T) {
 		t.Fatalf("client said %q, want after ...\nstderr:\n%s", line, s.stderr())
 	}
 	t.Log(line)
+	checkAfterKill(t, line, originSaw(), atKill)
+	requireJail()
+
+	cleanupRemoves(t, "the jailed client", clientPID)
+	noJailsLeft(t)
+}
+
+// slowOrigin serves h's port 8083: /slow answers with a second's worth of
+// body in pieces, anything else with "ok". It returns what the origin was
+// asked for so far.
+func slowOrigin(t *testing.T, h *testutil.Host) (saw func() []string) {
+	var mu sync.Mutex
+	var seen []string
+	ln := h.Listen(t, "tcp", "[::]:8083")
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen = append(seen, r.URL.RequestURI())
+		mu.Unlock()
+		if r.URL.Path != "/slow" {
+			io.WriteString(w, "ok\n")
+			return
+		}
+		// A second's worth of body in pieces: always some in flight.
+		piece := bytes.Repeat([]byte("s"), 1000)
+		w.Header().Set("Content-Length", strconv.Itoa(20*len(piece)))
+		for range 20 {
+			if _, err := w.Write(piece); err != nil {
+				return
+			}
+			w.(http.Flusher).Flush()
+			time.Sleep(50 * time.Millisecond)
+		}
+	})}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]string(nil), seen...)
+	}
+}
+
+// checkAfterKill checks the killload client's report (line) of what it got
+// after the supervisor was killed, and that the origin got nothing new:
+// got are its requests now, atKill how many there were at the kill.
+func checkAfterKill(t *testing.T, line string, got []string, atKill int) {
+	t.Helper()
 	var newOK, newFail, heldOK, heldFail, inOK, inFail int
 	if _, err := fmt.Sscanf(line, "after new-ok=%d new-fail=%d held-ok=%d held-fail=%d inflight-ok=%d inflight-fail=%d",
 		&newOK, &newFail, &heldOK, &heldFail, &inOK, &inFail); err != nil {
@@ -321,7 +342,6 @@ func TestPrivilegedKilledUnderLoadFailsClosedAndCleanupRestores(t *testing.T) {
 	if newFail == 0 || heldFail != 50 {
 		t.Errorf("after the kill: %d new and %d held attempts failed; want some and 50 (else the test proves nothing)", newFail, heldFail)
 	}
-	got := originSaw()
 	for _, u := range got {
 		if strings.HasPrefix(u, "/after") {
 			t.Errorf("the origin received a request made after the kill: %s", u)
@@ -330,17 +350,6 @@ func TestPrivilegedKilledUnderLoadFailsClosedAndCleanupRestores(t *testing.T) {
 	if len(got) != atKill {
 		t.Errorf("origin requests: %d when ebpfjail died, %d later; want no new ones: %v", atKill, len(got), got[atKill:])
 	}
-	requireJail()
-
-	out, err := exec.Command(bin, "--cleanup").CombinedOutput()
-	if err != nil {
-		t.Fatalf("--cleanup: %v\n%s", err, out)
-	}
-	contains(t, "--cleanup output", string(out), "removed jail")
-	if !gone(clientPID) {
-		t.Errorf("the jailed client (pid %d) survived --cleanup", clientPID)
-	}
-	noJailsLeft(t)
 }
 
 // running reports whether pid is a live process (not gone, not a zombie).

@@ -72,6 +72,8 @@ func startInboundServer(t *testing.T, argv ...string) *inboundServer {
 	args := append(append([]string{}, argv...), python(t), "-c", recordingServer, fmt.Sprint(s.port), s.rec, ready, s.stop)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
+	testutil.SweepShared(t)
+	cmd.Env = append(os.Environ(), owner(t))
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Start(); err != nil {

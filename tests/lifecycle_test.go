@@ -158,6 +158,8 @@ func TestPrivilegedDNSFromAnyServerAddressReachesTheShim(t *testing.T) {
 func TestPrivilegedKilledSupervisorFailsClosedUntilCleanup(t *testing.T) {
 	testutil.RequireRoot(t)
 	requireTool(t, "curl")
+	// The jail of the killed supervisor must wait for this test's --cleanup.
+	testutil.SweepExclusive(t)
 	h := testutil.NewHost(t)
 	h.ServeHTTP(t, 8080)
 	dir := sharedDir(t)
@@ -165,7 +167,7 @@ func TestPrivilegedKilledSupervisorFailsClosedUntilCleanup(t *testing.T) {
 	url := fmt.Sprintf("http://%s:8080/", h.IPv4)
 	// One fetch every 100 ms, each result on its own line.
 	script := fmt.Sprintf(`while true; do curl -s -m 2 --noproxy "*" -o /dev/null -w "%%{http_code}\n" %s >> %s; sleep 0.1; done`, url, log)
-	cmd := exec.Command(bin, "-v", "--user", "nobody", "--js", "true", "--", "sh", "-c", script)
+	cmd := ebpfjail(t, "-v", "--user", "nobody", "--js", "true", "--", "sh", "-c", script)
 	stderr, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -175,7 +177,7 @@ func TestPrivilegedKilledSupervisorFailsClosedUntilCleanup(t *testing.T) {
 	t.Cleanup(func() {
 		cmd.Process.Kill()
 		cmd.Wait()
-		exec.Command(bin, "--cleanup").Run()
+		ebpfjail(t, "--cleanup").Run()
 	})
 	var childPID int
 	sc := bufio.NewScanner(stderr)
@@ -209,18 +211,25 @@ func TestPrivilegedKilledSupervisorFailsClosedUntilCleanup(t *testing.T) {
 		t.Fatalf("the command (pid %d) died with ebpfjail; want it alive until --cleanup", childPID)
 	}
 
-	out, err := exec.Command(bin, "--cleanup").CombinedOutput()
+	cleanupRemoves(t, "the command", childPID)
+	noJailsLeft(t)
+	out, _ := ebpfjail(t, "--cleanup").CombinedOutput()
+	contains(t, "second --cleanup", string(out), "no jails to clean up")
+}
+
+// cleanupRemoves runs --cleanup, which must remove the jail of a dead
+// supervisor, and with it what (pid) ran in the jail.
+func cleanupRemoves(t *testing.T, what string, pid int) {
+	t.Helper()
+	out, err := ebpfjail(t, "--cleanup").CombinedOutput()
 	if err != nil {
 		t.Fatalf("--cleanup: %v\n%s", err, out)
 	}
 	contains(t, "--cleanup output", string(out), "removed jail")
-	if !gone(childPID) {
-		t.Errorf("the command (pid %d) survived --cleanup", childPID)
-		syscall.Kill(childPID, syscall.SIGKILL)
+	if !gone(pid) {
+		t.Errorf("%s (pid %d) survived --cleanup", what, pid)
+		syscall.Kill(pid, syscall.SIGKILL)
 	}
-	noJailsLeft(t)
-	out, _ = exec.Command(bin, "--cleanup").CombinedOutput()
-	contains(t, "second --cleanup", string(out), "no jails to clean up")
 }
 
 func readFile(p string) string {
@@ -281,7 +290,7 @@ func TestPrivilegedSignalsAreForwardedToTheCommand(t *testing.T) {
 	ready := filepath.Join(dir, "ready")
 	script := fmt.Sprintf(`trap 'echo got-term; exit 3' TERM; touch %s; while true; do sleep 0.05; done`, ready)
 	var out strings.Builder
-	cmd := exec.Command(bin, "--user", "nobody", "--", "sh", "-c", script)
+	cmd := ebpfjail(t, "--user", "nobody", "--", "sh", "-c", script)
 	cmd.Stdout = &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -301,7 +310,7 @@ func TestPrivilegedSignalsAreForwardedToTheCommand(t *testing.T) {
 // the broken pipe fail; ebpfjail tears down and exits with the command.
 func TestPrivilegedBrokenStderrPipeStillTearsDown(t *testing.T) {
 	testutil.RequireRoot(t)
-	cmd := exec.Command(bin, "-vv", "--user", "nobody", "--", "sh", "-c", "sleep 0.5; exit 4")
+	cmd := ebpfjail(t, "-vv", "--user", "nobody", "--", "sh", "-c", "sleep 0.5; exit 4")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

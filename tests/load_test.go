@@ -50,6 +50,8 @@ type supervised struct {
 func startSupervised(t *testing.T, argv ...string) *supervised {
 	t.Helper()
 	s := &supervised{cmd: exec.Command(argv[0], argv[1:]...), stdout: make(chan string, 100), stats: make(chan string, 10)}
+	testutil.SweepShared(t)
+	s.cmd.Env = append(os.Environ(), owner(t))
 	var err error
 	if s.stdin, err = s.cmd.StdinPipe(); err != nil {
 		t.Fatal(err)
@@ -62,7 +64,7 @@ func startSupervised(t *testing.T, argv ...string) *supervised {
 	t.Cleanup(func() {
 		s.cmd.Process.Kill()
 		s.cmd.Wait()
-		exec.Command(bin, "--cleanup").Run()
+		ebpfjail(t, "--cleanup").Run()
 	})
 	go func() {
 		sc := bufio.NewScanner(stdout)
@@ -166,13 +168,11 @@ func softFileLimit(t *testing.T, pid int) uint64 {
 	return lim.Cur
 }
 
-func TestPrivilegedTenThousandConcurrentConnectionsLeakNothing(t *testing.T) {
-	testutil.RequireRoot(t)
-	const n = 10000
-	h := testutil.NewHost(t)
-	// The origin closes idle connections after a second, so ebpfjail's
-	// pool of idle upstream connections empties too and what is left after
-	// the load can be compared with the baseline exactly.
+// serveHeld serves "held" on h's port 80. The origin closes idle
+// connections after a second, so ebpfjail's pool of idle upstream
+// connections empties too and what is left after the load can be compared
+// with the baseline exactly.
+func serveHeld(t *testing.T, h *testutil.Host) {
 	ln := h.Listen(t, "tcp", "[::]:80")
 	origin := &http.Server{
 		Handler:     http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "held\n") }),
@@ -180,6 +180,52 @@ func TestPrivilegedTenThousandConcurrentConnectionsLeakNothing(t *testing.T) {
 	}
 	go origin.Serve(ln)
 	t.Cleanup(func() { origin.Close() })
+}
+
+// waitBaseline waits until ebpfjail (pid) is back to its baseline of
+// descriptors and goroutines, with no active connection.
+func waitBaseline(t *testing.T, s *supervised, pid, fds0 int, st0 stats) {
+	t.Helper()
+	maxFDs, maxG := fds0, st0.goroutines
+	var fds2 int
+	var st2 stats
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		fds2, st2 = countFDs(t, pid), s.askStats(t)
+		if st2.active == 0 && fds2 <= maxFDs && st2.goroutines <= maxG {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after closing: %d descriptors, %d goroutines, %d active connections; want at most the baseline %d, %d and 0",
+				fds2, st2.goroutines, st2.active, maxFDs, maxG)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Logf("after closing: %d descriptors (baseline %d), %d goroutines (baseline %d)", fds2, fds0, st2.goroutines, st0.goroutines)
+}
+
+// exit tells the command to exit and waits for ebpfjail to exit with it.
+func (s *supervised) exit(t *testing.T) {
+	t.Helper()
+	s.send(t, "exit")
+	s.stdin.Close()
+	done := make(chan error, 1)
+	go func() { done <- s.cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("ebpfjail: %v\nstderr:\n%s", err, s.stderr())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("ebpfjail did not exit after the command\nstderr:\n%s", s.stderr())
+	}
+}
+
+func TestPrivilegedTenThousandConcurrentConnectionsLeakNothing(t *testing.T) {
+	testutil.RequireRoot(t)
+	const n = 10000
+	h := testutil.NewHost(t)
+	serveHeld(t, h)
 	client := buildTestdata(t, "holdconns")
 	var lim unix.Rlimit
 	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
@@ -226,34 +272,8 @@ func TestPrivilegedTenThousandConcurrentConnectionsLeakNothing(t *testing.T) {
 
 	s.send(t, "close")
 	s.expect(t, "closed", time.Minute)
-	maxFDs, maxG := fds0, st0.goroutines
-	var fds2 int
-	var st2 stats
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		fds2, st2 = countFDs(t, pid), s.askStats(t)
-		if st2.active == 0 && fds2 <= maxFDs && st2.goroutines <= maxG {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after closing: %d descriptors, %d goroutines, %d active connections; want at most the baseline %d, %d and 0",
-				fds2, st2.goroutines, st2.active, maxFDs, maxG)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	t.Logf("after closing: %d descriptors (baseline %d), %d goroutines (baseline %d)", fds2, fds0, st2.goroutines, st0.goroutines)
+	waitBaseline(t, s, pid, fds0, st0)
 
-	s.send(t, "exit")
-	s.stdin.Close()
-	done := make(chan error, 1)
-	go func() { done <- s.cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("ebpfjail: %v\nstderr:\n%s", err, s.stderr())
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatalf("ebpfjail did not exit after the command\nstderr:\n%s", s.stderr())
-	}
+	s.exit(t)
 	noJailsLeft(t)
 }

@@ -21,6 +21,12 @@ var bin string
 
 func TestMain(m *testing.M) {
 	bin = os.Getenv("EBPFJAIL_BIN")
+	// Every ebpfjail this binary starts is its own; see owner.
+	os.Setenv(ownerVar, ownedRun())
+	if err := startWatch(); err != nil {
+		fmt.Fprintf(os.Stderr, "watch %s: %v\n", stateDir, err)
+		os.Exit(1)
+	}
 	cleanup := func() {}
 	if bin == "" {
 		dir, err := os.MkdirTemp("", "ebpfjail-e2e-")
@@ -46,6 +52,7 @@ func TestMain(m *testing.M) {
 type result struct {
 	stdout, stderr string
 	code           int
+	pid            int // ebpfjail's (or the wrapper's that setup put in its place)
 }
 
 func (r result) String() string {
@@ -59,16 +66,19 @@ type runOpts struct {
 	setup   func(*exec.Cmd)
 }
 
-// jail runs the binary with args and waits (bounded) for it.
+// jail runs the binary with args, marked as t's, and waits (bounded) for
+// it. It holds the shared sweep lock while the binary runs (see
+// testutil.SweepShared).
 func jail(t *testing.T, o runOpts, args ...string) result {
 	t.Helper()
 	if o.timeout == 0 {
 		o.timeout = 60 * time.Second
 	}
+	defer testutil.SweepShared(t)()
 	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Env = append(os.Environ(), o.env...)
+	cmd.Env = append(append(os.Environ(), owner(t)), o.env...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if o.setup != nil {
@@ -76,6 +86,9 @@ func jail(t *testing.T, o runOpts, args ...string) result {
 	}
 	err := cmd.Run()
 	r := result{stdout: out.String(), stderr: errb.String(), code: cmd.ProcessState.ExitCode()}
+	if cmd.Process != nil {
+		r.pid = cmd.Process.Pid
+	}
 	if ctx.Err() != nil {
 		t.Fatalf("ebpfjail %v did not finish in %v\n%s", args, o.timeout, r)
 	}
@@ -102,24 +115,6 @@ func requireTool(t *testing.T, name string) {
 	t.Helper()
 	if _, err := exec.LookPath(name); err != nil {
 		t.Skipf("%s not installed", name)
-	}
-}
-
-// noJailsLeft fails if a jail cgroup, pin or state record remains.
-func noJailsLeft(t *testing.T) {
-	t.Helper()
-	cg := testutil.Cgroup2Mount(t)
-	for _, pat := range []string{cg + "/ebpfjail/*", "/sys/fs/bpf/ebpfjail/*", "/run/ebpfjail/jails/*"} {
-		var left []string
-		paths, _ := filepath.Glob(pat)
-		for _, p := range paths {
-			if fi, err := os.Stat(p); err == nil && (fi.IsDir() || strings.HasPrefix(p, "/run/")) {
-				left = append(left, p)
-			}
-		}
-		if len(left) > 0 {
-			t.Errorf("left behind: %v", left)
-		}
 	}
 }
 

@@ -27,28 +27,19 @@ func countingOrigin(t *testing.T, h *testutil.Host, port int) <-chan int64 {
 	t.Helper()
 	ln := h.Listen(t, "tcp", net.JoinHostPort("::", strconv.Itoa(port)))
 	got := make(chan int64, 16)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
+	testutil.Serve(ln, func(c net.Conn) {
+		c.SetDeadline(time.Now().Add(time.Minute))
+		br := bufio.NewReader(c)
+		if b, _ := br.Peek(4); string(b) == "GET " {
+			if _, err := http.ReadRequest(br); err != nil {
+				got <- -1
 				return
 			}
-			go func() {
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(time.Minute))
-				br := bufio.NewReader(c)
-				if b, _ := br.Peek(4); string(b) == "GET " {
-					if _, err := http.ReadRequest(br); err != nil {
-						got <- -1
-						return
-					}
-					io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
-				}
-				n, _ := io.Copy(io.Discard, br)
-				got <- n
-			}()
+			io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
 		}
-	}()
+		n, _ := io.Copy(io.Discard, br)
+		got <- n
+	})
 	return got
 }
 

@@ -18,6 +18,16 @@ type tmux struct {
 	socket string
 }
 
+// newTmux starts nothing yet: the first new-session starts a tmux server
+// on a socket named for this process, killed when the test ends. The
+// ebpfjail the test types into it holds the shared sweep lock meanwhile.
+func newTmux(t *testing.T, name string) tmux {
+	testutil.SweepShared(t)
+	m := tmux{t: t, socket: fmt.Sprintf("%s-%d", name, os.Getpid())}
+	t.Cleanup(func() { exec.Command("tmux", "-L", m.socket, "kill-server").Run() })
+	return m
+}
+
 func (m tmux) run(args ...string) string {
 	m.t.Helper()
 	out, err := exec.Command("tmux", append([]string{"-L", m.socket}, args...)...).CombinedOutput()
@@ -47,11 +57,10 @@ func TestPrivilegedInteractiveShellOwnsTheTerminal(t *testing.T) {
 	testutil.RequireRoot(t)
 	requireTool(t, "tmux")
 	requireTool(t, "bash")
-	m := tmux{t: t, socket: fmt.Sprintf("ebpfjail-test-%d", os.Getpid())}
-	t.Cleanup(func() { exec.Command("tmux", "-L", m.socket, "kill-server").Run() })
+	m := newTmux(t, "ebpfjail-test")
 	// After ebpfjail exits, its status is printed and the pane stays.
 	cmd := fmt.Sprintf("%s -v --user nobody -- bash --norc --noprofile -i; echo EBPFJAIL-EXIT=$?; sleep 60", bin)
-	m.run("new-session", "-d", "-s", "jail", "-x", "120", "-y", "30", "env", "PS1=jailed$ ", "sh", "-c", cmd)
+	m.run("new-session", "-d", "-s", "jail", "-x", "120", "-y", "30", "env", owner(t), "PS1=jailed$ ", "sh", "-c", cmd)
 
 	m.waitScreen("jailed$")
 	m.run("send-keys", "-t", "jail", "echo typed-$((40+2)) in $(grep ^0:: /proc/self/cgroup)", "Enter")
@@ -76,10 +85,9 @@ func TestPrivilegedCtrlZStopsTheJailAndFgResumesIt(t *testing.T) {
 	testutil.RequireRoot(t)
 	requireTool(t, "tmux")
 	requireTool(t, "bash")
-	m := tmux{t: t, socket: fmt.Sprintf("ebpfjail-testz-%d", os.Getpid())}
-	t.Cleanup(func() { exec.Command("tmux", "-L", m.socket, "kill-server").Run() })
+	m := newTmux(t, "ebpfjail-testz")
 	// The outer shell is the user's own (not jailed), with job control.
-	m.run("new-session", "-d", "-s", "jail", "-x", "120", "-y", "30", "env", "PS1=outer$ ", "bash", "--norc", "--noprofile", "-i")
+	m.run("new-session", "-d", "-s", "jail", "-x", "120", "-y", "30", "env", owner(t), "PS1=outer$ ", "bash", "--norc", "--noprofile", "-i")
 	m.waitScreen("outer$")
 	m.run("send-keys", "-t", "jail", bin+" -v --user nobody -- cat", "Enter")
 	m.waitScreen("command started")
@@ -110,12 +118,11 @@ func TestPrivilegedCtrlZStopsTheJailAndFgResumesIt(t *testing.T) {
 func TestPrivilegedCommandOnATerminalIgnoresNoSignals(t *testing.T) {
 	testutil.RequireRoot(t)
 	requireTool(t, "tmux")
-	m := tmux{t: t, socket: fmt.Sprintf("ebpfjail-testsig-%d", os.Getpid())}
-	t.Cleanup(func() { exec.Command("tmux", "-L", m.socket, "kill-server").Run() })
+	m := newTmux(t, "ebpfjail-testsig")
 	// The pane starts with default dispositions (tmux panes here may
 	// inherit SIGTTIN/SIGTTOU ignored), so any ignored signal is ebpfjail's.
 	cmd := fmt.Sprintf("grep SigIgn /proc/self/status | sed s/SigIgn/outside/; %s --user nobody -- grep SigIgn /proc/self/status; echo done-$((1+1)); sleep 60", bin)
-	m.run("new-session", "-d", "-s", "jail", "-x", "120", "-y", "30", "env", "--default-signal", "sh", "-c", cmd)
+	m.run("new-session", "-d", "-s", "jail", "-x", "120", "-y", "30", "env", "--default-signal", owner(t), "sh", "-c", cmd)
 	m.waitScreen("done-2")
 	got := m.screen()
 	outside := regexp.MustCompile(`outside:\s+([0-9a-f]+)`).FindStringSubmatch(got)

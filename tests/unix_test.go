@@ -12,6 +12,14 @@ import (
 
 // unixServer listens on a unix socket at path (world-connectable) until
 // the test ends.
+// lockStandIn keeps another test run from creating or removing a stand-in
+// at path, a fixed path outside the test's own directories, until the test
+// ends.
+func lockStandIn(t *testing.T, path string) {
+	t.Helper()
+	testutil.Lock(t, "standin-"+filepath.Base(path), false)
+}
+
 func unixServer(t *testing.T, path string) {
 	t.Helper()
 	ln, err := net.Listen("unix", path)
@@ -53,6 +61,7 @@ func TestPrivilegedUnixSocketsLeadingOutAreDenied(t *testing.T) {
 	// A default-listed path (a container engine's), created for the test
 	// only when the machine has none.
 	docker := "/run/docker.sock"
+	lockStandIn(t, docker)
 	if _, err := os.Stat(docker); err == nil {
 		t.Logf("%s exists: not testing the default list on it", docker)
 	} else {

@@ -31,23 +31,14 @@ func recordUnixStream(t *testing.T, rr *rawRecorder, path string) {
 	os.Chmod(path, 0o777)
 	t.Cleanup(func() { ln.Close() })
 	name := filepath.Base(path)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				c.SetReadDeadline(time.Now().Add(3 * time.Second))
-				line, _ := bufio.NewReader(c).ReadString('\n')
-				if line = strings.TrimSpace(line); line == "" {
-					line = "-"
-				}
-				rr.add(name + " " + line)
-			}()
+	testutil.Serve(ln, func(c net.Conn) {
+		c.SetReadDeadline(time.Now().Add(3 * time.Second))
+		line, _ := bufio.NewReader(c).ReadString('\n')
+		if line = strings.TrimSpace(line); line == "" {
+			line = "-"
 		}
-	}()
+		rr.add(name + " " + line)
+	})
 }
 
 // recordUnixDgram binds a datagram socket at path and records each
@@ -152,13 +143,25 @@ func (c spellingCfg) arg(t *testing.T) string {
 	return string(b)
 }
 
-// A denied unix socket (a root listener, as a container engine's) must not
-// be reached by any spelling of its path, stream or datagram, as nobody or
-// as the invoking user; the same spellings reach it outside the jail. A
-// socket that is not on the list, and the jail's own sockets, still work.
-func TestPrivilegedDeniedUnixSocketIsUnreachableByAnySpelling(t *testing.T) {
-	testutil.RequireRoot(t)
-	py := python(t)
+// spellings is the setup of TestPrivilegedDeniedUnixSocketIsUnreachableByAnySpelling:
+// recording sockets in a directory of /run, the same directory through a
+// bind mount, and outside processes whose /proc/PID/root leads there.
+type spellings struct {
+	py                 string
+	engine, dgram, app string
+	alias              string
+	rec                *rawRecorder
+	pids               map[string]int
+	sockets            [][2]string // the denied ones: network, path
+	names              []string    // the spellings every client tries
+}
+
+// jailedUID is the user the outside processes and the control run as.
+const jailedUID = 65534
+
+func newSpellings(t *testing.T) *spellings {
+	t.Helper()
+	f := &spellings{py: python(t), rec: &rawRecorder{}}
 	rnd := make([]byte, 6)
 	rand.Read(rnd)
 	dir := "/run/ebpfjail-test-" + hex.EncodeToString(rnd)
@@ -166,50 +169,58 @@ func TestPrivilegedDeniedUnixSocketIsUnreachableByAnySpelling(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	engine, dgram, app := filepath.Join(dir, "engine.sock"), filepath.Join(dir, "engine.dgram"), filepath.Join(dir, "app.sock")
-	rec := &rawRecorder{}
-	recordUnixStream(t, rec, engine)
-	recordUnixDgram(t, rec, dgram)
-	recordUnixStream(t, rec, app)
+	f.engine, f.dgram, f.app = filepath.Join(dir, "engine.sock"), filepath.Join(dir, "engine.dgram"), filepath.Join(dir, "app.sock")
+	recordUnixStream(t, f.rec, f.engine)
+	recordUnixDgram(t, f.rec, f.dgram)
+	recordUnixStream(t, f.rec, f.app)
 	// The same directory through a second mount of its filesystem.
-	alias := sharedDir(t)
-	if err := syscall.Mount(dir, alias, "", syscall.MS_BIND, ""); err != nil {
+	f.alias = sharedDir(t)
+	if err := syscall.Mount(dir, f.alias, "", syscall.MS_BIND, ""); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { syscall.Unmount(alias, syscall.MNT_DETACH) })
+	t.Cleanup(func() { syscall.Unmount(f.alias, syscall.MNT_DETACH) })
 
 	// Outside processes whose /proc/PID/root leads to the host's mounts:
 	// one of root (the test) and one of the jailed user.
-	const jailedUID = 65534
-	victim := exec.Command("sleep", "120")
-	victim.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: jailedUID, Gid: jailedUID}}
-	if err := victim.Start(); err != nil {
+	f.pids = map[string]int{"proc-root-pid-root": os.Getpid(), "proc-user-pid-root": sleeper(t, jailedUID)}
+	f.sockets = [][2]string{{"stream", f.engine}, {"dgram", f.dgram}}
+	f.names = []string{"exact", "double-slash", "dot", "dotdot", "symlink", "proc-self-root", "relative", "proc-self-fd", "bind-alias", "proc-user-pid-root"}
+	if real, _ := filepath.EvalSymlinks("/var/run"); real == "/run" {
+		f.names = append(f.names, "var-run")
+	}
+	return f
+}
+
+// sleeper starts a process of uid that lives until the test ends.
+func sleeper(t *testing.T, uid uint32) int {
+	t.Helper()
+	v := exec.Command("sleep", "120")
+	v.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: uid}}
+	if err := v.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { victim.Process.Kill(); victim.Wait() })
-	pids := map[string]int{"proc-root-pid-root": os.Getpid(), "proc-user-pid-root": victim.Process.Pid}
-	sockets := [][2]string{{"stream", engine}, {"dgram", dgram}}
+	t.Cleanup(func() { v.Process.Kill(); v.Wait() })
+	return v.Process.Pid
+}
 
-	// Control: outside the jail, as the same user, every spelling gets
-	// there but the one through a root process's /proc/PID/root.
-	ctl := exec.Command(py, "-c", spellingClient, spellingCfg{Prefix: "outside", Sockets: sockets, PIDs: pids, AliasDir: alias}.arg(t))
+// control runs the client outside the jail, as the same user: every
+// spelling gets there but the one through a root process's /proc/PID/root.
+func (f *spellings) control(t *testing.T) {
+	t.Helper()
+	ctl := exec.Command(f.py, "-c", spellingClient, spellingCfg{Prefix: "outside", Sockets: f.sockets, PIDs: f.pids, AliasDir: f.alias}.arg(t))
 	ctl.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: jailedUID, Gid: jailedUID}}
 	ctl.Dir = "/"
 	out, err := ctl.CombinedOutput()
 	if err != nil {
 		t.Fatalf("control client: %v\n%s", err, out)
 	}
-	names := []string{"exact", "double-slash", "dot", "dotdot", "symlink", "proc-self-root", "relative", "proc-self-fd", "bind-alias", "proc-user-pid-root"}
-	if real, _ := filepath.EvalSymlinks("/var/run"); real == "/run" {
-		names = append(names, "var-run")
-	}
 	var want []string
-	for _, s := range sockets {
-		for _, n := range names {
+	for _, s := range f.sockets {
+		for _, n := range f.names {
 			want = append(want, filepath.Base(s[1])+" outside:"+n)
 		}
 	}
-	got := settle(rec, len(want))
+	got := settle(f.rec, len(want))
 	for _, w := range want {
 		if !slices.Contains(got, w) {
 			t.Errorf("control: %q did not arrive outside the jail (got %q)\nclient said:\n%s", w, got, out)
@@ -218,75 +229,72 @@ func TestPrivilegedDeniedUnixSocketIsUnreachableByAnySpelling(t *testing.T) {
 	if t.Failed() {
 		t.FailNow() // the spellings prove nothing here
 	}
+}
 
-	// In the jail: as nobody, and as the invoking user (a sudo user without
-	// a passwd entry, another uid).
-	before := len(rec.all())
-	for _, run := range []struct {
-		prefix string
-		env    []string
-		args   []string
-		unmask bool
-	}{
-		{"jail-nobody", nil, []string{"--user", "nobody"}, false},
-		{"jail-sudo-user", []string{"SUDO_UID=64123", "SUDO_GID=64123", "SUDO_USER=ebpfjail-test"}, nil, false},
-		// In a user namespace of its own the masks are locked to their parents.
-		{"jail-userns", nil, []string{"--user", "nobody"}, true},
-	} {
-		userPIDs := pids
-		if run.prefix == "jail-sudo-user" {
-			// The same-uid outside process of this user.
-			v := exec.Command("sleep", "120")
-			v.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 64123, Gid: 64123}}
-			if err := v.Start(); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { v.Process.Kill(); v.Wait() })
-			userPIDs = map[string]int{"proc-root-pid-root": os.Getpid(), "proc-user-pid-root": v.Process.Pid}
-		}
-		args := append(slices.Clone(run.args), "--deny-unix", engine, "--deny-unix", dgram, "--",
-			py, "-c", spellingClient, spellingCfg{Prefix: run.prefix, Sockets: append(slices.Clone(sockets), [2]string{"stream", app}), PIDs: userPIDs, AliasDir: alias, Unmask: run.unmask}.arg(t))
-		r := jail(t, runOpts{env: run.env}, args...)
-		if r.code != 0 {
-			t.Fatalf("%s: %s", run.prefix, r)
-		}
-		if run.unmask {
-			t.Logf("%s: the client's own account:\n%s", run.prefix, r.stdout)
-		}
-		// /proc/PID/root of a same-uid process outside the jail resolves in
-		// that process's mounts: only ptrace access rules stop it, and that
-		// is the process isolation layer's to hold, not the masks'.
-		userRootVisible := strings.Contains(r.stdout, fmt.Sprintf("pid-root %d visible", userPIDs["proc-user-pid-root"]))
-		// The listed sockets: nothing. app.sock, not listed: every spelling
-		// but through another process's /proc/PID/root.
-		var appWant []string
-		for _, n := range names {
-			if n != "proc-user-pid-root" || userRootVisible {
-				appWant = append(appWant, "app.sock "+run.prefix+":"+n)
-			}
-		}
-		got := settle(rec, before+len(appWant))[before:]
-		before += len(got)
-		for _, w := range appWant {
-			if !slices.Contains(got, w) {
-				t.Errorf("%s: %q did not arrive at the unlisted socket\njail said:\n%s", run.prefix, w, r)
-			}
-		}
-		for _, h := range got {
-			if strings.HasPrefix(h, "app.sock ") {
-				continue
-			}
-			if userRootVisible && strings.HasSuffix(h, ":proc-user-pid-root") {
-				t.Logf("%s: %q arrived through /proc/PID/root of an outside process of the same user: this build has no ptrace isolation, which covers that spelling", run.prefix, h)
-				continue
-			}
-			t.Errorf("%s: a denied socket received %q from the jail\njail said:\n%s", run.prefix, h, r)
+// spellingRun is one jailed run of the client.
+type spellingRun struct {
+	prefix string
+	env    []string
+	args   []string
+	unmask bool
+}
+
+// inJail runs the client in a jail that denies the engine's sockets and
+// checks what arrived after the first before recordings: nothing at the
+// denied sockets, every spelling at the unlisted one. It returns how many
+// recordings there are now.
+func (f *spellings) inJail(t *testing.T, run spellingRun, before int) int {
+	t.Helper()
+	userPIDs := f.pids
+	if run.prefix == "jail-sudo-user" {
+		// The same-uid outside process of this user.
+		userPIDs = map[string]int{"proc-root-pid-root": os.Getpid(), "proc-user-pid-root": sleeper(t, 64123)}
+	}
+	args := append(slices.Clone(run.args), "--deny-unix", f.engine, "--deny-unix", f.dgram, "--",
+		f.py, "-c", spellingClient, spellingCfg{Prefix: run.prefix, Sockets: append(slices.Clone(f.sockets), [2]string{"stream", f.app}), PIDs: userPIDs, AliasDir: f.alias, Unmask: run.unmask}.arg(t))
+	r := jail(t, runOpts{env: run.env}, args...)
+	if r.code != 0 {
+		t.Fatalf("%s: %s", run.prefix, r)
+	}
+	if run.unmask {
+		t.Logf("%s: the client's own account:\n%s", run.prefix, r.stdout)
+	}
+	// /proc/PID/root of a same-uid process outside the jail resolves in
+	// that process's mounts: only ptrace access rules stop it, and that
+	// is the process isolation layer's to hold, not the masks'.
+	userRootVisible := strings.Contains(r.stdout, fmt.Sprintf("pid-root %d visible", userPIDs["proc-user-pid-root"]))
+	// The listed sockets: nothing. app.sock, not listed: every spelling
+	// but through another process's /proc/PID/root.
+	var appWant []string
+	for _, n := range f.names {
+		if n != "proc-user-pid-root" || userRootVisible {
+			appWant = append(appWant, "app.sock "+run.prefix+":"+n)
 		}
 	}
+	got := settle(f.rec, before+len(appWant))[before:]
+	for _, w := range appWant {
+		if !slices.Contains(got, w) {
+			t.Errorf("%s: %q did not arrive at the unlisted socket\njail said:\n%s", run.prefix, w, r)
+		}
+	}
+	for _, h := range got {
+		if strings.HasPrefix(h, "app.sock ") {
+			continue
+		}
+		if userRootVisible && strings.HasSuffix(h, ":proc-user-pid-root") {
+			t.Logf("%s: %q arrived through /proc/PID/root of an outside process of the same user: this build has no ptrace isolation, which covers that spelling", run.prefix, h)
+			continue
+		}
+		t.Errorf("%s: a denied socket received %q from the jail\njail said:\n%s", run.prefix, h, r)
+	}
+	return before + len(got)
+}
 
-	// The jail's own unix sockets: a jailed server on a path in /tmp and
-	// another jailed program connecting to it. The server records what it
-	// got in a file outside.
+// jailOwnSocket checks the jail's own unix sockets: a jailed server on a
+// path in /tmp and another jailed program connecting to it. The server
+// records what it got in a file outside.
+func jailOwnSocket(t *testing.T, py string) {
+	t.Helper()
 	shared := sharedDir(t)
 	record := filepath.Join(shared, "own.txt")
 	script := fmt.Sprintf(`d=$(mktemp -d)
@@ -302,5 +310,28 @@ wait; rm -rf "$d"`, py, record)
 	if got := readFile(record); got != "own-socket-reached" {
 		t.Errorf("the jail's own unix socket: the jailed server got %q, want %q\n%s", got, "own-socket-reached", r)
 	}
+}
+
+// A denied unix socket (a root listener, as a container engine's) must not
+// be reached by any spelling of its path, stream or datagram, as nobody or
+// as the invoking user; the same spellings reach it outside the jail. A
+// socket that is not on the list, and the jail's own sockets, still work.
+func TestPrivilegedDeniedUnixSocketIsUnreachableByAnySpelling(t *testing.T) {
+	testutil.RequireRoot(t)
+	f := newSpellings(t)
+	f.control(t)
+
+	// In the jail: as nobody, and as the invoking user (a sudo user without
+	// a passwd entry, another uid).
+	before := len(f.rec.all())
+	for _, run := range []spellingRun{
+		{"jail-nobody", nil, []string{"--user", "nobody"}, false},
+		{"jail-sudo-user", []string{"SUDO_UID=64123", "SUDO_GID=64123", "SUDO_USER=ebpfjail-test"}, nil, false},
+		// In a user namespace of its own the masks are locked to their parents.
+		{"jail-userns", nil, []string{"--user", "nobody"}, true},
+	} {
+		before = f.inJail(t, run, before)
+	}
+	jailOwnSocket(t, f.py)
 	noJailsLeft(t)
 }

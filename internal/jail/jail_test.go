@@ -2,8 +2,6 @@ package jail
 
 import (
 	"errors"
-	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -75,5 +73,3 @@ func TestResolveUserNeverPicksRootImplicitly(t *testing.T) {
 		t.Error("unknown user: got nil error")
 	}
 }
-
-func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

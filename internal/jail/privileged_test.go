@@ -140,7 +140,7 @@ func TestPrivilegedSweepRemovesJailsOfDeadSupervisorsOnly(t *testing.T) {
 	os.WriteFile(dead.state, b, 0o600)
 	os.MkdirAll(dead.PinDir, 0o700)
 
-	swept, err := Sweep(p, discardLogger())
+	swept, err := Sweep(p, testutil.DiscardLogger())
 	if err != nil {
 		t.Fatal(err)
 	}

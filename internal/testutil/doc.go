@@ -9,6 +9,14 @@
 // outside addresses or the internet.
 //
 // Several test binaries may create hosts at once (go test runs packages in
-// parallel), so each host reserves an address slot with an flock'd file in
-// /run/lock and frees it, with everything else it made, in tb.Cleanup.
+// parallel, and two test runs may share a machine), so each host reserves
+// an address slot with an flock'd file in /run/lock and frees it, with
+// everything else it made, in tb.Cleanup; scripts/testhost reserves its
+// slots the same way. Lock takes other machine-wide locks the same way: for
+// a fixed path a test stands something in at, and for the jails of dead
+// supervisors (SweepShared, SweepExclusive).
+//
+// In-process tests get the helpers they would otherwise each write: a
+// discard logger, a wait for goroutines to come back to a baseline, and a
+// connected pair of loopback TCP connections.
 package testutil

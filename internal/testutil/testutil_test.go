@@ -257,6 +257,27 @@ func TestPrivilegedHostCleanup(t *testing.T) {
 	defer nsFd.Close()
 	defer lock.Close()
 
+	netnsGone(t, h, nsFd)
+	vethGone(t, h, nsFd, index)
+
+	var lockStat unix.Stat_t
+	if err := unix.Fstat(int(lock.Fd()), &lockStat); err != nil || lockStat.Nlink != 0 {
+		t.Errorf("lock file after cleanup: got %d links (err %v), want 0", lockStat.Nlink, err)
+	}
+
+	// Not checked by dialing: another test may own the slot by now.
+	if _, err := ln.Accept(); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("accept after cleanup: got err %v, want %v", err, net.ErrClosed)
+	}
+	if _, _, err := pc.ReadFrom(make([]byte, 1)); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("read after cleanup: got err %v, want %v", err, net.ErrClosed)
+	}
+}
+
+// netnsGone checks that the removed host's namespace, open as nsFd, is
+// neither pinned nor listed by ip netns under the host's name.
+func netnsGone(t *testing.T, h *Host, nsFd netns.NsHandle) {
+	t.Helper()
 	var nsStat unix.Stat_t
 	if err := unix.Fstat(int(nsFd), &nsStat); err != nil {
 		t.Fatalf("stat netns: %v", err)
@@ -286,7 +307,12 @@ func TestPrivilegedHostCleanup(t *testing.T) {
 			t.Errorf("ip netns list: got %q, want no %s", line, h.Name)
 		}
 	}
+}
 
+// vethGone checks that both ends of the removed host's veth pair are gone:
+// the one at index in the test's namespace and the one in nsFd.
+func vethGone(t *testing.T, h *Host, nsFd netns.NsHandle, index int) {
+	t.Helper()
 	var nf netlink.LinkNotFoundError
 	if link, err := netlink.LinkByIndex(index); !errors.As(err, &nf) {
 		t.Errorf("veth %s (index %d) after cleanup: got %v (err %v), want not found", h.Link, index, link, err)
@@ -298,19 +324,6 @@ func TestPrivilegedHostCleanup(t *testing.T) {
 	defer nh.Close()
 	if link, err := nh.LinkByName(h.peer); !errors.As(err, &nf) {
 		t.Errorf("veth %s in old netns after cleanup: got %v (err %v), want not found", h.peer, link, err)
-	}
-
-	var lockStat unix.Stat_t
-	if err := unix.Fstat(int(lock.Fd()), &lockStat); err != nil || lockStat.Nlink != 0 {
-		t.Errorf("lock file after cleanup: got %d links (err %v), want 0", lockStat.Nlink, err)
-	}
-
-	// Not checked by dialing: another test may own the slot by now.
-	if _, err := ln.Accept(); !errors.Is(err, net.ErrClosed) {
-		t.Errorf("accept after cleanup: got err %v, want %v", err, net.ErrClosed)
-	}
-	if _, _, err := pc.ReadFrom(make([]byte, 1)); !errors.Is(err, net.ErrClosed) {
-		t.Errorf("read after cleanup: got err %v, want %v", err, net.ErrClosed)
 	}
 }
 

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ebpfjail/ebpfjail/internal/testutil"
 )
 
 // handshake runs a client and a server handshake over conns and returns the
@@ -40,40 +42,6 @@ func handshake(t *testing.T, clientConn, serverConn net.Conn, client, server *tl
 	clientConn.Close()
 	serverConn.Close()
 	return state, clientErr, serverErr
-}
-
-// tcpPair returns both ends of a loopback TCP connection. Unlike a
-// net.Pipe it buffers, so a client that aborts mid-handshake (and the alert
-// it sends) does not deadlock against a server still writing its flight.
-func tcpPair(t *testing.T) (client, server net.Conn) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		conn, err := ln.Accept()
-		if err != nil {
-			close(accepted)
-			return
-		}
-		accepted <- conn
-	}()
-	client, err = net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	server, ok := <-accepted
-	if !ok {
-		t.Fatal("accept failed")
-	}
-	t.Cleanup(func() {
-		client.Close()
-		server.Close()
-	})
-	return client, server
 }
 
 func clientConfig(ca *CA, serverName string) *tls.Config {
@@ -152,7 +120,7 @@ func TestServerConfigFallback(t *testing.T) {
 
 func TestServerConfigLocalAddr(t *testing.T) {
 	ca, _ := newTestCA(t)
-	c, s := tcpPair(t)
+	c, s := testutil.TCPPair(t)
 	// No SNI and a fallback with nothing to say: the leaf is for the
 	// connection's local IP.
 	cfg := ca.ServerConfig(nil, func(*tls.ClientHelloInfo) string { return "" })
@@ -179,7 +147,7 @@ func TestServerConfigUntrustedClient(t *testing.T) {
 	// must fail the handshake: the proxy logs that, it never hides it.
 	ca, _ := newTestCA(t)
 	other, _ := newTestCA(t)
-	c, s := tcpPair(t)
+	c, s := testutil.TCPPair(t)
 	_, clientErr, _ := handshake(t, c, s, clientConfig(other, "example.test"), ca.ServerConfig(nil, nil))
 	var unknown x509.UnknownAuthorityError
 	if !errors.As(clientErr, &unknown) {

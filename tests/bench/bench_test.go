@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"math"
 	"os"
 	"os/exec"
@@ -82,6 +81,9 @@ func TestSideBySide(t *testing.T) {
 		t.Skip("set EBPFJAIL_BENCH=full (make bench) or quick")
 	}
 	testutil.RequireRoot(t)
+	// Every ebpfjail run sweeps the jails of dead supervisors: a test run
+	// that waits for its own --cleanup on the same machine holds off.
+	testutil.SweepShared(t)
 	// EBPFJAIL_BENCH_ONLY=REGEXP runs only the matching measurements (by
 	// their progress names: "https new c=1", "start-up", "rule", "rss"),
 	// e.g. to profile one with EBPFJAIL_CPUPROFILE, which reaches ebpfjail.
@@ -93,14 +95,43 @@ func TestSideBySide(t *testing.T) {
 	h.ServeHTTPS(t, 443, ca, benchHost)
 	e.caPEM, e.ip = ca.PEMPath, h.IPv4.String()
 
-	https := "https://" + benchHost + "/"
-	big := fmt.Sprintf("https://%s/bytes?n=%d", benchHost, m.bigBytes)
 	bigName := fmt.Sprintf("%d MiB", m.bigBytes>>20)
-	dur := m.dur.String()
+	rows, order := newRows(m, bigName)
+	exps := experiments(rows, m, bigName)
+	fmt.Printf("side-by-side benchmark (%s): %d round(s), %s per rate, %s download; origin %s in netns %s\n",
+		m.name, m.rounds, m.dur, bigName, e.ip, h.Name)
+	e.rounds(m, rows, exps, only)
+	measureRules(t, rows, only)
+	if !only.MatchString("rss") {
+		// skipped
+	} else if hwm, rss, err := e.rssWithConns(m.hold); err != nil {
+		t.Errorf("rss with %d connections: %v", m.hold, err)
+	} else {
+		order[len(order)-2].Jailed = []float64{hwm}
+		order[len(order)-1].Jailed = []float64{rss}
+		fmt.Printf("ebpfjail with %d connections open: VmHWM %.1f MiB, VmRSS %.1f MiB\n", m.hold, hwm, rss)
+	}
+	report(t, m, order)
+}
 
+// rows are the table's rows by name.
+type rows map[string]*row
+
+// put adds a sample of one side to the row called name.
+func (rs rows) put(name string, direct bool, v float64) {
+	r := rs[name]
+	if direct {
+		r.Direct = append(r.Direct, v)
+	} else {
+		r.Jailed = append(r.Jailed, v)
+	}
+}
+
+// newRows returns the table's rows by name and in table order.
+func newRows(m mode, bigName string) (rows, []*row) {
 	atLeast := func(min float64) func(*row) bool { return func(r *row) bool { return r.Ratio >= min } }
-	rows := map[string]*row{}
-	add := func(r *row) *row { rows[r.Name] = r; return r }
+	rs := rows{}
+	add := func(r *row) *row { rs[r.Name] = r; return r }
 	// Rows in table order.
 	order := []*row{
 		add(&row{Name: "HTTPS new conn c=1", Unit: "req/s", Better: "higher", Target: "ratio >= 0.6", check: atLeast(0.6)}),
@@ -131,38 +162,38 @@ func TestSideBySide(t *testing.T) {
 			check: func(r *row) bool { return r.MedianJailed <= 60 }}),
 		add(&row{Name: fmt.Sprintf("RSS now, %d conns", m.hold), Unit: "MiB", Better: "lower"}),
 	}
+	return rs, order
+}
 
-	// experiment is one load-client invocation and the rows it fills.
-	type experiment struct {
-		name string
-		// cpuRow gets the CPU time per request of all processes (client,
-		// origin, ebpfjail), shareRow ebpfjail's part of it.
-		cpuRow, shareRow string
-		extra            []string // ebpfjail flags
-		args             []string // loadclient arguments
-		fill             func(res clientResult, direct bool)
-	}
-	put := func(name string, direct bool, v float64) {
-		r := rows[name]
-		if direct {
-			r.Direct = append(r.Direct, v)
-		} else {
-			r.Jailed = append(r.Jailed, v)
-		}
-	}
+// experiment is one load-client invocation and the rows it fills.
+type experiment struct {
+	name string
+	// cpuRow gets the CPU time per request of all processes (client,
+	// origin, ebpfjail), shareRow ebpfjail's part of it.
+	cpuRow, shareRow string
+	extra            []string // ebpfjail flags
+	args             []string // loadclient arguments
+	fill             func(res clientResult, direct bool)
+}
+
+// experiments are the load-client measurements, filling rs.
+func experiments(rs rows, m mode, bigName string) []experiment {
+	https := "https://" + benchHost + "/"
+	big := fmt.Sprintf("https://%s/bytes?n=%d", benchHost, m.bigBytes)
+	dur := m.dur.String()
 	rate := func(name, p50, p99 string) func(clientResult, bool) {
 		return func(res clientResult, direct bool) {
-			put(name, direct, res.PerSec)
+			rs.put(name, direct, res.PerSec)
 			if p50 != "" {
-				put(p50, direct, res.P50us)
-				put(p99, direct, res.P99us)
+				rs.put(p50, direct, res.P50us)
+				rs.put(p99, direct, res.P99us)
 			}
 		}
 	}
 	mbps := func(name string) func(clientResult, bool) {
-		return func(res clientResult, direct bool) { put(name, direct, res.PerSec/1e6) }
+		return func(res clientResult, direct bool) { rs.put(name, direct, res.PerSec/1e6) }
 	}
-	exps := []experiment{
+	return []experiment{
 		{name: "https new c=1", args: []string{"rate", "-new", "-c", "1", "-d", dur, "-url", https},
 			fill:   rate("HTTPS new conn c=1", "  p50 (new conn c=1)", "  p99 (new conn c=1)"),
 			cpuRow: "  CPU/req (new conn c=1)", shareRow: "  of which ebpfjail (c=1)"},
@@ -179,9 +210,11 @@ func TestSideBySide(t *testing.T) {
 		{name: "big via --no-mitm", extra: []string{"--no-mitm", benchHost}, args: []string{"get", "-url", big},
 			fill: mbps(bigName + " via --no-mitm")},
 	}
+}
 
-	fmt.Printf("side-by-side benchmark (%s): %d round(s), %s per rate, %s download; origin %s in netns %s\n",
-		m.name, m.rounds, dur, bigName, e.ip, h.Name)
+// rounds runs the experiments and the start-up measurement m.rounds times,
+// direct and jailed interleaved. An experiment that fails is not run again.
+func (e *env) rounds(m mode, rs rows, exps []experiment, only *regexp.Regexp) {
 	failed := map[string]string{}
 	for round := 1; round <= m.rounds; round++ {
 		for i, x := range exps {
@@ -194,49 +227,59 @@ func TestSideBySide(t *testing.T) {
 			if (round+i)%2 == 0 {
 				sides = []bool{false, true}
 			}
-			var got [2]float64
-			var cpu [2]string
-			for _, direct := range sides {
-				res, err := e.runClient(direct, x.extra, x.args...)
-				if err != nil {
-					failed[x.name] = err.Error()
-					t.Errorf("%s (%s): %v", x.name, side(direct), err)
-					break
-				}
-				x.fill(res, direct)
-				v := res.PerSec
-				if x.args[0] == "get" {
-					v /= 1e6
-				}
-				i := 1
-				if direct {
-					i = 0
-				}
-				got[i] = v
-				cpu[i] = fmt.Sprintf("%.0f", res.clientCPU+res.originCPU+res.proxyCPU)
-				if x.cpuRow != "" {
-					put(x.cpuRow, direct, res.clientCPU+res.originCPU+res.proxyCPU)
-					if !direct {
-						put(x.shareRow, false, res.proxyCPU)
-					}
-				}
+			got, cpu, err := e.experiment(rs, x, sides)
+			if err != nil {
+				failed[x.name] = err.Error()
+				continue
 			}
-			if failed[x.name] == "" {
-				fmt.Printf("round %d/%d  %-24s direct %10.1f  jailed %10.1f  %-5s  CPU µs/req: %s vs %s\n", round, m.rounds, x.name, got[0], got[1], unitOf(x.args[0]), cpu[0], cpu[1])
-			}
+			fmt.Printf("round %d/%d  %-24s direct %10.1f  jailed %10.1f  %-5s  CPU µs/req: %s vs %s\n", round, m.rounds, x.name, got[0], got[1], unitOf(x.args[0]), cpu[0], cpu[1])
 		}
 		if !only.MatchString("start-up") {
 			continue
 		}
 		d, j, err := e.startups(m.startups)
 		if err != nil {
-			t.Errorf("start-up: %v", err)
+			e.t.Errorf("start-up: %v", err)
 		} else {
-			rows["start-up (-- true)"].Direct = append(rows["start-up (-- true)"].Direct, d)
-			rows["start-up (-- true)"].Jailed = append(rows["start-up (-- true)"].Jailed, j)
+			rs["start-up (-- true)"].Direct = append(rs["start-up (-- true)"].Direct, d)
+			rs["start-up (-- true)"].Jailed = append(rs["start-up (-- true)"].Jailed, j)
 			fmt.Printf("round %d/%d  %-24s direct %10.2f ms  jailed %10.2f ms (median of %d)\n", round, m.rounds, "start-up", d, j, m.startups)
 		}
 	}
+}
+
+// experiment runs x once on each side, in the order of sides, and returns
+// the value and the CPU time per request of each side (direct first).
+func (e *env) experiment(rs rows, x experiment, sides []bool) (got [2]float64, cpu [2]string, err error) {
+	for _, direct := range sides {
+		res, err := e.runClient(direct, x.extra, x.args...)
+		if err != nil {
+			e.t.Errorf("%s (%s): %v", x.name, side(direct), err)
+			return got, cpu, err
+		}
+		x.fill(res, direct)
+		v := res.PerSec
+		if x.args[0] == "get" {
+			v /= 1e6
+		}
+		i := 1
+		if direct {
+			i = 0
+		}
+		got[i] = v
+		cpu[i] = fmt.Sprintf("%.0f", res.clientCPU+res.originCPU+res.proxyCPU)
+		if x.cpuRow != "" {
+			rs.put(x.cpuRow, direct, res.clientCPU+res.originCPU+res.proxyCPU)
+			if !direct {
+				rs.put(x.shareRow, false, res.proxyCPU)
+			}
+		}
+	}
+	return got, cpu, nil
+}
+
+// measureRules fills the rule rows: the cost of one evaluation in-process.
+func measureRules(t *testing.T, rs rows, only *regexp.Regexp) {
 	for _, rc := range []struct{ name, src string }{
 		{"rule `true`", "true"},
 		{"rule host+method", `r.host === 'api.example.com' && r.method === 'GET'`},
@@ -249,19 +292,14 @@ func TestSideBySide(t *testing.T) {
 			t.Errorf("%s: %v", rc.name, err)
 			continue
 		}
-		rows[rc.name].Jailed = append(rows[rc.name].Jailed, ns)
+		rs[rc.name].Jailed = append(rs[rc.name].Jailed, ns)
 		fmt.Printf("%-34s %10.0f ns/op\n", rc.name, ns)
 	}
-	if !only.MatchString("rss") {
-		// skipped
-	} else if hwm, rss, err := e.rssWithConns(m.hold); err != nil {
-		t.Errorf("rss with %d connections: %v", m.hold, err)
-	} else {
-		order[len(order)-2].Jailed = []float64{hwm}
-		order[len(order)-1].Jailed = []float64{rss}
-		fmt.Printf("ebpfjail with %d connections open: VmHWM %.1f MiB, VmRSS %.1f MiB\n", m.hold, hwm, rss)
-	}
+}
 
+// report summarizes every row, fails for one not measured, and prints the
+// table and writes it as JSON to $EBPFJAIL_BENCH_JSON.
+func report(t *testing.T, m mode, order []*row) {
 	for _, r := range order {
 		summarize(r)
 		if len(r.Jailed) == 0 && r.Error == "" && os.Getenv("EBPFJAIL_BENCH_ONLY") == "" {
@@ -273,7 +311,8 @@ func TestSideBySide(t *testing.T) {
 	fmt.Print("\n" + table)
 	out := os.Getenv("EBPFJAIL_BENCH_JSON")
 	if out == "" {
-		out = filepath.Join(os.TempDir(), "ebpfjail-bench.json")
+		// Named for this process: another run may write its own meanwhile.
+		out = filepath.Join(os.TempDir(), fmt.Sprintf("ebpfjail-bench-%d.json", os.Getpid()))
 	}
 	if err := writeJSON(out, m, order); err != nil {
 		t.Errorf("write %s: %v", out, err)
@@ -474,7 +513,7 @@ func (e *env) startups(n int) (direct, jailed float64, err error) {
 // ruleNsPerOp is the cost of one evaluation of src by the JS engine
 // ebpfjail uses, in process.
 func ruleNsPerOp(src string) (float64, error) {
-	js, err := rules.NewJS(src, "bench", rules.JSOptions{Timeout: time.Minute, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	js, err := rules.NewJS(src, "bench", rules.JSOptions{Timeout: time.Minute, Logger: testutil.DiscardLogger()})
 	if err != nil {
 		return 0, err
 	}

@@ -1,4 +1,4 @@
-// Package bench is the side-by-side benchmark of issue 8 (`make bench`): a
+// Package bench is the side-by-side benchmark (scripts/bench, `make bench`): a
 // load client run directly against a test origin and inside ebpfjail,
 // interleaved over several rounds, with medians and jailed/direct ratios
 // printed as a table and written as JSON. TestSideBySide runs only when
