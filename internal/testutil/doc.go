@@ -11,4 +11,7 @@
 // Several test binaries may create hosts at once (go test runs packages in
 // parallel), so each host reserves an address slot with an flock'd file in
 // /run/lock and frees it, with everything else it made, in tb.Cleanup.
+//
+// The test hosts need Linux (network namespaces); the rest builds anywhere,
+// for the tests of the packages that do.
 package testutil
