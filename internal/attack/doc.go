@@ -19,5 +19,6 @@
 // nothing and says so.
 //
 // This package runs on both sides of the jail: Run is the jailed command
-// (ebpfjail re-executes itself as it), Canaries run in the supervisor.
+// (ebpfjail re-executes itself as it), Canaries run in the supervisor. Like
+// a jail, it needs Linux: elsewhere the package is empty.
 package attack
