@@ -10,6 +10,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"os"
 )
 
 // Exit statuses (DESIGN.md §2).
@@ -44,4 +45,14 @@ func printError(w io.Writer, e *exitError) {
 
 func warnf(w io.Writer, format string, args ...any) {
 	fmt.Fprintf(w, "ebpfjail: warning: "+format+"\n", args...)
+}
+
+// needRoot refuses to go on without root; example is the command line to
+// show with sudo.
+func needRoot(what, example string) error {
+	if os.Geteuid() != 0 {
+		return fail(exitFailure, fmt.Errorf("%s needs root", what),
+			"run it with sudo, as in: sudo "+example)
+	}
+	return nil
 }
