@@ -25,8 +25,8 @@ import (
 // inside a --sh command line) is not pinned: keep those out of the user's
 // reach. Files only root can change are run as they are (an interpreter
 // finds its libraries next to its real path). Nothing is pinned for uid 0,
-// who can change anything anyway, nor where there are no sealed memfds (not
-// Linux: no jail runs there, and --weak's command runs as the user anyway).
+// who can change anything anyway, nor off Linux, which has no sealed memfds:
+// no jail runs there, and --weak is no boundary a pinned file would hold.
 
 // pinned is a program's argv with its pinned files.
 type pinned struct {
