@@ -9,7 +9,7 @@ BUILDVCS := $(shell git rev-parse --git-dir >/dev/null 2>&1 && echo true || echo
 # the timing-sensitive end-to-end tests off each other's CPUs.
 TEST_FLAGS ?= -count=1 -p 1 -timeout 20m
 
-.PHONY: all build generate check-generated test test-unit fuzz demo bench bench-quick bench-micro testhost-up testhost-down lint clean help
+.PHONY: all build generate check-generated cross test test-unit fuzz demo bench bench-quick bench-micro testhost-up testhost-down lint clean help
 
 all: build
 
@@ -21,6 +21,16 @@ generate: ## regenerate the BPF object and its Go bindings (needs clang)
 
 check-generated: generate ## regenerate and fail if the committed object differs
 	git diff --exit-code -- internal/bpf || { echo "generated BPF files are stale: run 'make generate' and commit"; exit 1; }
+
+# Jailing needs Linux; the modes that do not (--server, --weak, --test, ca)
+# build anywhere, and a jail mode there says it needs Linux.
+cross: ## build for other systems: the portable packages and the binary for macOS and FreeBSD, everything for linux/arm64
+	GOOS=darwin $(GO) build ./...
+	GOOS=darwin $(GO) build -o /dev/null ./cmd/ebpfjail
+	GOOS=darwin $(GO) vet $$($(GO) list ./... | grep -v /tests)
+	GOOS=freebsd $(GO) build -o /dev/null ./cmd/ebpfjail
+	GOOS=linux GOARCH=arm64 $(GO) build ./...
+	GOOS=linux GOARCH=arm64 $(GO) vet ./...
 
 test: build ## unit, privileged (as root) and end-to-end tests, the quick benchmark, then 60s of fuzzing per parser (~8 min)
 	$(GO) vet ./...

@@ -22,4 +22,6 @@
 // canaries, a victim process outside the jail, a private /etc/hosts) and
 // runs ebpfjail on a copy of itself; Run is the jailed command and Child
 // the other hidden commands ebpfjail re-executes itself as.
+// Like a jail, the attempts and the driver need Linux: elsewhere only the
+// --target parsing builds.
 package attack

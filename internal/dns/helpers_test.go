@@ -10,12 +10,10 @@ import (
 	"runtime"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
-	"golang.org/x/sys/unix"
 
 	"github.com/ebpfjail/ebpfjail/internal/origin"
 )
@@ -236,26 +234,6 @@ func mustPack(tb testing.TB, m *dns.Msg) []byte {
 		tb.Fatalf("Pack(): %v", err)
 	}
 	return b
-}
-
-// socketCookie returns SO_COOKIE of a Go socket.
-func socketCookie(t *testing.T, c syscall.Conn) uint64 {
-	t.Helper()
-	rc, err := c.SyscallConn()
-	if err != nil {
-		t.Fatalf("SyscallConn(): %v", err)
-	}
-	var cookie uint64
-	var serr error
-	if err := rc.Control(func(fd uintptr) {
-		cookie, serr = unix.GetsockoptUint64(int(fd), unix.SOL_SOCKET, unix.SO_COOKIE)
-	}); err != nil {
-		t.Fatalf("Control(): %v", err)
-	}
-	if serr != nil {
-		t.Fatalf("getsockopt(SO_COOKIE): %v", serr)
-	}
-	return cookie
 }
 
 // shimGoroutines returns the stacks of goroutines running shim or miekg/dns

@@ -28,6 +28,9 @@
 //   - On teardown the cgroup's processes are killed before the programs are
 //     detached: nothing of the jail ever runs unsteered.
 //
+// Off Linux only what --weak needs builds: User, Command, StartUnjailed and
+// CloseInheritedFDs (spawn_other.go).
+//
 // This package does not load BPF; it only removes pin files it is told of.
 // Minimum kernel: 5.14 (cgroup.kill), CLONE_INTO_CGROUP needs 5.7.
 package jail

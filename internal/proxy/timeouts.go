@@ -9,8 +9,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // Timeouts bound the waits of the pipeline. Where data flows they are idle
@@ -190,22 +188,4 @@ func tcpConn(c net.Conn) *net.TCPConn {
 		}
 	}
 	return nil
-}
-
-// moved sums what the kernel counts as moved on conns: bytes received and
-// bytes sent and acknowledged by the peer.
-func moved(conns []*net.TCPConn) uint64 {
-	var sum uint64
-	for _, c := range conns {
-		raw, err := c.SyscallConn()
-		if err != nil {
-			continue
-		}
-		raw.Control(func(fd uintptr) {
-			if info, err := unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO); err == nil {
-				sum += info.Bytes_received + info.Bytes_acked
-			}
-		})
-	}
-	return sum
 }

@@ -1,9 +1,7 @@
 package rules
 
 import (
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -27,7 +25,8 @@ import (
 // inside a --sh command line) is not pinned: keep those out of the user's
 // reach. Files only root can change are run as they are (an interpreter
 // finds its libraries next to its real path). Nothing is pinned for uid 0,
-// who can change anything anyway.
+// who can change anything anyway, nor off Linux, which has no sealed memfds:
+// no jail runs there, and --weak is no boundary a pinned file would hold.
 
 // pinned is a program's argv with its pinned files.
 type pinned struct {
@@ -53,7 +52,7 @@ func pinProgram(argv []string, cred *syscall.Credential) (*pinned, error) {
 	if cred != nil {
 		uid, gids = cred.Uid, append([]uint32{cred.Gid}, cred.Groups...)
 	}
-	if uid == 0 {
+	if uid == 0 || !sealable {
 		return p, nil
 	}
 	for i, a := range argv {
@@ -96,34 +95,6 @@ func (p *pinned) close() {
 		f.Close()
 	}
 	p.files = nil
-}
-
-// sealedCopy copies the file at name into a memfd sealed against any change.
-func sealedCopy(name string) (*os.File, error) {
-	src, err := os.Open(name)
-	if err != nil {
-		return nil, err
-	}
-	defer src.Close()
-	const flags = unix.MFD_CLOEXEC | unix.MFD_ALLOW_SEALING
-	fd, err := unix.MemfdCreate("ebpfjail-rule:"+filepath.Base(name), flags|unix.MFD_EXEC)
-	if errors.Is(err, unix.EINVAL) { // before Linux 6.3: executable anyway
-		fd, err = unix.MemfdCreate("ebpfjail-rule:"+filepath.Base(name), flags)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("memfd: %w", err)
-	}
-	f := os.NewFile(uintptr(fd), "ebpfjail-rule:"+name)
-	if _, err := io.Copy(f, src); err != nil {
-		f.Close()
-		return nil, err
-	}
-	seals := unix.F_SEAL_SEAL | unix.F_SEAL_WRITE | unix.F_SEAL_GROW | unix.F_SEAL_SHRINK
-	if _, err := unix.FcntlInt(f.Fd(), unix.F_ADD_SEALS, seals); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("seal memfd: %w", err)
-	}
-	return f, nil
 }
 
 // replaceable reports whether the user uid (groups gids) could change what

@@ -154,12 +154,6 @@ func requestEnv(r *Request) []string {
 	)
 }
 
-// childAttr puts a rule process in its own process group (so a timeout can
-// kill everything it started) and has the kernel kill it if ebpfjail dies.
-func childAttr(cred *syscall.Credential) *syscall.SysProcAttr {
-	return &syscall.SysProcAttr{Setpgid: true, Credential: cred, Pdeathsig: syscall.SIGKILL}
-}
-
 // cappedBuffer keeps the first maxScriptOutput bytes written to it and
 // accepts (drops) the rest.
 type cappedBuffer struct{ bytes.Buffer }

@@ -19,4 +19,7 @@
 // In-process tests get the helpers they would otherwise each write: a
 // discard logger, a wait for goroutines to come back to a baseline, and a
 // connected pair of loopback TCP connections.
+//
+// The test hosts need Linux (network namespaces); the rest builds anywhere,
+// for the tests of the packages that do.
 package testutil

@@ -1,3 +1,5 @@
+//go:build linux
+
 package testutil
 
 import (
@@ -31,7 +33,6 @@ const (
 	slotBits4 = 30
 	slotBits6 = 126
 
-	lockDir    = "/run/lock"
 	netnsDir   = "/run/netns" // where netns.NewNamed and ip-netns(8) pin namespaces
 	lockPrefix = "ebpfjail-testhost-"
 )

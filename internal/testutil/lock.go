@@ -11,6 +11,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// lockDir holds the lock files of test hosts' slots and of Lock.
+const lockDir = "/run/lock"
+
 // Lock takes the machine-wide lock name, shared or exclusive, waiting as
 // long as another test binary holds it the other way. Test runs that share
 // a machine use it for what only one of them may touch at a time (a fixed
