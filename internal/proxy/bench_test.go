@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/ebpfjail/ebpfjail/internal/rules"
+	"github.com/ebpfjail/ebpfjail/internal/testutil"
 	"github.com/ebpfjail/ebpfjail/internal/tlsca"
 )
 
@@ -41,7 +42,7 @@ func roundTrip(b *testing.B, addr, host string) time.Duration {
 // BPF: this is the listener's own share (classify, rule, forward).
 func BenchmarkNewConnectionVsDirect(b *testing.B) {
 	k := &fakeKernel{}
-	p, err := Listen(Config{Logger: discard(), OrigDst: k.OrigDst, Rules: rules.AllowAll()})
+	p, err := Listen(Config{Logger: testutil.DiscardLogger(), OrigDst: k.OrigDst, Rules: rules.AllowAll()})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -87,7 +88,7 @@ func newMITMBench(b *testing.B, h http.Handler) *mitmBench {
 	}
 	originRoots := origin.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs
 	k := &fakeKernel{}
-	p, err := Listen(Config{Logger: discard(), OrigDst: k.OrigDst, Rules: rules.AllowAll(), CA: ca, RootCAs: originRoots})
+	p, err := Listen(Config{Logger: testutil.DiscardLogger(), OrigDst: k.OrigDst, Rules: rules.AllowAll(), CA: ca, RootCAs: originRoots})
 	if err != nil {
 		b.Fatal(err)
 	}

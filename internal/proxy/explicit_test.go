@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ebpfjail/ebpfjail/internal/rules"
+	"github.com/ebpfjail/ebpfjail/internal/testutil"
 	"github.com/ebpfjail/ebpfjail/pkg/event"
 )
 
@@ -21,7 +22,7 @@ func TestExplicitProxyServesAbsoluteFormAndCONNECTAndRefusesLoops(t *testing.T) 
 		events []event.Event
 	)
 	p, err := Listen(Config{
-		Logger: discard(), Explicit: "127.0.0.1:0", PeekTimeout: time.Second,
+		Logger: testutil.DiscardLogger(), Explicit: "127.0.0.1:0", PeekTimeout: time.Second,
 		Rules: ruleFunc(func(r *rules.Request) rules.Verdict { return rules.Verdict{Allow: r.Path != "/denied"} }),
 		Events: func(e event.Event) {
 			mu.Lock()

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/ebpfjail/ebpfjail/internal/rules"
+	"github.com/ebpfjail/ebpfjail/internal/testutil"
 	"github.com/ebpfjail/ebpfjail/internal/tlsca"
 )
 
@@ -46,7 +47,7 @@ func newMITM(t *testing.T, origin *httptest.Server) *mitm {
 	k := &fakeKernel{}
 	k.set(record{Dst: m.origin}, true)
 	m.p, err = Listen(Config{
-		Logger:  discard(),
+		Logger:  testutil.DiscardLogger(),
 		OrigDst: k.OrigDst,
 		Rules: ruleFunc(func(*rules.Request) rules.Verdict {
 			m.evals.Add(1)

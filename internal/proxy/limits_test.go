@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/ebpfjail/ebpfjail/internal/rules"
+	"github.com/ebpfjail/ebpfjail/internal/testutil"
 )
 
 // TestRequestsOverTheInFlightBoundGet503: with every slot held, a request
@@ -16,7 +17,7 @@ func TestRequestsOverTheInFlightBoundGet503(t *testing.T) {
 	k.set(record{Dst: origin}, true)
 	hold, held := make(chan struct{}), make(chan struct{}, 1)
 	p, err := Listen(Config{
-		Logger: discard(), OrigDst: k.OrigDst, MaxInFlight: 1,
+		Logger: testutil.DiscardLogger(), OrigDst: k.OrigDst, MaxInFlight: 1,
 		Resolver: &Resolver{Pins: map[string][]netip.Addr{}},
 		Rules: ruleFunc(func(r *rules.Request) rules.Verdict {
 			if r.Path == "/hold" {

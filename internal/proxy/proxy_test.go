@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/ebpfjail/ebpfjail/internal/origin"
 	"github.com/ebpfjail/ebpfjail/internal/rules"
+	"github.com/ebpfjail/ebpfjail/internal/testutil"
 )
 
 // record is what the fake kernel hands out. An alias, because in these
@@ -68,7 +68,7 @@ func newProxyWith(t *testing.T, k *fakeKernel, dns func(net.Conn, record), dials
 	d := &net.Dialer{}
 	p, err := Listen(Config{
 		PeekTimeout: 300 * time.Millisecond,
-		Logger:      discard(),
+		Logger:      testutil.DiscardLogger(),
 		OrigDst:     k.OrigDst,
 		DNS:         dns,
 		Rules:       e,
@@ -286,8 +286,6 @@ func TestCloseEndsOpenConnections(t *testing.T) {
 	}
 }
 
-func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
-
 func TestSilentClientIsDroppedAfterThePeekDeadline(t *testing.T) {
 	origin, _ := httpOrigin(t)
 	k := &fakeKernel{}
@@ -306,11 +304,7 @@ func TestSilentClientIsDroppedAfterThePeekDeadline(t *testing.T) {
 		t.Errorf("dropped after %v, want about the 300ms deadline", d)
 	}
 	// The connection's goroutine is gone too.
-	deadline := time.Now().Add(5 * time.Second)
-	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if got := runtime.NumGoroutine(); got > before {
+	if got := testutil.WaitGoroutines(before, 5*time.Second); got > before {
 		t.Errorf("goroutines: got %d, want at most %d as before the client came", got, before)
 	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/ebpfjail/ebpfjail/internal/dns"
 	"github.com/ebpfjail/ebpfjail/internal/rules"
+	"github.com/ebpfjail/ebpfjail/internal/testutil"
 )
 
 // A connection to a fake DNS address is for the name behind it: the rule
@@ -20,7 +21,7 @@ func TestSyntheticDestinationIsDecidedAndDialedByName(t *testing.T) {
 	k := &fakeKernel{}
 	var hosts []string
 	p, err := Listen(Config{
-		Logger:    discard(),
+		Logger:    testutil.DiscardLogger(),
 		OrigDst:   k.OrigDst,
 		Synthetic: syn,
 		Resolver:  &Resolver{Pins: map[string][]netip.Addr{"allowed.test": {origin.Addr()}}},
@@ -86,7 +87,7 @@ func TestSyntheticDestinationIsHeldWhileTheConnectionIsOpen(t *testing.T) {
 	k.set(record{Dst: netip.AddrPortFrom(fake4, origin.Port())}, true)
 	var during atomic.Int32
 	p, err := Listen(Config{
-		Logger:    discard(),
+		Logger:    testutil.DiscardLogger(),
 		OrigDst:   k.OrigDst,
 		Synthetic: syn,
 		Resolver:  &Resolver{Pins: map[string][]netip.Addr{"allowed.test": {origin.Addr()}}},

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/ebpfjail/ebpfjail/internal/rules"
+	"github.com/ebpfjail/ebpfjail/internal/testutil"
 )
 
 // short are timeouts a test can wait out.
@@ -36,7 +37,7 @@ func timeoutProxy(t *testing.T, dst netip.AddrPort, tcp bool) *Proxy {
 	p, err := Listen(Config{
 		PeekTimeout: 300 * time.Millisecond,
 		Timeouts:    short,
-		Logger:      discard(),
+		Logger:      testutil.DiscardLogger(),
 		OrigDst:     k.OrigDst,
 		Rules:       rules.AllowAll(),
 		TCP:         tcp,

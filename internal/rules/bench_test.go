@@ -2,12 +2,12 @@ package rules
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/ebpfjail/ebpfjail/internal/testutil"
 )
 
 // typicalRequest is what the proxy hands the engine for an HTTPS request
@@ -26,8 +26,6 @@ func typicalRequest() *Request {
 }
 
 const typicalRule = `r.host === 'api.example.com' && r.method === 'GET'`
-
-func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 func BenchmarkJSTypicalRule(b *testing.B) {
 	js, err := NewJS(typicalRule, "bench", benchOptions())
@@ -78,7 +76,9 @@ func BenchmarkParseResult(b *testing.B) {
 
 // benchOptions uses a long timeout: these machines can stall for seconds,
 // and a benchmark must not fail because of it.
-func benchOptions() JSOptions { return JSOptions{Logger: quietLogger(), Timeout: time.Minute} }
+func benchOptions() JSOptions {
+	return JSOptions{Logger: testutil.DiscardLogger(), Timeout: time.Minute}
+}
 
 // BenchmarkLineProcess and BenchmarkShell compare with httpjail's published
 // figures (line processor 70-90 µs, shell 0.7-1.6 ms per evaluation).
@@ -88,7 +88,7 @@ func BenchmarkLineProcess(b *testing.B) {
 	if err := os.WriteFile(script, []byte("#!/bin/sh\nwhile read -r line; do echo true; done\n"), 0o755); err != nil {
 		b.Fatal(err)
 	}
-	p, err := NewLineProcess(script, ProcOptions{Logger: quietLogger(), Timeout: time.Minute})
+	p, err := NewLineProcess(script, ProcOptions{Logger: testutil.DiscardLogger(), Timeout: time.Minute})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -103,7 +103,7 @@ func BenchmarkLineProcess(b *testing.B) {
 }
 
 func BenchmarkShell(b *testing.B) {
-	sh, err := NewShell("true", ShellOptions{Logger: quietLogger(), Timeout: time.Minute})
+	sh, err := NewShell("true", ShellOptions{Logger: testutil.DiscardLogger(), Timeout: time.Minute})
 	if err != nil {
 		b.Fatal(err)
 	}

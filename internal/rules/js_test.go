@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/dop251/goja"
+	"github.com/ebpfjail/ebpfjail/internal/testutil"
 )
 
 // testTimeout is long because these machines can stall for seconds; tests
@@ -21,7 +22,7 @@ const testTimeout = 30 * time.Second
 
 func newTestJS(t *testing.T, src string) *JS {
 	t.Helper()
-	js, err := NewJS(src, "--js", JSOptions{Timeout: testTimeout, Logger: quietLogger()})
+	js, err := NewJS(src, "--js", JSOptions{Timeout: testTimeout, Logger: testutil.DiscardLogger()})
 	if err != nil {
 		t.Fatalf("NewJS(%q): %v", src, err)
 	}
@@ -101,7 +102,7 @@ func TestJSException(t *testing.T) {
 }
 
 func TestJSTimeout(t *testing.T) {
-	js, err := NewJS("if (r.host === 'loop') { while (true) {} }\ntrue", "--js", JSOptions{Timeout: 100 * time.Millisecond, Logger: quietLogger()})
+	js, err := NewJS("if (r.host === 'loop') { while (true) {} }\ntrue", "--js", JSOptions{Timeout: 100 * time.Millisecond, Logger: testutil.DiscardLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +125,7 @@ func TestJSTimeout(t *testing.T) {
 
 func TestJSTimeoutInToJSON(t *testing.T) {
 	// JSON.stringify of the answer runs the rule's code too.
-	js, err := NewJS("({toJSON() { while (true) {} }})", "--js", JSOptions{Timeout: 50 * time.Millisecond, Logger: quietLogger()})
+	js, err := NewJS("({toJSON() { while (true) {} }})", "--js", JSOptions{Timeout: 50 * time.Millisecond, Logger: testutil.DiscardLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -383,7 +384,7 @@ func TestJSQueuedEvaluationsAreNotTimedOut(t *testing.T) {
 	}
 	one := time.Since(start)
 	limit := max(10*one, 20*time.Millisecond)
-	js, err := NewJS("var n = 100000;\n"+src, "--js", JSOptions{Timeout: limit, Logger: quietLogger()})
+	js, err := NewJS("var n = 100000;\n"+src, "--js", JSOptions{Timeout: limit, Logger: testutil.DiscardLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -435,7 +436,7 @@ const catastrophic = `/^\/api\/(?!admin)([\w-]+\/?)+$/`
 // and denies, and the runtimes still answer afterwards.
 func TestJSRegexpIsCutAtTheTimeLimitAndDenies(t *testing.T) {
 	const limit = 300 * time.Millisecond
-	js, err := NewJS("!"+catastrophic+".test(r.path)", "--js", JSOptions{Timeout: limit, Logger: quietLogger()})
+	js, err := NewJS("!"+catastrophic+".test(r.path)", "--js", JSOptions{Timeout: limit, Logger: testutil.DiscardLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -524,7 +525,7 @@ func TestJSFileReload(t *testing.T) {
 func TestJSFileNoReload(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "rule.js")
 	writeFile(t, path, "true")
-	js, err := NewJSFile(path, JSOptions{Timeout: testTimeout, Logger: quietLogger()}, false)
+	js, err := NewJSFile(path, JSOptions{Timeout: testTimeout, Logger: testutil.DiscardLogger()}, false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ebpfjail/ebpfjail/internal/testutil"
 )
 
 func TestLineProcessStartFailure(t *testing.T) {
@@ -87,7 +89,7 @@ func TestLineProcessFails(t *testing.T) {
 		{"never answers", "while read -r line; do :; done", "program evaluation failed: read answer: "},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p, err := NewLineProcess(scriptFile(t, "rule.sh", "#!/bin/sh\n"+tc.script+"\n"), ProcOptions{Timeout: 200 * time.Millisecond, Logger: quietLogger()})
+			p, err := NewLineProcess(scriptFile(t, "rule.sh", "#!/bin/sh\n"+tc.script+"\n"), ProcOptions{Timeout: 200 * time.Millisecond, Logger: testutil.DiscardLogger()})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -124,7 +126,7 @@ func TestLineProcessContext(t *testing.T) {
 
 func TestLineProcessClose(t *testing.T) {
 	needSh(t)
-	p, err := NewLineProcess(scriptFile(t, "rule.sh", "#!/bin/sh\nwhile read -r line; do echo true; done\n"), ProcOptions{Timeout: testTimeout, Logger: quietLogger()})
+	p, err := NewLineProcess(scriptFile(t, "rule.sh", "#!/bin/sh\nwhile read -r line; do echo true; done\n"), ProcOptions{Timeout: testTimeout, Logger: testutil.DiscardLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}

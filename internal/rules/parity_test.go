@@ -9,6 +9,8 @@ import (
 	"reflect"
 	"strconv"
 	"testing"
+
+	"github.com/ebpfjail/ebpfjail/internal/testutil"
 )
 
 // The parity tests port httpjail's json_parity idea: the same answer, given
@@ -65,7 +67,7 @@ func needSh(t *testing.T) {
 
 func newTestProc(t *testing.T, program string, env ...string) *LineProcess {
 	t.Helper()
-	p, err := NewLineProcess(program, ProcOptions{Timeout: testTimeout, Logger: quietLogger(), Env: append(os.Environ(), env...)})
+	p, err := NewLineProcess(program, ProcOptions{Timeout: testTimeout, Logger: testutil.DiscardLogger(), Env: append(os.Environ(), env...)})
 	if err != nil {
 		t.Fatalf("NewLineProcess(%q): %v", program, err)
 	}
@@ -74,7 +76,7 @@ func newTestProc(t *testing.T, program string, env ...string) *LineProcess {
 }
 
 func newTestShell(script string) Engine {
-	e, err := NewShell(script, ShellOptions{Timeout: testTimeout, Logger: quietLogger()})
+	e, err := NewShell(script, ShellOptions{Timeout: testTimeout, Logger: testutil.DiscardLogger()})
 	if err != nil {
 		panic(err)
 	}

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"testing"
+
+	"github.com/ebpfjail/ebpfjail/internal/testutil"
 )
 
 // nobody is the unprivileged user the pinning tests run rule programs as.
@@ -63,7 +65,7 @@ func TestPrivilegedProcRestartRunsPinnedProgram(t *testing.T) {
 	prog := filepath.Join(dir, "rule.sh")
 	// Answers once, then exits: every request restarts it.
 	writeScript(t, prog, `read l; case "$l" in *'"host":"a.test"'*) echo true ;; *) echo false ;; esac`)
-	p, err := NewLineProcess(prog, ProcOptions{Credential: nobodyCred, Logger: quietLogger(), Timeout: testTimeout})
+	p, err := NewLineProcess(prog, ProcOptions{Credential: nobodyCred, Logger: testutil.DiscardLogger(), Timeout: testTimeout})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +91,7 @@ func TestPrivilegedShellRunsPinnedScript(t *testing.T) {
 	dir := userDir(t)
 	script := filepath.Join(dir, "rule.sh")
 	writeScript(t, script, `test "$HTTPJAIL_HOST" = a.test`)
-	sh, err := NewShell(script, ShellOptions{Credential: nobodyCred, Logger: quietLogger(), Timeout: testTimeout})
+	sh, err := NewShell(script, ShellOptions{Credential: nobodyCred, Logger: testutil.DiscardLogger(), Timeout: testTimeout})
 	if err != nil {
 		t.Fatal(err)
 	}

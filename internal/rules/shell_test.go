@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ebpfjail/ebpfjail/internal/testutil"
 )
 
 func TestShell(t *testing.T) {
@@ -63,7 +65,7 @@ func TestShellTimeout(t *testing.T) {
 	// The background sleep shares stdout; only killing the whole process
 	// group lets the evaluation end at the limit.
 	marker := filepath.Join(t.TempDir(), "survived")
-	sh, err := NewShell("(sleep 2; touch "+marker+") & sleep 10", ShellOptions{Timeout: 200 * time.Millisecond, Logger: quietLogger()})
+	sh, err := NewShell("(sleep 2; touch "+marker+") & sleep 10", ShellOptions{Timeout: 200 * time.Millisecond, Logger: testutil.DiscardLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,10 +6,11 @@ import (
 	"errors"
 	"io"
 	"net"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ebpfjail/ebpfjail/internal/testutil"
 )
 
 // clientHello returns the bytes a crypto/tls client with cfg sends first: a
@@ -100,40 +101,6 @@ func (c *chunkConn) SetDeadline(time.Time) error      { return nil }
 func (c *chunkConn) SetReadDeadline(time.Time) error  { return nil }
 func (c *chunkConn) SetWriteDeadline(time.Time) error { return nil }
 
-// tcpPair returns both ends of a loopback TCP connection, closed at the end
-// of the test.
-func tcpPair(tb testing.TB) (client, server *net.TCPConn) {
-	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatalf("listen: %v", err)
-	}
-	defer ln.Close()
-	type accepted struct {
-		c   net.Conn
-		err error
-	}
-	ch := make(chan accepted, 1)
-	go func() {
-		c, err := ln.Accept()
-		ch <- accepted{c, err}
-	}()
-	cc, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		tb.Fatalf("dial: %v", err)
-	}
-	a := <-ch
-	if a.err != nil {
-		cc.Close()
-		tb.Fatalf("accept: %v", a.err)
-	}
-	tb.Cleanup(func() {
-		cc.Close()
-		a.c.Close()
-	})
-	return cc.(*net.TCPConn), a.c.(*net.TCPConn)
-}
-
 // pipePair returns both ends of a net.Pipe, closed at the end of the test.
 // A pipe delivers each Write to Reads without coalescing, so one-byte
 // writes reach Peek as one-byte reads.
@@ -188,7 +155,7 @@ func (d delivery) pair(tb testing.TB) (client, server net.Conn) {
 	if d.pipe {
 		return pipePair(tb)
 	}
-	c, s := tcpPair(tb)
+	c, s := testutil.TCPPair(tb)
 	return c, s
 }
 
@@ -211,14 +178,3 @@ func checkReplay(tb testing.TB, c net.Conn, want []byte) {
 }
 
 func snippet(b []byte) []byte { return b[:min(len(b), 32)] }
-
-// settleGoroutines waits until the goroutine count drops to want, and
-// returns the last count seen: goroutines that just finished may take a
-// moment to be gone.
-func settleGoroutines(want int) int {
-	n := runtime.NumGoroutine()
-	for deadline := time.Now().Add(2 * time.Second); n > want && time.Now().Before(deadline); n = runtime.NumGoroutine() {
-		time.Sleep(10 * time.Millisecond)
-	}
-	return n
-}

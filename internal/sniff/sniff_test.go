@@ -20,6 +20,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ebpfjail/ebpfjail/internal/testutil"
 )
 
 // peekTimeout is long enough never to be reached by a test that expects a
@@ -355,7 +357,7 @@ func TestPeekReadErrors(t *testing.T) {
 // TestPeekClearsDeadline checks that a classified conn has no read
 // deadline left: a client may think long before its next bytes.
 func TestPeekClearsDeadline(t *testing.T) {
-	client, server := tcpPair(t)
+	client, server := testutil.TCPPair(t)
 	const timeout = 100 * time.Millisecond
 	head := "GET / HTTP/1.1\r\nHost: example.com\r\n\r\n"
 	sent := send(client, []byte(head), delivery{})
@@ -376,7 +378,7 @@ func TestPeekClearsDeadline(t *testing.T) {
 func TestPeekNoGoroutineLeak(t *testing.T) {
 	hello := clientHello(t, &tls.Config{ServerName: "example.com"})
 	for _, data := range [][]byte{nil, hello[:len(hello)/2], []byte("GET / HTTP/1.1\r\n")} {
-		client, server := tcpPair(t)
+		client, server := testutil.TCPPair(t)
 		if _, err := client.Write(data); err != nil {
 			t.Fatalf("write: %v", err)
 		}
@@ -387,7 +389,7 @@ func TestPeekNoGoroutineLeak(t *testing.T) {
 		}
 		pc.Close()
 		client.Close()
-		if got := settleGoroutines(before); got > before {
+		if got := testutil.WaitGoroutines(before, 2*time.Second); got > before {
 			t.Fatalf("goroutines after Peek of %q: got %d, want %d", snippet(data), got, before)
 		}
 	}
@@ -411,7 +413,7 @@ func TestPeekBombs(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			client, server := tcpPair(t)
+			client, server := testutil.TCPPair(t)
 			chunk := []byte(tt.prefix + strings.Repeat(tt.repeat, (1<<20)/len(tt.repeat)))
 			body := chunk[len(tt.prefix):]
 			done := make(chan struct{})
@@ -452,7 +454,7 @@ func TestPeekBombs(t *testing.T) {
 func TestPeekThenServe(t *testing.T) {
 	t.Run("tls", func(t *testing.T) {
 		cert, roots := selfSigned(t, "example.test")
-		client, server := tcpPair(t)
+		client, server := testutil.TCPPair(t)
 		cc := tls.Client(client, &tls.Config{ServerName: "example.test", RootCAs: roots, NextProtos: []string{"h2", "http/1.1"}})
 		done := make(chan error, 1)
 		go func() { done <- cc.Handshake() }()
@@ -472,7 +474,7 @@ func TestPeekThenServe(t *testing.T) {
 		}
 	})
 	t.Run("http", func(t *testing.T) {
-		client, server := tcpPair(t)
+		client, server := testutil.TCPPair(t)
 		body := strings.Repeat("body", 1000)
 		req, _ := http.NewRequest("POST", "http://example.com/submit", strings.NewReader(body))
 		done := make(chan error, 1)
@@ -499,8 +501,8 @@ func TestPeekThenServe(t *testing.T) {
 // conn: io.Copy both ways between it and a TCP upstream (through WriteTo
 // and ReadFrom, splice(2) underneath) and the half-close.
 func TestConnForwarding(t *testing.T) {
-	client, server := tcpPair(t)
-	upClient, upServer := tcpPair(t)
+	client, server := testutil.TCPPair(t)
+	upClient, upServer := testutil.TCPPair(t)
 	head := []byte("PUT /big HTTP/1.1\r\nHost: example.com\r\nContent-Length: 1048576\r\n\r\n")
 	payload := bytes.Repeat([]byte("0123456789abcdef"), 1<<16)
 	reply := bytes.Repeat([]byte("fedcba9876543210"), 1<<15)

@@ -3,13 +3,13 @@ package supervisor
 import (
 	"errors"
 	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/ebpfjail/ebpfjail/internal/jail"
+	"github.com/ebpfjail/ebpfjail/internal/testutil"
 )
 
 // weakOptions runs args with --weak's defaults, its records and CA in a
@@ -35,7 +35,7 @@ func weakOptions(t *testing.T, args ...string) (Options, *os.File) {
 
 func TestRunWeakTellsTheCommandTheProxyAndReturnsItsStatus(t *testing.T) {
 	o, out := weakOptions(t, "sh", "-c", `echo "$HTTPS_PROXY"; test -s "$SSL_CERT_FILE" && exit 3`)
-	status, err := RunWeak(o, slog.New(slog.DiscardHandler))
+	status, err := RunWeak(o, testutil.DiscardLogger())
 	if err != nil || status != 3 {
 		t.Fatalf("RunWeak: status %d, err %v; want 3, nil", status, err)
 	}
@@ -47,7 +47,7 @@ func TestRunWeakTellsTheCommandTheProxyAndReturnsItsStatus(t *testing.T) {
 
 func TestRunWeakClassifiesACommandThatCannotStart(t *testing.T) {
 	o, _ := weakOptions(t, "/nonexistent/ebpfjail-test-command")
-	_, err := RunWeak(o, slog.New(slog.DiscardHandler))
+	_, err := RunWeak(o, testutil.DiscardLogger())
 	var se *Error
 	if !errors.As(err, &se) || se.Step != StepStart || !errors.Is(err, jail.ErrNotFound) {
 		t.Errorf("got %v, want a StepStart error wrapping jail.ErrNotFound", err)
@@ -57,7 +57,7 @@ func TestRunWeakClassifiesACommandThatCannotStart(t *testing.T) {
 func TestRunWeakNamesTheRecordThatCannotBeOpened(t *testing.T) {
 	o, _ := weakOptions(t, "true")
 	o.Records.JSON = filepath.Join(t.TempDir(), "missing", "events.jsonl")
-	_, err := RunWeak(o, slog.New(slog.DiscardHandler))
+	_, err := RunWeak(o, testutil.DiscardLogger())
 	var se *Error
 	if !errors.As(err, &se) || se.Step != StepJSONLog {
 		t.Errorf("got %v, want a StepJSONLog error", err)

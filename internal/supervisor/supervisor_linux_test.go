@@ -79,6 +79,9 @@ type run struct {
 func newRun(t *testing.T, what string, rule rules.Engine) *run {
 	t.Helper()
 	testutil.RequireRoot(t)
+	// Run sweeps the jails of dead supervisors: not while another test
+	// run keeps one for its own --cleanup.
+	t.Cleanup(testutil.SweepShared(t))
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
