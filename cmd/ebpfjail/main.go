@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/ebpfjail/ebpfjail/internal/attack"
+	"github.com/ebpfjail/ebpfjail/internal/hostname"
 	"github.com/ebpfjail/ebpfjail/internal/profile"
 	"github.com/ebpfjail/ebpfjail/internal/supervisor"
 )
@@ -320,7 +321,7 @@ func parseResolve(entries []string) (map[string][]netip.Addr, error) {
 		if !ok || host == "" || err != nil {
 			return nil, fmt.Errorf("--resolve wants HOST:ADDR, got %q", e)
 		}
-		host = strings.TrimSuffix(strings.ToLower(host), ".")
+		host = hostname.Fold(host)
 		pins[host] = append(pins[host], a.Unmap())
 	}
 	return pins, nil

@@ -12,6 +12,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/ebpfjail/ebpfjail/internal/hostname"
 	"github.com/ebpfjail/ebpfjail/pkg/event"
 )
 
@@ -159,7 +160,7 @@ func (a *Audit) Emit(e event.Event) {
 		h.BytesUp += e.BytesUp
 		h.BytesDown += e.BytesDown
 	case event.TypeDNS:
-		if name := strings.TrimSuffix(strings.ToLower(e.Name), "."); name != "" && !p.names[name] && a.room() {
+		if name := hostname.Fold(e.Name); name != "" && !p.names[name] && a.room() {
 			p.names[name] = true
 		}
 	case event.TypeConnection:

@@ -8,6 +8,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/ebpfjail/ebpfjail/internal/hostname"
 	"github.com/ebpfjail/ebpfjail/pkg/event"
 )
 
@@ -94,12 +95,9 @@ func defaultPort(scheme string) int {
 // unknown port.
 func joinHostPort(host string, port int) string {
 	if port == 0 {
-		if strings.Contains(host, ":") {
-			return "[" + host + "]"
-		}
-		return host
+		return hostname.Bracket(host)
 	}
-	return net.JoinHostPort(host, strconv.Itoa(port))
+	return hostname.JoinPort(host, port)
 }
 
 // humanBytes writes a byte count with binary units: "180 B", "1.2 KiB".
