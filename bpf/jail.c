@@ -358,7 +358,8 @@ int jail_sendmsg6(struct bpf_sock_addr *ctx)
 	return 0;
 }
 
-/* recvmsg hooks must return 1 (NOTES.md gotcha 2). */
+/* recvmsg hooks must return 1: the kernel refuses to load one that may
+ * return anything else. */
 SEC("cgroup/recvmsg4")
 int jail_recvmsg4(struct bpf_sock_addr *ctx)
 {
@@ -479,7 +480,8 @@ int jail_sockops(struct bpf_sock_ops *skops)
 	switch (skops->op) {
 	case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB:
 		/* Runs before the final ACK is sent, so the entry exists before
-		 * the listener's accept() returns (NOTES.md gotcha 7). */
+		 * the listener's accept() returns (the proxy still retries a miss
+		 * briefly: bpf.OrigDst). */
 		cookie = bpf_get_socket_cookie(skops);
 		o = bpf_map_lookup_elem(&orig_by_cookie, &cookie);
 		if (!o) {

@@ -6,7 +6,7 @@
  *
  * Byte order is part of every field's name or comment: the kernel hands
  * sock_addr programs addresses and ports in network order, but sockops gives
- * local_port in host order (NOTES.md gotcha 6).
+ * local_port in host order.
  */
 #ifndef EBPFJAIL_JAIL_H
 #define EBPFJAIL_JAIL_H

@@ -21,8 +21,8 @@ var ErrNoOrigDst = errors.New("bpf: no original destination for peer")
 type Origin = origin.Origin
 
 // Lookup retries: the sockops callback fills the map before the client's
-// final ACK, so a miss is practically impossible (0 in ~36,000 connections in
-// the prototype), but a short retry costs nothing and closes the race for
+// final ACK, so a miss is practically impossible (none in ~36,000 connections
+// from 64 workers when this was measured), but a short retry costs nothing and closes the race for
 // good.
 const (
 	lookupTries = 50
