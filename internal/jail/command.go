@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/exec"
 	"strings"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -110,4 +112,30 @@ func userEnv(env []string, u *User) []string {
 		}
 	}
 	return out
+}
+
+// newCmd builds the exec.Cmd for c: its path looked up, its user, its own
+// process group and, in the foreground, the terminal.
+func newCmd(c Command) (*exec.Cmd, error) {
+	if len(c.Args) == 0 {
+		return nil, fmt.Errorf("start command: %w", ErrNotFound)
+	}
+	path, err := lookPath(c.Args[0], c.Env)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(path)
+	cmd.Args, cmd.Env = c.Args, c.Env
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = c.Stdin, c.Stdout, c.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if c.User != nil {
+		cmd.Env = userEnv(c.Env, c.User)
+		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: c.User.UID, Gid: c.User.GID, Groups: c.User.Groups}
+	}
+	if c.Foreground && c.Stdin != nil {
+		cmd.SysProcAttr.Foreground = true
+		// Used before descriptors are rearranged: the parent's fd number.
+		cmd.SysProcAttr.Ctty = int(c.Stdin.Fd())
+	}
+	return cmd, nil
 }

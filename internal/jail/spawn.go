@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
-	"syscall"
 
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
@@ -58,38 +57,17 @@ func start(c Command, cgroupFD int) (*os.Process, error) {
 	return r.p, nil
 }
 
-// command builds the exec.Cmd for c: its path looked up, its user, its
-// process group and terminal, and, with cgroupFD, born in the jail.
+// command builds the exec.Cmd for c (newCmd) and, with cgroupFD, has it
+// born in the jail.
 func command(c Command, cgroupFD int) (*exec.Cmd, error) {
-	if len(c.Args) == 0 {
-		return nil, fmt.Errorf("start command: %w", ErrNotFound)
-	}
-	path, err := lookPath(c.Args[0], c.Env)
+	cmd, err := newCmd(c)
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(path)
-	cmd.Args = c.Args
-	cmd.Env = c.Env
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = c.Stdin, c.Stdout, c.Stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if cgroupFD >= 0 {
 		// Born in the jail: no window in which it runs outside.
 		cmd.SysProcAttr.UseCgroupFD = true
 		cmd.SysProcAttr.CgroupFD = cgroupFD
-	}
-	if c.User != nil {
-		cmd.Env = userEnv(c.Env, c.User)
-		cmd.SysProcAttr.Credential = &syscall.Credential{
-			Uid:    c.User.UID,
-			Gid:    c.User.GID,
-			Groups: c.User.Groups,
-		}
-	}
-	if c.Foreground && c.Stdin != nil {
-		cmd.SysProcAttr.Foreground = true
-		// Used before descriptors are rearranged: the parent's fd number.
-		cmd.SysProcAttr.Ctty = int(c.Stdin.Fd())
 	}
 	return cmd, nil
 }

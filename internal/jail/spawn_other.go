@@ -5,8 +5,6 @@ package jail
 import (
 	"fmt"
 	"os"
-	"os/exec"
-	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -14,24 +12,9 @@ import (
 // StartUnjailed starts cmd as this process's user when c.User is nil
 // (ebpfjail --weak). Only this exists here: a jail needs Linux.
 func StartUnjailed(c Command) (*os.Process, error) {
-	if len(c.Args) == 0 {
-		return nil, fmt.Errorf("start command: %w", ErrNotFound)
-	}
-	path, err := lookPath(c.Args[0], c.Env)
+	cmd, err := newCmd(c)
 	if err != nil {
 		return nil, err
-	}
-	cmd := exec.Command(path)
-	cmd.Args, cmd.Env = c.Args, c.Env
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = c.Stdin, c.Stdout, c.Stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if c.User != nil {
-		cmd.Env = userEnv(c.Env, c.User)
-		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: c.User.UID, Gid: c.User.GID, Groups: c.User.Groups}
-	}
-	if c.Foreground && c.Stdin != nil {
-		cmd.SysProcAttr.Foreground = true
-		cmd.SysProcAttr.Ctty = int(c.Stdin.Fd())
 	}
 	if err := cmd.Start(); err != nil {
 		return nil, classifyStartErr(c.Args[0], err)

@@ -79,18 +79,7 @@ func rawOrigin(t *testing.T, serve func(net.Conn)) netip.AddrPort {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				serve(c)
-			}()
-		}
-	}()
+	testutil.Serve(ln, serve)
 	return netip.MustParseAddrPort(ln.Addr().String())
 }
 
