@@ -5,12 +5,12 @@ package bpf
 import (
 	"errors"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
+	"github.com/ebpfjail/ebpfjail/internal/mounts"
 	"golang.org/x/sys/unix"
 )
 
@@ -123,12 +123,12 @@ func (o *Objects) DenyUnix(paths []string) error {
 		path string
 	}
 	var inos []inoKey
-	var mounts mountDevs
+	var devs mountDevs
 	for i, p := range paths {
 		if keys[i].Path[0] == 0 { // abstract: no inode
 			continue
 		}
-		ks, err := socketInodes(p, &mounts)
+		ks, err := socketInodes(p, &devs)
 		if err != nil {
 			return err
 		}
@@ -172,7 +172,7 @@ func kernelDev(major, minor uint32) uint64 {
 // all: btrfs reports a subvolume's, overlayfs one of its layers'. The
 // device /proc/self/mountinfo shows for the mount the path is on is the
 // superblock's own, so that one is added when it differs.
-func socketInodes(path string, mounts *mountDevs) ([]jailUnixIno, error) {
+func socketInodes(path string, devs *mountDevs) ([]jailUnixIno, error) {
 	var st unix.Statx_t
 	err := unix.Statx(unix.AT_FDCWD, path, unix.AT_STATX_SYNC_AS_STAT,
 		unix.STATX_TYPE|unix.STATX_INO|unix.STATX_MNT_ID, &st)
@@ -186,7 +186,7 @@ func socketInodes(path string, mounts *mountDevs) ([]jailUnixIno, error) {
 	}
 	keys := []jailUnixIno{{Dev: kernelDev(st.Dev_major, st.Dev_minor), Ino: st.Ino}}
 	if st.Mask&unix.STATX_MNT_ID != 0 {
-		dev, ok, err := mounts.dev(st.Mnt_id)
+		dev, ok, err := devs.dev(st.Mnt_id)
 		if err != nil {
 			return nil, fmt.Errorf("deny unix socket %q: %w", path, err)
 		}
@@ -205,39 +205,21 @@ type mountDevs struct {
 
 func (m *mountDevs) dev(mntID uint64) (uint64, bool, error) {
 	if m.devs == nil {
-		b, err := os.ReadFile("/proc/self/mountinfo")
+		infos, err := mounts.ReadInfo()
 		if err != nil {
 			return 0, false, err
 		}
-		m.devs = parseMountDevs(string(b))
+		m.devs = mountDevsOf(infos)
 	}
 	dev, ok := m.devs[mntID]
 	return dev, ok, nil
 }
 
-// parseMountDevs reads "ID PARENT MAJOR:MINOR ..." lines (proc(5)); lines it
-// cannot read are skipped.
-func parseMountDevs(mountinfo string) map[uint64]uint64 {
-	devs := map[uint64]uint64{}
-	for line := range strings.Lines(mountinfo) {
-		f := strings.Fields(line)
-		if len(f) < 3 {
-			continue
-		}
-		id, err := strconv.ParseUint(f[0], 10, 64)
-		if err != nil {
-			continue
-		}
-		maj, min, ok := strings.Cut(f[2], ":")
-		if !ok {
-			continue
-		}
-		major, err1 := strconv.ParseUint(maj, 10, 32)
-		minor, err2 := strconv.ParseUint(min, 10, 32)
-		if err1 != nil || err2 != nil {
-			continue
-		}
-		devs[id] = kernelDev(uint32(major), uint32(minor))
+// mountDevsOf maps each mount's id to its device as the kernel keeps it.
+func mountDevsOf(infos []mounts.Info) map[uint64]uint64 {
+	devs := make(map[uint64]uint64, len(infos))
+	for _, in := range infos {
+		devs[in.ID] = kernelDev(in.Major, in.Minor)
 	}
 	return devs
 }

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"unsafe"
 
+	"github.com/ebpfjail/ebpfjail/internal/mounts"
 	"golang.org/x/sys/unix"
 )
 
@@ -116,11 +117,11 @@ func TestKernelDev(t *testing.T) {
 }
 
 func TestParseMountDevs(t *testing.T) {
-	got := parseMountDevs(`22 27 0:21 / /proc rw,relatime - proc proc rw
+	got := mountDevsOf(mounts.ParseInfo(`22 27 0:21 / /proc rw,relatime - proc proc rw
 27 1 254:0 / / rw,relatime - ext4 /dev/vda rw
 bad line
 68 44 0:41 / /tmp/ovt/m rw,relatime - overlay overlay rw,lowerdir=/a
-`)
+`))
 	want := map[uint64]uint64{22: 21, 27: 254 << 20, 68: 41}
 	if !maps.Equal(got, want) {
 		t.Errorf("got %v, want %v", got, want)

@@ -137,7 +137,7 @@ func maskTargets(paths []string) ([]masked, error) {
 		seen[real] = true
 		out = append(out, masked{fd: fd, path: real})
 	}
-	var mounts []mountEntry
+	var mounts []mounts.Info
 	for _, p := range paths {
 		if !strings.HasPrefix(p, "/") {
 			continue // an abstract name
@@ -200,7 +200,7 @@ func sameFile(a, b int) bool {
 // socketAliases are the other paths at which the socket open as fd shows
 // through another mount of the same filesystem (a bind mount of /run
 // elsewhere): a mask on one mount does not cover the others.
-func socketAliases(fd int, mounts *[]mountEntry) ([]string, error) {
+func socketAliases(fd int, infos *[]mounts.Info) ([]string, error) {
 	var st unix.Statx_t
 	if err := unix.Statx(fd, "", unix.AT_EMPTY_PATH, unix.STATX_MNT_ID, &st); err != nil {
 		return nil, fmt.Errorf("statx: %w", err)
@@ -212,69 +212,42 @@ func socketAliases(fd int, mounts *[]mountEntry) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	if *mounts == nil {
+	if *infos == nil {
 		// This thread's mounts: /proc/self is the main thread's, which
 		// stays in the host's namespace.
 		b, err := os.ReadFile("/proc/thread-self/mountinfo")
 		if err != nil {
 			return nil, err
 		}
-		*mounts = parseMountinfo(string(b))
+		*infos = mounts.ParseInfo(string(b))
 	}
-	return aliases(*mounts, st.Mnt_id, real), nil
-}
-
-// mountEntry is one line of /proc/self/mountinfo: which part (root) of
-// which filesystem (dev) shows where (point).
-type mountEntry struct {
-	id    uint64
-	dev   string
-	root  string
-	point string
-}
-
-// parseMountinfo reads "ID PARENT MAJOR:MINOR ROOT MOUNTPOINT ..." lines
-// (proc(5)); lines it cannot read are skipped.
-func parseMountinfo(s string) []mountEntry {
-	var out []mountEntry
-	for line := range strings.Lines(s) {
-		f := strings.Fields(line)
-		if len(f) < 5 {
-			continue
-		}
-		id, err := strconv.ParseUint(f[0], 10, 64)
-		if err != nil {
-			continue
-		}
-		out = append(out, mountEntry{id: id, dev: f[2], root: mounts.Unescape(f[3]), point: mounts.Unescape(f[4])})
-	}
-	return out
+	return aliases(*infos, st.Mnt_id, real), nil
 }
 
 // aliases maps real (a path on mount mntID) to the paths the same file has
 // on every other mount of that filesystem whose root contains it.
-func aliases(mounts []mountEntry, mntID uint64, real string) []string {
-	var own *mountEntry
-	for i := range mounts {
-		if mounts[i].id == mntID {
-			own = &mounts[i]
+func aliases(infos []mounts.Info, mntID uint64, real string) []string {
+	var own *mounts.Info
+	for i := range infos {
+		if infos[i].ID == mntID {
+			own = &infos[i]
 		}
 	}
 	if own == nil {
 		return nil
 	}
-	rel, ok := within(own.point, real)
+	rel, ok := within(own.Point, real)
 	if !ok {
 		return nil
 	}
-	inFS := path.Join(own.root, rel) // the file's path inside its filesystem
+	inFS := path.Join(own.Root, rel) // the file's path inside its filesystem
 	var out []string
-	for _, m := range mounts {
-		if m.id == mntID || m.dev != own.dev {
+	for _, m := range infos {
+		if m.ID == mntID || m.Major != own.Major || m.Minor != own.Minor {
 			continue
 		}
-		if r, ok := within(m.root, inFS); ok {
-			out = append(out, path.Join(m.point, r))
+		if r, ok := within(m.Root, inFS); ok {
+			out = append(out, path.Join(m.Point, r))
 		}
 	}
 	return out

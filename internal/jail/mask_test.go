@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ebpfjail/ebpfjail/internal/mounts"
 	"github.com/ebpfjail/ebpfjail/internal/testutil"
 )
 
@@ -26,19 +27,19 @@ func TestAliasesFindTheSocketThroughEveryMountOfItsFilesystem(t *testing.T) {
 26 1 0:21 / /chroot/run rw - tmpfs tmpfs rw
 27 1 0:21 /engine/docker.sock /srv/one.sock rw - tmpfs tmpfs rw
 `
-	mounts := parseMountinfo(mountinfo)
-	got := aliases(mounts, 22, "/run/engine/docker.sock")
+	infos := mounts.ParseInfo(mountinfo)
+	got := aliases(infos, 22, "/run/engine/docker.sock")
 	want := []string{"/srv/engine dir/docker.sock", "/chroot/run/engine/docker.sock", "/srv/one.sock"}
 	if !slices.Equal(got, want) {
 		t.Errorf("aliases of /run/engine/docker.sock: got %q, want %q", got, want)
 	}
 	// From a bind mount back to the others.
-	got = aliases(mounts, 23, "/srv/engine dir/docker.sock")
+	got = aliases(infos, 23, "/srv/engine dir/docker.sock")
 	want = []string{"/run/engine/docker.sock", "/chroot/run/engine/docker.sock", "/srv/one.sock"}
 	if !slices.Equal(got, want) {
 		t.Errorf("aliases from the bind mount: got %q, want %q", got, want)
 	}
-	if got := aliases(mounts, 99, "/run/x"); got != nil {
+	if got := aliases(infos, 99, "/run/x"); got != nil {
 		t.Errorf("unknown mount: got %q, want none", got)
 	}
 }

@@ -3,6 +3,7 @@ package mounts
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -56,5 +57,20 @@ func TestCgroup2IsACgroup2Root(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(mnt, "cgroup.controllers")); err != nil {
 		t.Errorf("Cgroup2() = %s: not a cgroup2 root: %v", mnt, err)
+	}
+}
+
+func TestParseInfoReadsIDsDevicesRootsAndEscapedPoints(t *testing.T) {
+	got := ParseInfo(`22 1 0:21 / /run rw,nosuid shared:5 - tmpfs tmpfs rw
+23 1 259:3 /engine /srv/engine\040dir rw - ext4 /dev/x rw
+bad line
+24 1 x:1 / /y rw - tmpfs tmpfs rw
+`)
+	want := []Info{
+		{ID: 22, Major: 0, Minor: 21, Root: "/", Point: "/run"},
+		{ID: 23, Major: 259, Minor: 3, Root: "/engine", Point: "/srv/engine dir"},
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("got %+v, want %+v", got, want)
 	}
 }
