@@ -110,6 +110,7 @@ func RunWeak(o Options, log *slog.Logger) (int, error) {
 	}
 	defer removeTrust()
 	status, err := runWeak(o.Config, trustEnv, e.Proxy, sigs, log)
+	o.Gate.Release() // the command is gone: its terminal is ours again
 	if err != nil {
 		e.out.Close()
 		return 0, err
@@ -137,6 +138,7 @@ func runWeak(c Config, trustEnv []string, p *proxy.Proxy, sigs <-chan os.Signal,
 	if err != nil {
 		return 0, &Error{Step: StepStart, Err: err}
 	}
+	c.Gate.Hold()
 	stats := func() {
 		if c.Stats != nil {
 			WriteStats(c.Stats, p.Active())

@@ -144,6 +144,7 @@ func (s *Supervisor) Run(c Config, log *slog.Logger) (int, error) {
 	default:
 	}
 	status, err := s.runCommand(c, log, r)
+	defer c.Gate.Release() // if Run returns before its usual release
 	r.teardown()
 	if err != nil {
 		return 0, err
@@ -151,6 +152,7 @@ func (s *Supervisor) Run(c Config, log *slog.Logger) (int, error) {
 	// The last handlers (a handshake the client just refused, a request
 	// cut by the kill) write their events before the caller's summary.
 	svc.close()
+	c.Gate.Release() // the command is gone: its terminal is ours again
 	if c.Done != nil {
 		c.Done(status)
 	}
@@ -168,6 +170,7 @@ func (s *Supervisor) runCommand(c Config, log *slog.Logger, r *running) (int, er
 	if err != nil {
 		return 0, &Error{Step: StepStart, Err: err, User: c.User.Name}
 	}
+	c.Gate.Hold()
 	log.Info("command started", "pid", proc.Pid, "user", c.User.Name, "jail", r.j.ID)
 	debug.SetGCPercent(s.gc)
 	// Only now: the command was born with the user's limits (raiseFileLimit).
