@@ -23,7 +23,8 @@ type Tally struct {
 type TallyCounts struct {
 	Requests    int // HTTP requests the rule denied
 	Names       int // DNS names the rule denied
-	Connections int // connections refused: not HTTP, or a TLS handshake the client rejected
+	Connections int // connections refused (not HTTP, or not allowed)
+	Handshakes  int // TLS handshakes the client rejected (it does not trust the CA)
 	Failed      int // allowed requests and lookups ebpfjail could not forward
 }
 
@@ -53,8 +54,12 @@ func (t *Tally) Emit(e event.Event) {
 			t.counts.Failed++
 		}
 	case event.TypeConnection:
-		// A client that hung up without a byte was refused nothing.
-		if e.Verdict != event.Allow && e.Reason != "no request: EOF" {
+		switch {
+		case e.Verdict == event.Allow || e.Reason == "no request: EOF":
+			// A client that hung up without a byte was refused nothing.
+		case e.Scheme == "https" || strings.HasPrefix(e.Reason, "TLS handshake failed"):
+			t.counts.Handshakes++ // as the human log tells them apart
+		default:
 			t.counts.Connections++
 		}
 	}
@@ -79,6 +84,7 @@ func (c TallyCounts) Line(where string) string {
 	add(c.Requests, "request", "requests", "denied")
 	add(c.Names, "DNS name", "DNS names", "denied")
 	add(c.Connections, "connection", "connections", "refused")
+	add(c.Handshakes, "TLS handshake", "TLS handshakes", "failed")
 	add(c.Failed, "request", "requests", "failed upstream")
 	if len(parts) == 0 {
 		return ""

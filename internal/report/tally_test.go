@@ -17,15 +17,16 @@ func TestTallyCountsWhatTheHumanLogTellsByDefault(t *testing.T) {
 		{Type: event.TypeRequest, Verdict: event.Allow, Status: 502},                 // failed
 		{Type: event.TypeConnection, Verdict: event.Deny, Reason: "non-HTTP"},        // refused
 		{Type: event.TypeConnection, Verdict: event.Deny, Reason: "no request: EOF"}, // nothing refused
-		{Type: event.TypeConnection, Verdict: event.Allow},                           // fine
-		{Type: event.TypeDNS, Verdict: event.Deny, Name: "x.test"},                   // denied name
-		{Type: event.TypeDNS, Verdict: event.Allow, Rcode: "SERVFAIL"},               // failed
-		{Type: event.TypeExec, Argv: []string{"curl"}},                               // not a problem
+		{Type: event.TypeConnection, Verdict: event.Allow},
+		{Type: event.TypeConnection, Verdict: event.Deny, Scheme: "https", Reason: "TLS handshake failed: remote error"}, // fine
+		{Type: event.TypeDNS, Verdict: event.Deny, Name: "x.test"},                                                       // denied name
+		{Type: event.TypeDNS, Verdict: event.Allow, Rcode: "SERVFAIL"},                                                   // failed
+		{Type: event.TypeExec, Argv: []string{"curl"}},                                                                   // not a problem
 	}
 	for _, e := range evs {
 		tl.Emit(e)
 	}
-	want := TallyCounts{Requests: 2, Names: 1, Connections: 1, Failed: 2}
+	want := TallyCounts{Requests: 2, Names: 1, Connections: 1, Handshakes: 1, Failed: 2}
 	if got := tl.Counts(); got != want {
 		t.Fatalf("counts = %+v, want %+v", got, want)
 	}
@@ -42,6 +43,7 @@ func TestTallyLine(t *testing.T) {
 		{TallyCounts{Requests: 1}, "ebpfjail: 1 request denied (WHERE)\n"},
 		{TallyCounts{Requests: 3, Connections: 1}, "ebpfjail: 3 requests denied, 1 connection refused (WHERE)\n"},
 		{TallyCounts{Names: 2, Connections: 2, Failed: 1}, "ebpfjail: 2 DNS names denied, 2 connections refused, 1 request failed upstream (WHERE)\n"},
+		{TallyCounts{Handshakes: 1}, "ebpfjail: 1 TLS handshake failed (WHERE)\n"},
 	} {
 		if got := tc.c.Line("WHERE"); got != tc.want {
 			t.Errorf("%+v: Line = %q, want %q", tc.c, got, tc.want)
