@@ -125,3 +125,33 @@ func TestPrivilegedVerboseStillTellsEachRequestOnTheTerminal(t *testing.T) {
 	}
 	noJailsLeft(t)
 }
+
+// A warning that comes while the command runs (here: the JSON log cannot
+// be written, /dev/full) waits until the command has exited, then is
+// shown before the summary.
+func TestPrivilegedWarningsDuringTheRunWaitForTheCommandToExit(t *testing.T) {
+	testutil.RequireRoot(t)
+	requireTool(t, "tmux")
+	requireTool(t, "bash")
+	requireTool(t, "curl")
+	h, _ := quietOrigin(t)
+	m := newTmux(t, "ebpfjail-quietw")
+	cmd := fmt.Sprintf("%s --user nobody --js false --log-json /dev/full -- bash --norc --noprofile -i; echo EBPFJAIL-EXIT=$?; sleep 60", bin)
+	m.run("new-session", "-d", "-s", "jail", "-x", "250", "-y", "30", "env", owner(t), "PS1=jailed$ ", "sh", "-c", cmd)
+	m.waitScreen("jailed$")
+	m.run("send-keys", "-t", "jail", fmt.Sprintf("curl -s -o /dev/null -w 'status-%%{http_code}\\n' http://%s/", h.IPv4), "Enter")
+	m.waitScreen("status-403")
+	time.Sleep(500 * time.Millisecond)
+	if s := m.screen(); strings.Contains(s, "ebpfjail") {
+		t.Errorf("ebpfjail wrote on the command's screen while it ran:\n%s", s)
+	}
+	m.run("send-keys", "-t", "jail", "exit", "Enter")
+	m.waitScreen("EBPFJAIL-EXIT=")
+	s := m.screen()
+	warning := strings.Index(s, "ebpfjail: warning: cannot write the JSON log (/dev/full)")
+	summary := strings.Index(s, "ebpfjail: 1 request denied")
+	if warning < 0 || summary < warning || strings.Index(s, "status-403") > warning {
+		t.Errorf("want the held warning after the command, then the summary; screen:\n%s", s)
+	}
+	noJailsLeft(t)
+}

@@ -132,13 +132,13 @@ func runWeak(c Config, trustEnv []string, p *proxy.Proxy, sigs <-chan os.Signal,
 		"HTTPS_PROXY="+proxyURL, "https_proxy="+proxyURL,
 		"NO_PROXY="+noProxy, "no_proxy="+noProxy))
 	fg := c.Stdin != nil && Foreground(c.Stdin)
+	c.Gate.Hold() // from before its exec: the command may draw at once
 	proc, err := jail.StartUnjailed(jail.Command{
 		Args: c.Command, Env: env, Stdin: c.Stdin, Stdout: c.Stdout, Stderr: c.Stderr, Foreground: fg,
 	})
 	if err != nil {
 		return 0, &Error{Step: StepStart, Err: err}
 	}
-	c.Gate.Hold()
 	stats := func() {
 		if c.Stats != nil {
 			WriteStats(c.Stats, p.Active())

@@ -143,8 +143,8 @@ func (s *Supervisor) Run(c Config, log *slog.Logger) (int, error) {
 		return 128 + int(sig.(syscall.Signal)), nil
 	default:
 	}
-	status, err := s.runCommand(c, log, r)
 	defer c.Gate.Release() // if Run returns before its usual release
+	status, err := s.runCommand(c, log, r)
 	r.teardown()
 	if err != nil {
 		return 0, err
@@ -162,6 +162,7 @@ func (s *Supervisor) Run(c Config, log *slog.Logger) (int, error) {
 // runCommand starts the command in the jail and waits for it.
 func (s *Supervisor) runCommand(c Config, log *slog.Logger, r *running) (int, error) {
 	fg := c.Stdin != nil && Foreground(c.Stdin)
+	c.Gate.Hold() // from before its exec: the command may draw at once
 	proc, err := r.j.Start(jail.Command{
 		Args: c.Command, Env: c.Env, User: c.User,
 		Stdin: c.Stdin, Stdout: c.Stdout, Stderr: c.Stderr,
@@ -170,7 +171,6 @@ func (s *Supervisor) runCommand(c Config, log *slog.Logger, r *running) (int, er
 	if err != nil {
 		return 0, &Error{Step: StepStart, Err: err, User: c.User.Name}
 	}
-	c.Gate.Hold()
 	log.Info("command started", "pid", proc.Pid, "user", c.User.Name, "jail", r.j.ID)
 	debug.SetGCPercent(s.gc)
 	// Only now: the command was born with the user's limits (raiseFileLimit).
