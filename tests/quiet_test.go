@@ -58,22 +58,30 @@ func deniedRequests(path string) int {
 	return n
 }
 
-// A full-screen program in the jail keeps its screen while a background
-// job of the same shell makes denied requests; the counts come at exit.
-func TestPrivilegedQuietOnASharedTerminalThenOneSummaryLine(t *testing.T) {
+// jailedShell starts an interactive bash jailed by ebpfjail with flags in
+// a tmux pane wide enough for the summary line not to wrap, and waits for
+// its prompt. When ebpfjail exits, the pane shows EBPFJAIL-EXIT=status.
+func jailedShell(t *testing.T, name string, flags ...string) tmux {
+	t.Helper()
 	testutil.RequireRoot(t)
 	requireTool(t, "tmux")
 	requireTool(t, "bash")
-	requireTool(t, "less")
 	requireTool(t, "curl")
+	m := newTmux(t, name)
+	cmd := fmt.Sprintf("%s %s -- bash --norc --noprofile -i; echo EBPFJAIL-EXIT=$?; sleep 60", bin, strings.Join(flags, " "))
+	m.run("new-session", "-d", "-s", "jail", "-x", "250", "-y", "30", "env", owner(t), "PS1=jailed$ ", "sh", "-c", cmd)
+	m.waitScreen("jailed$")
+	return m
+}
+
+// A full-screen program in the jail keeps its screen while a background
+// job of the same shell makes denied requests; the counts come at exit.
+func TestPrivilegedQuietOnASharedTerminalThenOneSummaryLine(t *testing.T) {
+	requireTool(t, "less")
 	h, arrived := quietOrigin(t)
 	page := pagerFile(t)
 	events := filepath.Join(t.TempDir(), "events.json")
-	m := newTmux(t, "ebpfjail-quiet")
-	// Wide enough for the summary line not to wrap.
-	cmd := fmt.Sprintf("%s --user nobody --js false --log-json %s -- bash --norc --noprofile -i; echo EBPFJAIL-EXIT=$?; sleep 60", bin, events)
-	m.run("new-session", "-d", "-s", "jail", "-x", "250", "-y", "30", "env", owner(t), "PS1=jailed$ ", "sh", "-c", cmd)
-	m.waitScreen("jailed$")
+	m := jailedShell(t, "ebpfjail-quiet", "--user nobody --js false --log-json", events)
 
 	m.run("send-keys", "-t", "jail", fmt.Sprintf("(for i in 1 2 3; do sleep 1; curl -s -o /dev/null http://%s/denied-$i; done) &", h.IPv4), "Enter")
 	m.run("send-keys", "-t", "jail", "less "+page, "Enter")
@@ -107,15 +115,8 @@ func TestPrivilegedQuietOnASharedTerminalThenOneSummaryLine(t *testing.T) {
 // -v asks for the lines: each request is told on the terminal as it
 // happens.
 func TestPrivilegedVerboseStillTellsEachRequestOnTheTerminal(t *testing.T) {
-	testutil.RequireRoot(t)
-	requireTool(t, "tmux")
-	requireTool(t, "bash")
-	requireTool(t, "curl")
 	h, _ := quietOrigin(t)
-	m := newTmux(t, "ebpfjail-quietv")
-	cmd := fmt.Sprintf("%s -v --user nobody --js false -- bash --norc --noprofile -i; echo EBPFJAIL-EXIT=$?; sleep 60", bin)
-	m.run("new-session", "-d", "-s", "jail", "-x", "160", "-y", "30", "env", owner(t), "PS1=jailed$ ", "sh", "-c", cmd)
-	m.waitScreen("jailed$")
+	m := jailedShell(t, "ebpfjail-quietv", "-v --user nobody --js false")
 	m.run("send-keys", "-t", "jail", fmt.Sprintf("curl -s -o /dev/null http://%s/told-$((1+1))", h.IPv4), "Enter")
 	m.waitScreen(fmt.Sprintf("ebpfjail: denied GET http://%s/told-2", h.IPv4))
 	m.run("send-keys", "-t", "jail", "exit", "Enter")
@@ -130,15 +131,8 @@ func TestPrivilegedVerboseStillTellsEachRequestOnTheTerminal(t *testing.T) {
 // be written, /dev/full) waits until the command has exited, then is
 // shown before the summary.
 func TestPrivilegedWarningsDuringTheRunWaitForTheCommandToExit(t *testing.T) {
-	testutil.RequireRoot(t)
-	requireTool(t, "tmux")
-	requireTool(t, "bash")
-	requireTool(t, "curl")
 	h, _ := quietOrigin(t)
-	m := newTmux(t, "ebpfjail-quietw")
-	cmd := fmt.Sprintf("%s --user nobody --js false --log-json /dev/full -- bash --norc --noprofile -i; echo EBPFJAIL-EXIT=$?; sleep 60", bin)
-	m.run("new-session", "-d", "-s", "jail", "-x", "250", "-y", "30", "env", owner(t), "PS1=jailed$ ", "sh", "-c", cmd)
-	m.waitScreen("jailed$")
+	m := jailedShell(t, "ebpfjail-quietw", "--user nobody --js false --log-json /dev/full")
 	m.run("send-keys", "-t", "jail", fmt.Sprintf("curl -s -o /dev/null -w 'status-%%{http_code}\\n' http://%s/", h.IPv4), "Enter")
 	m.waitScreen("status-403")
 	time.Sleep(500 * time.Millisecond)
