@@ -74,6 +74,15 @@ func jailedShell(t *testing.T, name string, flags ...string) tmux {
 	return m
 }
 
+// exitShell exits the jailed shell and returns the screen once ebpfjail
+// has exited too.
+func exitShell(m tmux) string {
+	m.t.Helper()
+	m.run("send-keys", "-t", "jail", "exit", "Enter")
+	m.waitScreen("EBPFJAIL-EXIT=")
+	return m.screen()
+}
+
 // A full-screen program in the jail keeps its screen while a background
 // job of the same shell makes denied requests; the counts come at exit.
 func TestPrivilegedQuietOnASharedTerminalThenOneSummaryLine(t *testing.T) {
@@ -99,9 +108,7 @@ func TestPrivilegedQuietOnASharedTerminalThenOneSummaryLine(t *testing.T) {
 	}
 
 	m.run("send-keys", "-t", "jail", "q")
-	m.run("send-keys", "-t", "jail", "exit", "Enter")
-	m.waitScreen("EBPFJAIL-EXIT=")
-	s := m.screen()
+	s := exitShell(m)
 	want := "ebpfjail: 3 requests denied (they are in " + events
 	if strings.Count(s, "ebpfjail: ") != 1 || !strings.Contains(s, want) {
 		t.Errorf("after the command: want the one line %q, screen:\n%s", want, s)
@@ -119,9 +126,7 @@ func TestPrivilegedVerboseStillTellsEachRequestOnTheTerminal(t *testing.T) {
 	m := jailedShell(t, "ebpfjail-quietv", "-v --user nobody --js false")
 	m.run("send-keys", "-t", "jail", fmt.Sprintf("curl -s -o /dev/null http://%s/told-$((1+1))", h.IPv4), "Enter")
 	m.waitScreen(fmt.Sprintf("ebpfjail: denied GET http://%s/told-2", h.IPv4))
-	m.run("send-keys", "-t", "jail", "exit", "Enter")
-	m.waitScreen("EBPFJAIL-EXIT=")
-	if s := m.screen(); strings.Contains(s, "requests denied") || strings.Contains(s, "request denied") {
+	if s := exitShell(m); strings.Contains(s, "requests denied") || strings.Contains(s, "request denied") {
 		t.Errorf("-v printed the summary of counts too:\n%s", s)
 	}
 	noJailsLeft(t)
@@ -139,9 +144,7 @@ func TestPrivilegedWarningsDuringTheRunWaitForTheCommandToExit(t *testing.T) {
 	if s := m.screen(); strings.Contains(s, "ebpfjail") {
 		t.Errorf("ebpfjail wrote on the command's screen while it ran:\n%s", s)
 	}
-	m.run("send-keys", "-t", "jail", "exit", "Enter")
-	m.waitScreen("EBPFJAIL-EXIT=")
-	s := m.screen()
+	s := exitShell(m)
 	warning := strings.Index(s, "ebpfjail: warning: cannot write the JSON log (/dev/full)")
 	summary := strings.Index(s, "ebpfjail: 1 request denied")
 	if warning < 0 || summary < warning || strings.Index(s, "status-403") > warning {
