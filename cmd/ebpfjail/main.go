@@ -377,7 +377,7 @@ func mainStatus(args []string) int {
 		fmt.Println(version())
 		return 0
 	}
-	log := supervisor.NewLogger(os.Stderr, o.verbose)
+	log := supervisor.NewLogger(stderr, o.verbose)
 	stopProfile := profile.Start(os.Stderr)
 	defer stopProfile()
 	var status int

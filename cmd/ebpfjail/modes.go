@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ebpfjail/ebpfjail/internal/jail"
+	"github.com/ebpfjail/ebpfjail/internal/report"
 	"github.com/ebpfjail/ebpfjail/internal/rules"
 	"github.com/ebpfjail/ebpfjail/internal/supervisor"
 	"github.com/ebpfjail/ebpfjail/internal/tlsca"
@@ -45,18 +46,22 @@ func serverAddr(flag string) (string, error) {
 // supervised are the options as the supervisor takes them.
 func supervised(o *options) supervisor.Options {
 	pins, _ := parseResolve(o.resolve) // checked by parseArgs
+	var gate *report.Gate
+	if quiet(o) {
+		gate = stderr
+	}
 	return supervisor.Options{
 		Rule: supervisor.Rule{JS: o.js, JSFile: o.jsFile, Sh: o.sh, Proc: o.proc, JSTimeout: o.jsTimeout, Reload: o.server, Audit: o.audit},
 		Records: supervisor.Records{
 			RequestLog: o.requestLog, JSON: o.logJSON, Audit: o.audit, Verbose: o.verbose,
-			Stdout: os.Stdout, Stderr: os.Stderr, Warn: warn,
+			Quiet: gate != nil, Stdout: os.Stdout, Stderr: stderr, Warn: warn,
 		},
 		Config: supervisor.Config{
 			Command: o.command, Env: os.Environ(), Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
 			FakeDNS: o.dnsMode == "fake", DNSUpstream: o.dnsUpstream, Resolve: pins, LocalNames: o.localNames,
 			NoMITM: o.noMITM, TCP: o.tcp, Inbound: o.inbound, AllowUnix: o.allowUnix, DenyUnix: o.denyUnix,
 			Timeout: time.Duration(o.timeout * float64(time.Second)),
-			Warn:    warn, Stats: os.Stderr,
+			Warn:    warn, Stats: os.Stderr, Gate: gate,
 		},
 	}
 }

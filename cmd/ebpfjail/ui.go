@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/ebpfjail/ebpfjail/internal/report"
 	"github.com/ebpfjail/ebpfjail/internal/supervisor"
 )
 
@@ -50,7 +51,17 @@ func warnf(w io.Writer, format string, args ...any) {
 }
 
 // warn is warnf for a message made elsewhere.
-func warn(msg string) { warnf(os.Stderr, "%s", msg) }
+func warn(msg string) { warnf(stderr, "%s", msg) }
+
+// stderr is where ebpfjail's own messages go once the command may run: on
+// a terminal the command shares, they wait while it runs (see quiet).
+var stderr = report.NewGate(os.Stderr)
+
+// quiet reports whether ebpfjail keeps off the terminal while o's command
+// runs (supervisor.QuietTerminal); --server runs no command.
+func quiet(o *options) bool {
+	return !o.server && supervisor.QuietTerminal(supervisor.IsTerminal(os.Stderr), o.verbose)
+}
 
 // needRoot refuses to go on without root; example is the command line to
 // show with sudo.

@@ -36,4 +36,9 @@
 // wrong (denied requests and DNS names, blocked connections, TLS handshakes
 // the client rejected, upstream failures); -v adds every request, DNS
 // answer and connection; -vv adds exec and summary events and byte counts.
+//
+// On a terminal the command shares, nothing may draw on its screen while it
+// runs: a [Tally] takes the human log's place and counts what it would have
+// told, for one line at exit, and a [Gate] holds ebpfjail's other messages
+// (warnings, the log) until the command has exited.
 package report

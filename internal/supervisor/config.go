@@ -8,6 +8,7 @@ import (
 
 	"github.com/ebpfjail/ebpfjail/internal/jail"
 	"github.com/ebpfjail/ebpfjail/internal/proxy"
+	"github.com/ebpfjail/ebpfjail/internal/report"
 	"github.com/ebpfjail/ebpfjail/internal/rules"
 	"github.com/ebpfjail/ebpfjail/pkg/event"
 )
@@ -55,4 +56,8 @@ type Config struct {
 
 	Warn  func(msg string) // a warning for the user; required
 	Stats io.Writer        // where the stats line goes on SIGUSR1; nil: nowhere
+	// Gate, if set, is ebpfjail's stderr on a terminal the command shares:
+	// held from the command's start until it has exited and the jail is
+	// gone, so ebpfjail's messages wait instead of drawing on its screen.
+	Gate *report.Gate
 }

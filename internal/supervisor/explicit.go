@@ -110,6 +110,7 @@ func RunWeak(o Options, log *slog.Logger) (int, error) {
 	}
 	defer removeTrust()
 	status, err := runWeak(o.Config, trustEnv, e.Proxy, sigs, log)
+	o.Gate.Release() // the command is gone: its terminal is ours again
 	if err != nil {
 		e.out.Close()
 		return 0, err
@@ -131,6 +132,7 @@ func runWeak(c Config, trustEnv []string, p *proxy.Proxy, sigs <-chan os.Signal,
 		"HTTPS_PROXY="+proxyURL, "https_proxy="+proxyURL,
 		"NO_PROXY="+noProxy, "no_proxy="+noProxy))
 	fg := c.Stdin != nil && Foreground(c.Stdin)
+	c.Gate.Hold() // from before its exec: the command may draw at once
 	proc, err := jail.StartUnjailed(jail.Command{
 		Args: c.Command, Env: env, Stdin: c.Stdin, Stdout: c.Stdout, Stderr: c.Stderr, Foreground: fg,
 	})

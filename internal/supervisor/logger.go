@@ -3,9 +3,11 @@ package supervisor
 import (
 	"io"
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/ebpfjail/ebpfjail/internal/ratelog"
+	"golang.org/x/sys/unix"
 )
 
 // NewLogger is the log a user of ebpfjail sees on w: warnings, with
@@ -28,3 +30,21 @@ const (
 	logBurst    = 5
 	logInterval = 10 * time.Second
 )
+
+// QuietTerminal decides whether ebpfjail keeps quiet on its stderr while
+// the command runs: when stderr is a terminal (stderrTerminal) and no -v
+// asked for lines. The test is stderr alone, not also stdin: the command
+// inherits that stderr, so whatever ebpfjail writes there lands on the
+// screen the command draws on, whether it runs in the foreground or not
+// (a job in the background of an interactive shell draws on the shell's
+// screen too). On anything else (a file, a pipe, CI) the line per
+// problem stays: nobody's screen is at stake, and scripts read them.
+func QuietTerminal(stderrTerminal bool, verbose int) bool {
+	return stderrTerminal && verbose == 0
+}
+
+// IsTerminal reports whether f is a terminal.
+func IsTerminal(f *os.File) bool {
+	_, err := unix.IoctlGetWinsize(int(f.Fd()), unix.TIOCGWINSZ)
+	return err == nil
+}

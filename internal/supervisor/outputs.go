@@ -18,6 +18,10 @@ type Records struct {
 	JSON       string // a file to append JSON events to; "-" is Stdout
 	Audit      bool   // a table per process at Finish
 	Verbose    int    // the human log's detail: 0 denials, 1 every request
+	// Quiet is for a terminal the command shares (QuietTerminal): the
+	// human log only counts what it would tell, and Finish says the
+	// counts in one line.
+	Quiet bool
 	// Stdout and Stderr are ebpfjail's; the human log and the audit
 	// table go to Stderr.
 	Stdout, Stderr io.Writer
@@ -29,6 +33,8 @@ type Records struct {
 type Outputs struct {
 	sink   report.Sink
 	audit  *report.Audit
+	tally  *report.Tally // the human log, when quiet
+	see    string        // where the tally's line says to look
 	json   *report.JSON
 	reqLog *report.RequestLog
 	files  []io.Closer
@@ -42,7 +48,13 @@ type Outputs struct {
 // or StepJSONLog.
 func OpenOutputs(r Records) (*Outputs, error) {
 	out := &Outputs{start: time.Now(), stderr: r.Stderr, warn: r.Warn}
-	sinks := []report.Sink{report.NewHuman(r.Stderr, r.Verbose)}
+	var sinks []report.Sink
+	if r.Quiet {
+		out.tally, out.see = report.NewTally(), report.SeeHint(r.JSON)
+		sinks = append(sinks, out.tally)
+	} else {
+		sinks = append(sinks, report.NewHuman(r.Stderr, r.Verbose))
+	}
 	if r.RequestLog != "" {
 		f, err := os.OpenFile(r.RequestLog, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 		if err != nil {
@@ -88,8 +100,8 @@ func (out *Outputs) warnLogError(what, name string) func(error) {
 	}
 }
 
-// Finish prints the audit's table, writes the summary event and closes
-// the outputs.
+// Finish prints the audit's table and, when quiet, the line of counts,
+// writes the summary event and closes the outputs.
 func (out *Outputs) Finish(status int) {
 	if out.audit != nil {
 		s := out.audit.Summary(status, time.Since(out.start))
@@ -97,6 +109,9 @@ func (out *Outputs) Finish(status int) {
 		if out.json != nil {
 			out.json.Emit(event.Event{V: event.Version, Type: event.TypeSummary, Time: time.Now().UTC(), Summary: &s})
 		}
+	}
+	if out.tally != nil {
+		io.WriteString(out.stderr, out.tally.Counts().Line(out.see))
 	}
 	out.Close()
 }

@@ -143,6 +143,7 @@ func (s *Supervisor) Run(c Config, log *slog.Logger) (int, error) {
 		return 128 + int(sig.(syscall.Signal)), nil
 	default:
 	}
+	defer c.Gate.Release() // if Run returns before its usual release
 	status, err := s.runCommand(c, log, r)
 	r.teardown()
 	if err != nil {
@@ -151,6 +152,7 @@ func (s *Supervisor) Run(c Config, log *slog.Logger) (int, error) {
 	// The last handlers (a handshake the client just refused, a request
 	// cut by the kill) write their events before the caller's summary.
 	svc.close()
+	c.Gate.Release() // the command is gone: its terminal is ours again
 	if c.Done != nil {
 		c.Done(status)
 	}
@@ -160,6 +162,7 @@ func (s *Supervisor) Run(c Config, log *slog.Logger) (int, error) {
 // runCommand starts the command in the jail and waits for it.
 func (s *Supervisor) runCommand(c Config, log *slog.Logger, r *running) (int, error) {
 	fg := c.Stdin != nil && Foreground(c.Stdin)
+	c.Gate.Hold() // from before its exec: the command may draw at once
 	proc, err := r.j.Start(jail.Command{
 		Args: c.Command, Env: c.Env, User: c.User,
 		Stdin: c.Stdin, Stdout: c.Stdout, Stderr: c.Stderr,
