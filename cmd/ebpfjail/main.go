@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/ebpfjail/ebpfjail/internal/attack"
+	"github.com/ebpfjail/ebpfjail/internal/control"
 	"github.com/ebpfjail/ebpfjail/internal/hostname"
 	"github.com/ebpfjail/ebpfjail/internal/profile"
 	"github.com/ebpfjail/ebpfjail/internal/supervisor"
@@ -63,8 +64,9 @@ type options struct {
 	version     bool
 	help        bool
 	check       bool
-	attack      bool     // check --attack
-	targets     []string // check --attack --target
+	attack      bool          // check --attack
+	targets     []string      // check --attack --target
+	control     *control.Args // watch, ps
 	command     []string
 }
 
@@ -171,6 +173,10 @@ func parseArgs(args []string) (*options, error) {
 	if fs.ArgsLenAtDash() == -1 && len(rest) > 0 && rest[0] == "check" {
 		o.check = true
 		return o, parseCheck(o, rest[1:])
+	}
+	if fs.ArgsLenAtDash() == -1 && len(rest) > 0 && (rest[0] == "watch" || rest[0] == "ps") {
+		o.control = &control.Args{}
+		return o, o.control.Parse(rest)
 	}
 	if fs.ArgsLenAtDash() == -1 && len(rest) > 0 && rest[0] == "ca" {
 		if len(rest) != 2 || (rest[1] != "export" && rest[1] != "path") {
@@ -386,6 +392,8 @@ func mainStatus(args []string) int {
 		status, err = runAttack(os.Stdout, o, log)
 	case o.check:
 		status, err = runCheck(os.Stdout)
+	case o.control != nil:
+		status, err = control.Run(o.control, os.Stdout, os.Stderr)
 	case o.ca != "":
 		status, err = runCA(os.Stdout, o.ca)
 	case o.testSet:
@@ -403,6 +411,9 @@ func mainStatus(args []string) int {
 		var e *exitError
 		if !errors.As(err, &e) {
 			e = fail(exitFailure, err)
+		}
+		if he := (*control.HintError)(nil); errors.As(err, &he) {
+			e = fail(exitFailure, he.Err, he.Hint)
 		}
 		printError(os.Stderr, e)
 		return e.code

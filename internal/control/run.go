@@ -1,0 +1,103 @@
+package control
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"strings"
+	"time"
+)
+
+// StateDir is where running jails keep their state records and control
+// sockets: internal/jail's Paths.State.
+const StateDir = "/run/ebpfjail/jails"
+
+// HintError is a failure with what the user can do about it.
+type HintError struct {
+	Err  error
+	Hint string
+}
+
+func (e *HintError) Error() string { return e.Err.Error() }
+func (e *HintError) Unwrap() error { return e.Err }
+
+// Args are the arguments of watch or ps, the word itself first.
+type Args struct {
+	Watch bool   // watch; else ps
+	JSON  bool   // watch --json
+	Jail  string // an id prefix, "" for every jail
+}
+
+// Parse reads `watch [--json] [JAIL]` or `ps` into a.
+func (a *Args) Parse(args []string) error {
+	a.Watch = args[0] == "watch"
+	for _, w := range args[1:] {
+		switch {
+		case a.Watch && w == "--json":
+			a.JSON = true
+		case a.Watch && a.Jail == "" && w != "" && !strings.HasPrefix(w, "-"):
+			a.Jail = w
+		default:
+			if a.Watch {
+				return fmt.Errorf("watch takes [--json] [JAIL], got %q", w)
+			}
+			return fmt.Errorf("ps takes no arguments, got %q", w)
+		}
+	}
+	return nil
+}
+
+// Run runs watch or ps on StateDir and returns the exit status. It needs
+// root: the sockets are root's, and the server refuses anyone else.
+func Run(a *Args, stdout, stderr *os.File) (int, error) {
+	word := map[bool]string{true: "watch", false: "ps"}[a.Watch]
+	if runtime.GOOS != "linux" {
+		return 0, &HintError{errors.New(word + " needs Linux"), "jails run only on Linux"}
+	}
+	if os.Geteuid() != 0 {
+		return 0, &HintError{errors.New(word + " needs root"), "run it with sudo, as in: sudo ebpfjail " + word}
+	}
+	return run(a, StateDir, stdout, stderr)
+}
+
+func run(a *Args, stateDir string, stdout, stderr *os.File) (int, error) {
+	ctx := context.Background()
+	if !a.Watch {
+		jails, err := Running(ctx, stateDir, "")
+		if err != nil {
+			return 0, err
+		}
+		if len(jails) == 0 {
+			fmt.Fprintln(stdout, "no jail running")
+			return 0, nil
+		}
+		WriteTable(stdout, jails, time.Now())
+		return 0, nil
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	p := &Printer{Out: &stopOnError{w: stdout, stop: cancel}, Notes: stderr, JSON: a.JSON,
+		Color: !a.JSON && isTerminal(stdout) && os.Getenv("NO_COLOR") == ""}
+	if !Watch(ctx, stateDir, a.Jail, a.Jail != "", p) {
+		return 0, &HintError{errors.New("no running jail's id starts with " + a.Jail), "'sudo ebpfjail ps' lists the running jails; 'sudo ebpfjail watch' follows all of them"}
+	}
+	return 0, nil
+}
+
+// stopOnError calls stop when a write fails: a reader that went away
+// (watch | head) ends the watch.
+type stopOnError struct {
+	w    io.Writer
+	stop func()
+}
+
+func (s *stopOnError) Write(b []byte) (int, error) {
+	n, err := s.w.Write(b)
+	if err != nil {
+		s.stop()
+	}
+	return n, err
+}
