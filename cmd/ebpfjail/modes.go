@@ -46,7 +46,7 @@ func serverAddr(flag string) (string, error) {
 func supervised(o *options) supervisor.Options {
 	pins, _ := parseResolve(o.resolve) // checked by parseArgs
 	return supervisor.Options{
-		Rule: supervisor.Rule{JS: o.js, JSFile: o.jsFile, Sh: o.sh, Proc: o.proc, JSTimeout: o.jsTimeout, Reload: o.server, Audit: o.audit},
+		Rule: supervisor.Rule{JS: o.js, JSFile: o.jsFile, Sh: o.sh, Proc: o.proc, JSTimeout: o.jsTimeout, Reload: o.server, Audit: o.audit, Ask: o.ask, AskTimeout: o.askTimeout},
 		Records: supervisor.Records{
 			RequestLog: o.requestLog, JSON: o.logJSON, Audit: o.audit, Verbose: o.verbose,
 			Stdout: os.Stdout, Stderr: os.Stderr, Warn: warn,

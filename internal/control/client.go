@@ -52,14 +52,20 @@ type Conn struct {
 	sc *bufio.Scanner
 }
 
-// Dial connects to the socket at path and sends op.
+// Dial connects to the socket at path and asks for op.
 func Dial(ctx context.Context, path, op string) (*Conn, error) {
+	return DialRequest(ctx, path, Request{Op: op})
+}
+
+// DialRequest connects to the socket at path and sends req.
+func DialRequest(ctx context.Context, path string, req Request) (*Conn, error) {
+	req.V = Version
 	var d net.Dialer
 	c, err := d.DialContext(ctx, "unix", path)
 	if err != nil {
 		return nil, fmt.Errorf("connect to jail: %w", err)
 	}
-	b, _ := json.Marshal(Request{V: Version, Op: op})
+	b, _ := json.Marshal(req)
 	c.SetWriteDeadline(time.Now().Add(requestTimeout))
 	if _, err := c.Write(append(b, '\n')); err != nil {
 		c.Close()
@@ -134,4 +140,29 @@ func Running(ctx context.Context, stateDir, prefix string) ([]Status, error) {
 		}
 	}
 	return out, nil
+}
+
+// AnswerHeld gives decision to the request held as id in whichever
+// running jail holds it.
+func AnswerHeld(ctx context.Context, stateDir, id, decision string) error {
+	ids, err := Jails(stateDir)
+	if err != nil {
+		return err
+	}
+	for _, jail := range ids {
+		c, err := DialRequest(ctx, SocketPath(stateDir, jail), Request{Op: OpAnswer, ID: id, Answer: decision})
+		if err != nil {
+			continue
+		}
+		c.c.SetReadDeadline(time.Now().Add(requestTimeout))
+		m, err := c.Next()
+		c.Close()
+		if err == nil && m.Answered {
+			return nil
+		}
+		if err != nil && !strings.Contains(err.Error(), ErrNoPending.Error()) {
+			return err
+		}
+	}
+	return fmt.Errorf("no request waits for an answer as %s (answered, timed out, or its jail ended)", id)
 }

@@ -30,6 +30,9 @@ type Hub struct {
 	subs  map[*subscriber]struct{}
 	ended *End
 	last  []event.Event // the latest events, at most Backlog, oldest first
+
+	pending map[string]*held // --ask: requests waiting for a person
+	always  map[string]bool  // hosts a person allowed for the rest of the run
 }
 
 // NewHub returns the hub of a jail running command as user.
@@ -131,6 +134,9 @@ func (h *Hub) Subscribe() *subscriber {
 	for _, e := range h.last {
 		s.offer(e)
 	}
+	for _, e := range h.pending {
+		s.offerPending(&e.p)
+	}
 	if h.ended != nil {
 		s.end(h.ended)
 	}
@@ -170,6 +176,7 @@ type item struct {
 	dropped int64
 	event   *event.Event
 	end     *End
+	pending *Pending
 }
 
 func newSubscriber() *subscriber {
@@ -185,6 +192,21 @@ func (s *subscriber) offer(e event.Event) {
 	}
 	select {
 	case s.queue <- item{dropped: s.lost, event: &e}:
+		s.lost = 0
+	default:
+		s.lost++
+	}
+}
+
+// offerPending queues a held request, like an event.
+func (s *subscriber) offerPending(p *Pending) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ended {
+		return
+	}
+	select {
+	case s.queue <- item{dropped: s.lost, pending: p}:
 		s.lost = 0
 	default:
 		s.lost++

@@ -90,12 +90,14 @@ func TestParseArgs(t *testing.T) {
 		want Args
 		err  bool
 	}{
-		{[]string{"watch"}, Args{Watch: true}, false},
-		{[]string{"watch", "--json", "12-ab"}, Args{Watch: true, JSON: true, Jail: "12-ab"}, false},
+		{[]string{"watch"}, Args{Word: "watch"}, false},
+		{[]string{"watch", "--json", "12-ab"}, Args{Word: "watch", JSON: true, Jail: "12-ab"}, false},
 		{[]string{"watch", "a", "b"}, Args{}, true},
 		{[]string{"watch", "--color"}, Args{}, true},
-		{[]string{"ps"}, Args{}, false},
+		{[]string{"ps"}, Args{Word: "ps"}, false},
 		{[]string{"ps", "x"}, Args{}, true},
+		{[]string{"answer", "a1b2c3", "always"}, Args{Word: "answer", ID: "a1b2c3", Answer: "always"}, false},
+		{[]string{"answer", "a1b2c3", "maybe"}, Args{}, true},
 	} {
 		var a Args
 		err := a.Parse(c.args)

@@ -44,6 +44,18 @@ func (p *Printer) Event(id string, e event.Event) {
 	fmt.Fprintf(p.Out, "%s %s %s\n", at, id, report.WatchLine(e, p.Color))
 }
 
+// Pending shows a held request and how to answer it.
+func (p *Printer) Pending(id string, h Pending) {
+	what := report.WatchLine(event.Event{Type: event.TypeRequest, Verdict: "ask", Method: h.Method, URL: h.URL, PID: h.PID, Comm: h.Comm}, false)
+	what = strings.Replace(what, "denied ", "", 1)
+	w := p.Out
+	if p.JSON {
+		w = p.Notes
+	}
+	fmt.Fprintf(w, "%s %s ASK %s %s: sudo ebpfjail answer %s allow|always|deny (denied at %s)\n",
+		time.Now().Format("15:04:05.000"), id, h.ID, what, h.ID, h.Expires.Local().Format("15:04:05"))
+}
+
 // Dropped says how many events this watcher missed.
 func (p *Printer) Dropped(id string, n int64) {
 	fmt.Fprintf(p.Notes, "ebpfjail: jail %s: %d events dropped (this watcher read too slowly)\n", id, n)

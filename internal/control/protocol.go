@@ -24,12 +24,15 @@ const (
 const (
 	OpStatus    = "status"    // one status message, then the server closes
 	OpSubscribe = "subscribe" // a status, every event as it happens, then an end
+	OpAnswer    = "answer"    // decide a held request (ID, Answer); one Message back
 )
 
 // Request is the one line a client sends.
 type Request struct {
-	V  int    `json:"v"`
-	Op string `json:"op"`
+	V      int    `json:"v"`
+	Op     string `json:"op"`
+	ID     string `json:"id,omitempty"`     // answer: the held request
+	Answer string `json:"answer,omitempty"` // answer: allow, always or deny
 }
 
 // Message is one line from the server: exactly one of its pointer or
@@ -43,6 +46,10 @@ type Message struct {
 	Dropped int64  `json:"dropped,omitempty"`
 	End     *End   `json:"end,omitempty"`
 	Error   string `json:"error,omitempty"`
+	// Pending is a request held for an answer (--ask).
+	Pending *Pending `json:"pending,omitempty"`
+	// Answered confirms an answer.
+	Answered bool `json:"answered,omitempty"`
 }
 
 // Status is what `ebpfjail ps` shows of a jail.

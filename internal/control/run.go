@@ -24,27 +24,43 @@ type HintError struct {
 func (e *HintError) Error() string { return e.Err.Error() }
 func (e *HintError) Unwrap() error { return e.Err }
 
-// Args are the arguments of watch or ps, the word itself first.
+// Words are the commands this package runs.
+var Words = map[string]bool{"watch": true, "ps": true, "answer": true}
+
+// Args are the arguments of watch, ps or answer.
 type Args struct {
-	Watch bool   // watch; else ps
-	JSON  bool   // watch --json
-	Jail  string // an id prefix, "" for every jail
+	Word   string // watch, ps or answer
+	JSON   bool   // watch --json
+	Jail   string // watch: an id prefix, "" for every jail
+	ID     string // answer: the held request
+	Answer string // answer: allow, always or deny
 }
 
-// Parse reads `watch [--json] [JAIL]` or `ps` into a.
+// Parse reads `watch [--json] [JAIL]`, `ps` or `answer ID DECISION`
+// into a.
 func (a *Args) Parse(args []string) error {
-	a.Watch = args[0] == "watch"
+	a.Word = args[0]
+	switch a.Word {
+	case "answer":
+		if len(args) != 3 || (args[2] != AnswerAllow && args[2] != AnswerAlways && args[2] != AnswerDeny) {
+			return errors.New("answer takes ID allow|always|deny")
+		}
+		a.ID, a.Answer = args[1], args[2]
+		return nil
+	case "ps":
+		if len(args) > 1 {
+			return fmt.Errorf("ps takes no arguments, got %q", args[1])
+		}
+		return nil
+	}
 	for _, w := range args[1:] {
 		switch {
-		case a.Watch && w == "--json":
+		case w == "--json":
 			a.JSON = true
-		case a.Watch && a.Jail == "" && w != "" && !strings.HasPrefix(w, "-"):
+		case a.Jail == "" && w != "" && !strings.HasPrefix(w, "-"):
 			a.Jail = w
 		default:
-			if a.Watch {
-				return fmt.Errorf("watch takes [--json] [JAIL], got %q", w)
-			}
-			return fmt.Errorf("ps takes no arguments, got %q", w)
+			return fmt.Errorf("watch takes [--json] [JAIL], got %q", w)
 		}
 	}
 	return nil
@@ -53,7 +69,7 @@ func (a *Args) Parse(args []string) error {
 // Run runs watch or ps on StateDir and returns the exit status. It needs
 // root: the sockets are root's, and the server refuses anyone else.
 func Run(a *Args, stdout, stderr *os.File) (int, error) {
-	word := map[bool]string{true: "watch", false: "ps"}[a.Watch]
+	word := a.Word
 	if runtime.GOOS != "linux" {
 		return 0, &HintError{errors.New(word + " needs Linux"), "jails run only on Linux"}
 	}
@@ -65,7 +81,13 @@ func Run(a *Args, stdout, stderr *os.File) (int, error) {
 
 func run(a *Args, stateDir string, stdout, stderr *os.File) (int, error) {
 	ctx := context.Background()
-	if !a.Watch {
+	if a.Word == "answer" {
+		if err := AnswerHeld(ctx, stateDir, a.ID, a.Answer); err != nil {
+			return 0, &HintError{err, "'sudo ebpfjail watch' shows the requests that wait, with their ids"}
+		}
+		return 0, nil
+	}
+	if a.Word == "ps" {
 		jails, err := Running(ctx, stateDir, "")
 		if err != nil {
 			return 0, err

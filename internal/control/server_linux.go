@@ -177,6 +177,12 @@ func (s *Server) serve(c *net.UnixConn) {
 		send(Message{Status: &st})
 	case OpSubscribe:
 		s.subscribe(c, send)
+	case OpAnswer:
+		if err := s.hub.Answer(req.ID, req.Answer); err != nil {
+			send(Message{Error: err.Error()})
+			return
+		}
+		send(Message{Answered: true})
 	default:
 		send(Message{Error: fmt.Sprintf("unknown op %q", req.Op)})
 	}
@@ -220,6 +226,12 @@ func (s *Server) subscribe(c *net.UnixConn, send func(Message) error) {
 		if it.end != nil {
 			send(Message{End: it.end})
 			return
+		}
+		if it.pending != nil {
+			if send(Message{Pending: it.pending}) != nil {
+				return
+			}
+			continue
 		}
 		if send(Message{Event: it.event}) != nil {
 			return

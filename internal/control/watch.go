@@ -19,8 +19,9 @@ type Watcher interface {
 	Attached(s Status)
 	Event(id string, e event.Event)
 	Dropped(id string, n int64)
-	Ended(id string, end *End) // end is nil when the connection was lost
-	Idle()                     // no jail is attached (once each time it happens)
+	Pending(id string, p Pending) // a request held for an answer (--ask)
+	Ended(id string, end *End)    // end is nil when the connection was lost
+	Idle()                        // no jail is attached (once each time it happens)
 }
 
 // Watch follows the jails in stateDir whose id starts with prefix and,
@@ -129,6 +130,8 @@ func follow(c *Conn, id string, w Watcher, call func(func())) {
 			return
 		case m.Event != nil:
 			call(func() { w.Event(id, *m.Event) })
+		case m.Pending != nil:
+			call(func() { w.Pending(id, *m.Pending) })
 		}
 	}
 }

@@ -57,6 +57,9 @@ func Jail(o Options, userFlag string, log *slog.Logger) (int, error) {
 	defer removeTrust()
 	c.Rules, c.CA, c.Event, c.Done = engine, ca, out.Emit, out.Finish
 	c.Control = control.NewHub(c.Command, c.User.Name, c.User.UID, os.Getpid())
+	if o.Rule.Ask {
+		c.Rules = control.Ask(engine, c.Control, o.Rule.AskTimeout)
+	}
 	c.Env = WithEnv(c.Env, trustEnv)
 	status, err := s.Run(c, log)
 	if err != nil {
