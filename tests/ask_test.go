@@ -1,0 +1,93 @@
+package tests
+
+import (
+	"context"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ebpfjail/ebpfjail/internal/control"
+)
+
+// answerHeld follows the jail of supervisor pid and answers each request
+// it holds by its path with answers' entry, through `ebpfjail answer`; a
+// path without an entry is left to time out. It returns the paths asked.
+func answerHeld(t *testing.T, pid int, answers map[string]string) <-chan []string {
+	t.Helper()
+	var sock string
+	waitFor(t, "the jail's control socket", func() bool {
+		m, _ := filepath.Glob(filepath.Join(stateDir, strconv.Itoa(pid)+"-*.sock"))
+		if len(m) == 1 {
+			sock = m[0]
+		}
+		return sock != ""
+	})
+	c, err := control.Dial(context.Background(), sock, control.OpSubscribe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	asked := make(chan []string, 1)
+	go func() {
+		defer c.Close()
+		var paths []string
+		for {
+			m, err := c.Next()
+			if err != nil || m.End != nil {
+				asked <- paths
+				return
+			}
+			if m.Pending == nil {
+				continue
+			}
+			path := m.Pending.URL[strings.LastIndex(m.Pending.URL, "/"):]
+			paths = append(paths, path)
+			if a, ok := answers[path]; ok {
+				if out, err := exec.Command(bin, "answer", m.Pending.ID, a).CombinedOutput(); err != nil {
+					t.Errorf("answer %s %s: %v\n%s", m.Pending.ID, a, err, out)
+				}
+			}
+		}
+	}()
+	return asked
+}
+
+func TestPrivilegedAskHoldsDeniedRequestsUntilAPersonAnswers(t *testing.T) {
+	s := newSite(t)
+	get := func(path string) string {
+		return "curl -s -o /dev/null -w '%{http_code}\\n' -m 30 http://denied.test" + path
+	}
+	script := strings.Join([]string{get("/deny"), get("/timeout"), get("/once"), get("/always"), get("/after")}, "; ")
+	cmd := ebpfjail(t, "--user", "nobody", "--js", allowRule, "--ask", "--ask-timeout", "2s",
+		"--resolve", "denied.test:"+s.h.IPv4.String(), "--", "sh", "-c", script)
+	var out strings.Builder
+	cmd.Stdout = &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait(); noJailsLeft(t) }()
+	asked := answerHeld(t, cmd.Process.Pid, map[string]string{"/deny": "deny", "/once": "allow", "/always": "always"})
+	start := time.Now()
+	cmd.Wait()
+	if got, want := strings.Fields(out.String()), []string{"403", "403", "200", "200", "200"}; strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("statuses %v, want %v (deny, timeout, once, always, after)", got, want)
+	}
+	if d := time.Since(start); d < 2*time.Second {
+		t.Errorf("the unanswered request was denied after %v, before --ask-timeout", d)
+	}
+	if got := <-asked; strings.Join(got, " ") != "/deny /timeout /once /always" {
+		t.Errorf("asked about %v, want /deny /timeout /once /always (not /after: always covers it)", got)
+	}
+	var reached []string
+	for _, r := range s.h.Requests() {
+		if strings.HasPrefix(r, "denied.test") {
+			reached = append(reached, r)
+		}
+	}
+	if strings.Join(reached, ",") != "denied.test /once,denied.test /always,denied.test /after" {
+		t.Errorf("the origin received %q, want /once, /always and /after once each", reached)
+	}
+}
