@@ -91,3 +91,30 @@ func TestPrivilegedAskHoldsDeniedRequestsUntilAPersonAnswers(t *testing.T) {
 		t.Errorf("the origin received %q, want /once, /always and /after once each", reached)
 	}
 }
+
+func TestPrivilegedInteractiveWatchAnswersByKey(t *testing.T) {
+	requireTool(t, "tmux")
+	s := newSite(t)
+	m := newTmux(t, "ebpfjail-watch")
+	m.run("new-session", "-d", "-s", "jail", "-x", "200", "-y", "30", "env", owner(t), bin, "watch")
+	m.waitScreen("ebpfjail:")
+	cmd := ebpfjail(t, "--user", "nobody", "--js", allowRule, "--ask", "--resolve", "denied.test:"+s.h.IPv4.String(),
+		"--", "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-m", "30", "http://denied.test/by-key")
+	var out strings.Builder
+	cmd.Stdout = &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait(); noJailsLeft(t) }()
+	m.waitScreen("ASK")
+	m.waitScreen("[y] allow once")
+	m.run("send-keys", "-t", "jail", "y")
+	cmd.Wait()
+	if out.String() != "200" {
+		t.Errorf("curl got %q, want 200 after the key; screen:\n%s", out.String(), m.screen())
+	}
+	m.waitScreen("person: allow once")
+	if got := s.h.Requests(); !contains1(got, "denied.test /by-key") {
+		t.Errorf("the origin received %q, want denied.test /by-key", got)
+	}
+}

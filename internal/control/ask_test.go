@@ -24,7 +24,9 @@ func ask(t *testing.T, h *Hub, e rules.Engine, host string) (string, <-chan rule
 	s := h.Subscribe()
 	defer h.Unsubscribe(s)
 	out := make(chan rules.Verdict, 1)
-	go func() { out <- e.Evaluate(context.Background(), &rules.Request{Host: host, URL: "http://" + host + "/"}) }()
+	go func() {
+		out <- e.Evaluate(context.Background(), &rules.Request{Host: host, URL: "http://" + host + "/"})
+	}()
 	stop := make(chan struct{})
 	time.AfterFunc(2*time.Second, func() { close(stop) })
 	for {

@@ -20,6 +20,7 @@ type Printer struct {
 	JSON       bool // the events as --log-json lines
 	Color      bool // colour the human lines' verdicts
 	json       *report.JSON
+	keys       *asking // an interactive watch: held requests answered by key
 }
 
 // Attached says which jail the watcher follows from now on.
@@ -52,8 +53,13 @@ func (p *Printer) Pending(id string, h Pending) {
 	if p.JSON {
 		w = p.Notes
 	}
-	fmt.Fprintf(w, "%s %s ASK %s %s: sudo ebpfjail answer %s allow|always|deny (denied at %s)\n",
-		time.Now().Format("15:04:05.000"), id, h.ID, what, h.ID, h.Expires.Local().Format("15:04:05"))
+	how := "sudo ebpfjail answer " + h.ID + " allow|always|deny"
+	if p.keys != nil {
+		p.keys.add(id, h.ID)
+		how = KeyHelp
+	}
+	fmt.Fprintf(w, "%s %s ASK %s %s: %s (denied at %s)\n",
+		time.Now().Format("15:04:05.000"), id, h.ID, what, how, h.Expires.Local().Format("15:04:05"))
 }
 
 // Dropped says how many events this watcher missed.

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"runtime"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -103,6 +105,10 @@ func run(a *Args, stateDir string, stdout, stderr *os.File) (int, error) {
 	defer cancel()
 	p := &Printer{Out: &stopOnError{w: stdout, stop: cancel}, Notes: stderr, JSON: a.JSON,
 		Color: !a.JSON && isTerminal(stdout) && os.Getenv("NO_COLOR") == ""}
+	if !a.JSON && isTerminal(os.Stdin) {
+		stopKeys := interactive(ctx, cancel, p, stateDir, stderr)
+		defer stopKeys()
+	}
 	if !Watch(ctx, stateDir, a.Jail, a.Jail != "", p) {
 		return 0, &HintError{errors.New("no running jail's id starts with " + a.Jail), "'sudo ebpfjail ps' lists the running jails; 'sudo ebpfjail watch' follows all of them"}
 	}
@@ -122,4 +128,29 @@ func (s *stopOnError) Write(b []byte) (int, error) {
 		s.stop()
 	}
 	return n, err
+}
+
+// interactive lets the person at the terminal answer held requests by
+// key; ^C and SIGTERM end the watch with the terminal restored. It
+// returns what restores the terminal.
+func interactive(ctx context.Context, cancel func(), p *Printer, stateDir string, notes io.Writer) func() {
+	restore, err := cbreak(os.Stdin)
+	if err != nil {
+		return func() {}
+	}
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	go func() {
+		select {
+		case <-sigs:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	p.keys = &asking{stateDir: stateDir}
+	go p.keys.readKeys(ctx, os.Stdin, notes)
+	return func() {
+		signal.Stop(sigs)
+		restore()
+	}
 }

@@ -2,7 +2,12 @@
 
 package control
 
-import "os"
+import (
+	"errors"
+	"os"
+)
 
 // isTerminal: watch needs a jail, and jails need Linux; no colour here.
 func isTerminal(*os.File) bool { return false }
+
+func cbreak(*os.File) (func(), error) { return nil, errors.New("no terminal control here") }

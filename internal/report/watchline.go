@@ -26,6 +26,10 @@ func WatchLine(e event.Event, color bool) string {
 	if line == "" {
 		line = join(clean(e.Type), "event", procLabel(e))
 	}
+	if e.Type == event.TypeRequest && e.Verdict == event.Allow && e.Reason != "" && e.Reason != "rule" && !strings.Contains(line, e.Reason) {
+		// Who let it through, when not the rule (a person, under --ask).
+		line += ": " + clean(e.Reason)
+	}
 	if e.Hint != "" {
 		line += "; hint: " + clean(e.Hint)
 	}

@@ -28,6 +28,11 @@ func TestWatchLineShowsEveryEventAndColoursTheVerdict(t *testing.T) {
 			t.Errorf("WatchLine(%s, colour) = %q, want it to start %q", c.e.Type, got, c.tint)
 		}
 	}
+	person := allowed
+	person.Reason = "person: allow once"
+	if got, want := WatchLine(person, false), "allowed GET https://x.test/ 200 (curl pid 7): person: allow once"; got != want {
+		t.Errorf("WatchLine(allowed by a person) = %q, want %q", got, want)
+	}
 	evil := event.Event{Type: event.TypeRequest, Verdict: event.Deny, Method: "GET", URL: "https://x.test/\x1b[2J", Comm: "a\x1bb"}
 	if got := WatchLine(evil, true); strings.Count(got, "\x1b") != 2 {
 		t.Errorf("an untrusted field reached the terminal: %q", got)
