@@ -87,13 +87,21 @@ func (h *Hub) Answer(id, decision string) error {
 		return ErrNoPending
 	}
 	delete(h.pending, id)
+	e.answer <- decision
 	if decision == AnswerAlways {
+		host := hostname.Fold(e.p.Host)
 		if h.always == nil {
 			h.always = map[string]bool{}
 		}
-		h.always[hostname.Fold(e.p.Host)] = true
+		h.always[host] = true
+		// The host's other waiting requests are answered with it.
+		for id, o := range h.pending {
+			if hostname.Fold(o.p.Host) == host {
+				delete(h.pending, id)
+				o.answer <- AnswerAlways
+			}
+		}
 	}
-	e.answer <- decision
 	return nil
 }
 

@@ -96,3 +96,37 @@ func TestAskDeniesAfterTheTimeoutAndPastTheCap(t *testing.T) {
 		t.Errorf("past the cap: %+v after %v, want an immediate deny", got, time.Since(start))
 	}
 }
+
+func TestAlwaysAnswersTheHostsOtherWaitingRequests(t *testing.T) {
+	h := NewHub(nil, "", 0, 1)
+	e := Ask(denyAll{}, h, time.Minute)
+	out := make(chan rules.Verdict, 3)
+	for _, host := range []string{"a.test", "A.test", "other.test"} {
+		go func() { out <- e.Evaluate(context.Background(), &rules.Request{Host: host}) }()
+	}
+	var id string
+	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		h.mu.Lock()
+		n := len(h.pending)
+		for k, p := range h.pending {
+			if p.p.Host == "a.test" {
+				id = k
+			}
+		}
+		h.mu.Unlock()
+		if n == 3 {
+			break
+		}
+	}
+	if err := h.Answer(id, AnswerAlways); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ {
+		if v := <-out; !v.Allow {
+			t.Errorf("a waiting request to the host: %+v, want allowed", v)
+		}
+	}
+	if st := h.Status(); st.Pending != 1 {
+		t.Errorf("%d pending, want other.test's alone", st.Pending)
+	}
+}

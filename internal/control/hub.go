@@ -70,6 +70,7 @@ func (h *Hub) status() Status {
 	s.Command = append([]string(nil), s.Command...)
 	s.Counts = Counts{Allowed: h.allowed.Load(), Denied: h.denied.Load(), Refused: h.refused.Load(), DNS: h.dns.Load(), Execs: h.execs.Load()}
 	s.Watchers = len(h.subs)
+	s.Pending = len(h.pending)
 	s.Peers = Peers{Accepted: h.accepted.Load(), Refused: h.refusedPeers.Load()}
 	return s
 }

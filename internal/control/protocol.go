@@ -62,8 +62,10 @@ type Status struct {
 	Supervisor int       `json:"supervisor"`    // ebpfjail's pid
 	Started    time.Time `json:"started"`
 	Counts     Counts    `json:"counts"`
-	// Watchers is how many subscribers are attached now.
+	// Watchers is how many subscribers are attached now; Pending how
+	// many requests wait for an answer (--ask).
 	Watchers int `json:"watchers"`
+	Pending  int `json:"pending"`
 	// Peers counts the connections to the control socket.
 	Peers Peers `json:"peers"`
 }
