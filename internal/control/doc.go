@@ -19,6 +19,13 @@
 // the protocol version, so later operations (holding a request for a
 // person to answer) can be added without breaking older watchers.
 //
+// With --ask, Ask wraps the rule: a request it denies is held (at most
+// MaxPending at once, each until its timeout), shown to the subscribers
+// as a Pending message, and decided by an answer operation (`ebpfjail
+// answer`, or a key in an interactive watch); the verdict's reason says
+// who decided. An answer can only come through the socket, so the jail
+// cannot answer for itself.
+//
 // A watcher never slows the jail: the Hub hands each subscriber's events
 // to a bounded buffer and, when it is full, drops them and counts; the
 // subscriber is told how many it missed before its next event.
