@@ -3,8 +3,6 @@ package tests
 import (
 	"context"
 	"os/exec"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -18,15 +16,7 @@ import (
 // path without an entry is left to time out. It returns the paths asked.
 func answerHeld(t *testing.T, pid int, answers map[string]string) <-chan []string {
 	t.Helper()
-	var sock string
-	waitFor(t, "the jail's control socket", func() bool {
-		m, _ := filepath.Glob(filepath.Join(stateDir, strconv.Itoa(pid)+"-*.sock"))
-		if len(m) == 1 {
-			sock = m[0]
-		}
-		return sock != ""
-	})
-	c, err := control.Dial(context.Background(), sock, control.OpSubscribe)
+	c, err := control.Dial(context.Background(), controlSocket(t, pid), control.OpSubscribe)
 	if err != nil {
 		t.Fatal(err)
 	}

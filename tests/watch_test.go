@@ -210,14 +210,7 @@ func TestPrivilegedJailCannotReachItsControlSocket(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait(); noJailsLeft(t) }()
-			var sock string
-			waitFor(t, "the jail's control socket", func() bool {
-				m, _ := filepath.Glob(filepath.Join(stateDir, strconv.Itoa(cmd.Process.Pid)+"-*.sock"))
-				if len(m) == 1 {
-					sock = m[0]
-				}
-				return sock != ""
-			})
+			sock := controlSocket(t, cmd.Process.Pid)
 			os.Symlink(sock, filepath.Join(dir, "link"))
 			writeShared(t, dir, "path.tmp", sock, 0o644)
 			os.Rename(filepath.Join(dir, "path.tmp"), filepath.Join(dir, "path"))
@@ -260,4 +253,19 @@ func TestPrivilegedWatchWithoutAJailOrRootFailsWithAHint(t *testing.T) {
 			t.Errorf("%s without root:\n%s", word, r)
 		}
 	}
+}
+
+// controlSocket waits for the control socket of the jail whose supervisor
+// is pid and returns its path.
+func controlSocket(t *testing.T, pid int) string {
+	t.Helper()
+	var sock string
+	waitFor(t, "the jail's control socket", func() bool {
+		m, _ := filepath.Glob(filepath.Join(stateDir, strconv.Itoa(pid)+"-*.sock"))
+		if len(m) == 1 {
+			sock = m[0]
+		}
+		return sock != ""
+	})
+	return sock
 }

@@ -185,29 +185,22 @@ func newSubscriber() *subscriber {
 }
 
 // offer queues e if there is room, else counts it lost. It never blocks.
-func (s *subscriber) offer(e event.Event) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.ended {
-		return
-	}
-	select {
-	case s.queue <- item{dropped: s.lost, event: &e}:
-		s.lost = 0
-	default:
-		s.lost++
-	}
-}
+func (s *subscriber) offer(e event.Event) { s.put(item{event: &e}) }
 
 // offerPending queues a held request, like an event.
-func (s *subscriber) offerPending(p *Pending) {
+func (s *subscriber) offerPending(p *Pending) { s.put(item{pending: p}) }
+
+// put queues it, with the count of items lost before it, if there is
+// room; else it counts it lost.
+func (s *subscriber) put(it item) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.ended {
 		return
 	}
+	it.dropped = s.lost
 	select {
-	case s.queue <- item{dropped: s.lost, pending: p}:
+	case s.queue <- it:
 		s.lost = 0
 	default:
 		s.lost++
