@@ -29,7 +29,8 @@ type Hub struct {
 	info  Status // ID, Command, User, UID, PID, Supervisor, Started
 	subs  map[*subscriber]struct{}
 	ended *End
-	last  []event.Event // the latest events, at most Backlog, oldest first
+	last  []event.Event // the latest events, at most Backlog, a ring
+	next  int           // where the next one goes in last
 
 	pending map[string]*held // --ask: requests waiting for a person
 	always  map[string]bool  // hosts a person allowed for the rest of the run
@@ -80,11 +81,12 @@ func (h *Hub) Emit(e event.Event) {
 	h.count(e)
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if len(h.last) == Backlog {
-		copy(h.last, h.last[1:])
-		h.last = h.last[:Backlog-1]
+	if len(h.last) < Backlog {
+		h.last = append(h.last, e)
+	} else {
+		h.last[h.next] = e // a ring: no copying on the events' path
 	}
-	h.last = append(h.last, e)
+	h.next = (h.next + 1) % Backlog
 	for s := range h.subs {
 		s.offer(e)
 	}
@@ -132,8 +134,9 @@ func (h *Hub) Subscribe() *subscriber {
 	s := newSubscriber()
 	h.subs[s] = struct{}{}
 	s.first = h.status()
-	for _, e := range h.last {
-		s.offer(e)
+	for i := range h.last {
+		// Oldest first: once the ring is full, the oldest is at next.
+		s.offer(h.last[(h.next+i)%len(h.last)])
 	}
 	for _, e := range h.pending {
 		s.offerPending(&e.p)
