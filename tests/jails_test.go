@@ -148,7 +148,7 @@ func rescanJails(dirs ...string) {
 // claim records the owner of the jail a state file, cgroup or pin
 // directory name names, if its supervisor is one of this binary's runs.
 func claim(name string) {
-	id := strings.TrimSuffix(strings.TrimSuffix(name, ".tmp"), ".json")
+	id := strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(name, ".tmp"), ".json"), ".sock")
 	pid, _, ok := strings.Cut(id, "-")
 	if !ok {
 		return
@@ -206,6 +206,7 @@ func noJailsLeft(t *testing.T) {
 			filepath.Join(pinRoot, id),
 			filepath.Join(stateDir, id+".json"),
 			filepath.Join(stateDir, id+".json.tmp"),
+			filepath.Join(stateDir, id+".sock"),
 		} {
 			if _, err := os.Lstat(p); err == nil {
 				left = append(left, p)

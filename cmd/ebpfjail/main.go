@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/ebpfjail/ebpfjail/internal/attack"
+	"github.com/ebpfjail/ebpfjail/internal/control"
 	"github.com/ebpfjail/ebpfjail/internal/hostname"
 	"github.com/ebpfjail/ebpfjail/internal/profile"
 	"github.com/ebpfjail/ebpfjail/internal/supervisor"
@@ -38,6 +39,8 @@ type options struct {
 	sh          string
 	proc        string
 	jsTimeout   time.Duration
+	ask         bool // --ask
+	askTimeout  time.Duration
 	noMITM      []string
 	allowUnix   []string
 	denyUnix    []string
@@ -63,8 +66,9 @@ type options struct {
 	version     bool
 	help        bool
 	check       bool
-	attack      bool     // check --attack
-	targets     []string // check --attack --target
+	attack      bool          // check --attack
+	targets     []string      // check --attack --target
+	control     *control.Args // watch, ps
 	command     []string
 }
 
@@ -78,6 +82,8 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	fs.StringVar(&o.sh, "sh", "", "run `SCRIPT` per request (HTTPJAIL_* variables); exit 0 allows, its output is the deny message")
 	fs.StringVar(&o.proc, "proc", "", "one long-running `PROGRAM`: a JSON request per line in, a verdict per line out")
 	fs.DurationVar(&o.jsTimeout, "js-timeout", time.Second, "deny a request whose JavaScript rule runs longer than `DURATION`")
+	fs.BoolVar(&o.ask, "ask", false, "hold a request the rule denies until a person answers it ('ebpfjail watch' shows it, 'ebpfjail answer ID allow|always|deny' decides)")
+	fs.DurationVar(&o.askTimeout, "ask-timeout", time.Minute, "with --ask: deny a request no one answered within `DURATION`")
 	fs.StringArrayVar(&o.noMITM, "no-mitm", nil, "pass TLS to names matching `HOSTGLOB` through unopened (repeatable)")
 	fs.StringArrayVar(&o.resolve, "resolve", nil, "resolve `HOST:ADDR` for upstream connections, as curl --resolve (repeatable)")
 	fs.StringArrayVar(&o.localNames, "allow-local-name", nil, "let names matching `HOSTGLOB` lead to this host itself (loopback, its own addresses), as a --resolve pin may; other names never do (repeatable)")
@@ -109,7 +115,7 @@ var flagGroups = []struct {
 	title string
 	names []string
 }{
-	{"Rule (at most one; none denies everything)", []string{"js", "js-file", "sh", "proc", "js-timeout", "test"}},
+	{"Rule (at most one; none denies everything)", []string{"js", "js-file", "sh", "proc", "js-timeout", "ask", "ask-timeout", "test"}},
 	{"Network", []string{"no-mitm", "resolve", "allow-local-name", "dns", "dns-upstream", "tcp", "allow-unix", "deny-unix", "allow-inbound"}},
 	{"Records", []string{"request-log", "log-json", "audit", "verbose"}},
 	{"The command", []string{"user", "timeout"}},
@@ -171,6 +177,10 @@ func parseArgs(args []string) (*options, error) {
 	if fs.ArgsLenAtDash() == -1 && len(rest) > 0 && rest[0] == "check" {
 		o.check = true
 		return o, parseCheck(o, rest[1:])
+	}
+	if fs.ArgsLenAtDash() == -1 && len(rest) > 0 && control.Words[rest[0]] {
+		o.control = &control.Args{}
+		return o, o.control.Parse(rest)
 	}
 	if fs.ArgsLenAtDash() == -1 && len(rest) > 0 && rest[0] == "ca" {
 		if len(rest) != 2 || (rest[1] != "export" && rest[1] != "path") {
@@ -386,6 +396,8 @@ func mainStatus(args []string) int {
 		status, err = runAttack(os.Stdout, o, log)
 	case o.check:
 		status, err = runCheck(os.Stdout)
+	case o.control != nil:
+		status, err = control.Run(o.control, os.Stdout, os.Stderr)
 	case o.ca != "":
 		status, err = runCA(os.Stdout, o.ca)
 	case o.testSet:
@@ -403,6 +415,9 @@ func mainStatus(args []string) int {
 		var e *exitError
 		if !errors.As(err, &e) {
 			e = fail(exitFailure, err)
+		}
+		if he := (*control.HintError)(nil); errors.As(err, &he) {
+			e = fail(exitFailure, he.Err, he.Hint)
 		}
 		printError(os.Stderr, e)
 		return e.code

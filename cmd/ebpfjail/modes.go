@@ -51,7 +51,7 @@ func supervised(o *options) supervisor.Options {
 		gate = stderr
 	}
 	return supervisor.Options{
-		Rule: supervisor.Rule{JS: o.js, JSFile: o.jsFile, Sh: o.sh, Proc: o.proc, JSTimeout: o.jsTimeout, Reload: o.server, Audit: o.audit},
+		Rule: supervisor.Rule{JS: o.js, JSFile: o.jsFile, Sh: o.sh, Proc: o.proc, JSTimeout: o.jsTimeout, Reload: o.server, Audit: o.audit, Ask: o.ask, AskTimeout: o.askTimeout},
 		Records: supervisor.Records{
 			RequestLog: o.requestLog, JSON: o.logJSON, Audit: o.audit, Verbose: o.verbose,
 			Quiet: gate != nil, Stdout: os.Stdout, Stderr: stderr, Warn: warn,

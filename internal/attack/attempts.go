@@ -99,6 +99,7 @@ func Attempts() []Attempt {
 		engineAttempt("unix-engine-ppid-root", "the engine's socket through ebpfjail's /proc/PID/root", spellSupervisorRoot),
 		{Name: "ca-key", What: "read ebpfjail's CA private key", Run: caKey},
 		{Name: "state-tamper", What: "write into ebpfjail's jail records", Run: stateTamper},
+		{Name: "control-socket", What: "the jail's own control socket (watch, ps): by its path, //path, dir/./name, /proc/self/root/path, a symlink", Run: controlSocket},
 	}
 	all = append(all, isolationAttempts()...)
 	return append(all, []Attempt{

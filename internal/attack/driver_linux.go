@@ -3,7 +3,9 @@ package attack
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -16,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/ebpfjail/ebpfjail/internal/bpf"
 	"github.com/ebpfjail/ebpfjail/internal/tlsca"
@@ -87,6 +90,7 @@ func (d Drive) Run(w io.Writer) (int, error) {
 	if err := cmd.Start(); err != nil {
 		return 0, fmt.Errorf("start the jail: %w", err)
 	}
+	ctl := r.followControl(cmd.Process.Pid)
 	seen := map[string]Outcome{}
 	sc := bufio.NewScanner(stdout)
 	for sc.Scan() {
@@ -99,7 +103,7 @@ func (d Drive) Run(w io.Writer) (int, error) {
 		printOutcome(w, out)
 	}
 	runErr := cmd.Wait()
-	bad := report(w, all, seen, r.canaries)
+	bad := report(w, all, seen, r.canaries) + ctl(w)
 	if runErr != nil && len(seen) < len(all) {
 		fmt.Fprintf(w, "the jail ended with %v:\n%s", runErr, stderr.String())
 	}
@@ -109,6 +113,41 @@ func (d Drive) Run(w io.Writer) (int, error) {
 	}
 	fmt.Fprintf(w, "every attempt was blocked\n")
 	return 0, nil
+}
+
+// followControl follows the jail's control socket from the server's side
+// (followControl in attempts_control.go); the function it returns, called
+// once the jail ended, writes what the server saw and returns the number
+// of problems: a peer of the jail that reached the socket, or no verdict.
+func (r *driver) followControl(pid int) func(io.Writer) int {
+	ctx, cancel := context.WithCancel(context.Background())
+	type result struct {
+		refused int64
+		err     error
+	}
+	done := make(chan result, 1)
+	go func() {
+		n, err := followControl(ctx, r.StateDir, pid, r.spec.Control)
+		done <- result{n, err}
+	}()
+	return func(w io.Writer) int {
+		defer cancel()
+		var res result
+		select {
+		case res = <-done:
+		case <-time.After(controlWait):
+			res.err = errors.New("the control socket did not end with the jail")
+		}
+		switch {
+		case res.err != nil:
+			printOutcome(w, Outcome{Name: "control-socket", Status: Broken, Detail: "no verdict from the server: " + res.err.Error()})
+			return 1
+		case res.refused > 0:
+			printOutcome(w, Outcome{Name: "control-socket", Status: Leaked, Detail: fmt.Sprintf("the control socket's server refused %d peer(s): the jail reached it", res.refused)})
+			return 1
+		}
+		return 0
+	}
 }
 
 // close removes what the run set up, last first.
@@ -194,6 +233,7 @@ func (r *driver) prepareSpec() error {
 	s.CAKey = tlsca.KeyPath(tlsca.DefaultDir)
 	s.StateDir = r.StateDir
 	s.PinDir = filepath.Join(r.BPFFS, "ebpfjail")
+	s.Control = filepath.Join(r.dir, "control.sock")
 	s.Setuid = setuidHelper(r.dir, r.User)
 	// A copy of the attacker that the rule denies by its exe, for the
 	// identity races; and a sender on a link-local veth, for inbound.

@@ -58,6 +58,9 @@ type Spec struct {
 	// abstract unix socket ("@name") bound outside the jail.
 	Victim   *Victim `json:"victim,omitempty"`
 	Abstract string  `json:"abstract,omitempty"`
+	// Control is a symlink the driver makes, once the jail runs, to the
+	// jail's own control socket (watch, ps); "" for none.
+	Control string `json:"control,omitempty"`
 }
 
 // RuleFor is Rule, and for a spec with a BlockedExe, also a deny of that

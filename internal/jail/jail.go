@@ -27,6 +27,13 @@ type Jail struct {
 	state  string // state record path
 }
 
+// ControlPath is where the jail's control socket goes (internal/control):
+// next to its state record, in the root-only state directory, and removed
+// with it.
+func (j *Jail) ControlPath() string { return controlPath(j.state) }
+
+func controlPath(state string) string { return strings.TrimSuffix(state, ".json") + ".sock" }
+
 // Paths are the roots a jail lives under. The zero value is completed by
 // DefaultPaths.
 type Paths struct {
@@ -142,6 +149,8 @@ func destroy(cgroup, pins, state string) error {
 		errs = append(errs, err)
 	}
 	if len(errs) == 0 && state != "" {
+		// A dead supervisor's control socket, which no one answers.
+		os.Remove(controlPath(state))
 		if err := os.Remove(state); err != nil && !errors.Is(err, os.ErrNotExist) {
 			errs = append(errs, fmt.Errorf("remove state record: %w", err))
 		}
@@ -215,6 +224,23 @@ func Sweep(p Paths, log *slog.Logger) ([]Swept, error) {
 		}
 	}
 	return out, errors.Join(errs...)
+}
+
+// InJail reports whether process pid runs in a jail's cgroup, this
+// one's or another's, as its /proc/PID/cgroup says; true when that cannot
+// be read (a peer that is gone is not trusted).
+func (p Paths) InJail(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	if err != nil {
+		return true
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rel, ok := strings.CutPrefix(line, "0::"); ok {
+			dir := filepath.Join(p.Cgroup2, rel)
+			return strings.HasPrefix(dir+"/", p.cgroupRoot()+"/")
+		}
+	}
+	return true
 }
 
 func countProcs(cgroup string) int {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/ebpfjail/ebpfjail/internal/control"
 	"github.com/ebpfjail/ebpfjail/internal/jail"
 	"github.com/ebpfjail/ebpfjail/internal/proxy"
 	"github.com/ebpfjail/ebpfjail/internal/report"
@@ -42,6 +43,9 @@ type Config struct {
 	// the services are stopped (their last events written), before Run
 	// returns. It is not called when the command never started.
 	Done func(status int)
+	// Control, if set, gets every event and serves them on the jail's
+	// control socket (watch, ps); Run ends it with the exit status.
+	Control *control.Hub
 
 	FakeDNS     bool                    // answer lookups with stand-in addresses, forward nothing
 	DNSUpstream string                  // resolver ip:port; "" reads /etc/resolv.conf

@@ -36,6 +36,9 @@ func StartExplicit(o Options, addr string, log *slog.Logger) (*Explicit, error) 
 		return nil, err
 	}
 	e := &Explicit{out: out}
+	if o.Rule.Ask && o.Warn != nil {
+		o.Warn("--ask holds requests only in a jail (they are asked on its control socket); here a request the rule denies is denied")
+	}
 	me := &jail.User{UID: uint32(os.Getuid()), GID: uint32(os.Getgid())}
 	if e.engine, err = o.Rule.Engine(me, log); err != nil {
 		out.Close()

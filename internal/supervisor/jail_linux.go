@@ -9,6 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ebpfjail/ebpfjail/internal/bpf"
+	"github.com/ebpfjail/ebpfjail/internal/control"
 	"github.com/ebpfjail/ebpfjail/internal/jail"
 	"github.com/ebpfjail/ebpfjail/pkg/event"
 )
@@ -49,15 +50,41 @@ func startJail(c Config, log *slog.Logger, svc *services, paths jail.Paths) (*ru
 		c.Warn(fmt.Sprintf("this kernel lacks %s: denied unix sockets (resolvers, container engines) are masked only if they exist now; one started later is not guarded", strings.Join(missing, ", ")))
 	}
 	r := &running{j: j, links: links, svc: svc, log: log, unixDeny: unixDeny}
+	if err := r.listenControl(c.Control, paths); err != nil {
+		r.teardown()
+		return nil, err
+	}
 	r.stopExec = watchExec(svc.objs, j.Cgroup, c.Event, log)
 	openAbstract := abstractAllowed(c.AllowUnix)
 	if err := allowAbstract(svc.objs, links, openAbstract); err != nil {
 		r.teardown()
+		r.ctl.Close()
 		return nil, err
 	}
 	r.openAbstract = len(openAbstract) > 0
 	logIsolation(jail.ProbeIsolation(), r.openAbstract, c.Warn, log)
 	return r, nil
+}
+
+// listenControl opens the jail's control socket (watch, ps) for hub, if
+// any, before the command starts: so it exists when the jail's masks are
+// made and is denied to the jail like the default list, by every spelling.
+func (r *running) listenControl(hub *control.Hub, paths jail.Paths) error {
+	if hub == nil {
+		return nil
+	}
+	hub.SetJail(r.j.ID)
+	srv, err := control.Listen(hub, r.j.ControlPath(), paths.InJail, r.log.With("component", "control"))
+	if err != nil {
+		return &Error{Step: StepJail, Err: err}
+	}
+	if err := r.svc.objs.DenyUnix([]string{srv.Path()}); err != nil {
+		srv.Close()
+		return &Error{Step: StepDenyUnix, Err: err}
+	}
+	r.unixDeny = append(r.unixDeny, srv.Path())
+	r.ctl = srv
+	return nil
 }
 
 // allowAbstract lets the jail reach the abstract sockets names and no

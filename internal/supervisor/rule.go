@@ -22,6 +22,10 @@ type Rule struct {
 	// a jailed command must not be able to rewrite its own policy.
 	Reload bool
 	Audit  bool // allow every request, asking the rule for the record
+	// Ask holds a request the rule denies for a person's answer (watch,
+	// answer) for up to AskTimeout, then denies it; only in a jail.
+	Ask        bool
+	AskTimeout time.Duration
 }
 
 // Engine compiles or starts the rule; Sh and Proc run as user, never as

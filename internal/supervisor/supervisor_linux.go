@@ -11,8 +11,11 @@ import (
 	"syscall"
 
 	"github.com/ebpfjail/ebpfjail/internal/bpf"
+	"github.com/ebpfjail/ebpfjail/internal/control"
 	"github.com/ebpfjail/ebpfjail/internal/jail"
+	"github.com/ebpfjail/ebpfjail/internal/report"
 	"github.com/ebpfjail/ebpfjail/internal/tlsca"
+	"github.com/ebpfjail/ebpfjail/pkg/event"
 )
 
 // Jail runs o's command in a new jail as the user userFlag names (as
@@ -53,6 +56,10 @@ func Jail(o Options, userFlag string, log *slog.Logger) (int, error) {
 	}
 	defer removeTrust()
 	c.Rules, c.CA, c.Event, c.Done = engine, ca, out.Emit, out.Finish
+	c.Control = control.NewHub(c.Command, c.User.Name, c.User.UID, os.Getpid())
+	if o.Rule.Ask {
+		c.Rules = control.Ask(engine, c.Control, o.Rule.AskTimeout)
+	}
 	c.Env = WithEnv(c.Env, trustEnv)
 	status, err := s.Run(c, log)
 	if err != nil {
@@ -122,6 +129,15 @@ func (s *Supervisor) Run(c Config, log *slog.Logger) (int, error) {
 	if err != nil {
 		return 0, &Error{Step: StepPaths, Err: err}
 	}
+	if c.Control != nil {
+		// The hub sees each event as the records do, time included.
+		emit, hub := c.Event, c.Control
+		c.Event = func(e event.Event) {
+			e = report.Stamp(e)
+			emit(e)
+			hub.Emit(e)
+		}
+	}
 	if swept, err := jail.Sweep(paths, log); err != nil {
 		log.Warn("cleaning up old jails", "err", err)
 	} else if len(swept) > 0 {
@@ -136,6 +152,7 @@ func (s *Supervisor) Run(c Config, log *slog.Logger) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	defer r.ctl.Close()
 	// A signal during setup aborts before the command starts.
 	select {
 	case sig := <-s.sigs:
@@ -156,6 +173,9 @@ func (s *Supervisor) Run(c Config, log *slog.Logger) (int, error) {
 	if c.Done != nil {
 		c.Done(status)
 	}
+	if c.Control != nil {
+		c.Control.End(&status)
+	}
 	return status, nil
 }
 
@@ -172,6 +192,9 @@ func (s *Supervisor) runCommand(c Config, log *slog.Logger, r *running) (int, er
 		return 0, &Error{Step: StepStart, Err: err, User: c.User.Name}
 	}
 	log.Info("command started", "pid", proc.Pid, "user", c.User.Name, "jail", r.j.ID)
+	if c.Control != nil {
+		c.Control.SetPID(proc.Pid)
+	}
 	debug.SetGCPercent(s.gc)
 	// Only now: the command was born with the user's limits (raiseFileLimit).
 	if lim, err := raiseFileLimit(); err != nil {
@@ -200,6 +223,7 @@ type running struct {
 	stopExec     func()
 	unixDeny     []string // masked in the command's mount namespace
 	openAbstract bool     // abstract sockets are decided by name
+	ctl          *control.Server
 }
 
 // teardown kills what runs in the jail, then detaches: nothing of the jail

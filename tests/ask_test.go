@@ -1,0 +1,110 @@
+package tests
+
+import (
+	"context"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ebpfjail/ebpfjail/internal/control"
+)
+
+// answerHeld follows the jail of supervisor pid and answers each request
+// it holds by its path with answers' entry, through `ebpfjail answer`; a
+// path without an entry is left to time out. It returns the paths asked.
+func answerHeld(t *testing.T, pid int, answers map[string]string) <-chan []string {
+	t.Helper()
+	c, err := control.Dial(context.Background(), controlSocket(t, pid), control.OpSubscribe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	asked := make(chan []string, 1)
+	go func() {
+		defer c.Close()
+		var paths []string
+		for {
+			m, err := c.Next()
+			if err != nil || m.End != nil {
+				asked <- paths
+				return
+			}
+			if m.Pending == nil {
+				continue
+			}
+			path := m.Pending.URL[strings.LastIndex(m.Pending.URL, "/"):]
+			paths = append(paths, path)
+			if a, ok := answers[path]; ok {
+				if out, err := exec.Command(bin, "answer", m.Pending.ID, a).CombinedOutput(); err != nil {
+					t.Errorf("answer %s %s: %v\n%s", m.Pending.ID, a, err, out)
+				}
+			}
+		}
+	}()
+	return asked
+}
+
+func TestPrivilegedAskHoldsDeniedRequestsUntilAPersonAnswers(t *testing.T) {
+	s := newSite(t)
+	get := func(path string) string {
+		return "curl -s -o /dev/null -w '%{http_code}\\n' -m 30 http://denied.test" + path
+	}
+	script := strings.Join([]string{get("/deny"), get("/timeout"), get("/once"), get("/always"), get("/after")}, "; ")
+	cmd := ebpfjail(t, "--user", "nobody", "--js", allowRule, "--ask", "--ask-timeout", "2s",
+		"--resolve", "denied.test:"+s.h.IPv4.String(), "--", "sh", "-c", script)
+	var out strings.Builder
+	cmd.Stdout = &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait(); noJailsLeft(t) }()
+	asked := answerHeld(t, cmd.Process.Pid, map[string]string{"/deny": "deny", "/once": "allow", "/always": "always"})
+	start := time.Now()
+	cmd.Wait()
+	if got, want := strings.Fields(out.String()), []string{"403", "403", "200", "200", "200"}; strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("statuses %v, want %v (deny, timeout, once, always, after)", got, want)
+	}
+	if d := time.Since(start); d < 2*time.Second {
+		t.Errorf("the unanswered request was denied after %v, before --ask-timeout", d)
+	}
+	if got := <-asked; strings.Join(got, " ") != "/deny /timeout /once /always" {
+		t.Errorf("asked about %v, want /deny /timeout /once /always (not /after: always covers it)", got)
+	}
+	var reached []string
+	for _, r := range s.h.Requests() {
+		if strings.HasPrefix(r, "denied.test") {
+			reached = append(reached, r)
+		}
+	}
+	if strings.Join(reached, ",") != "denied.test /once,denied.test /always,denied.test /after" {
+		t.Errorf("the origin received %q, want /once, /always and /after once each", reached)
+	}
+}
+
+func TestPrivilegedInteractiveWatchAnswersByKey(t *testing.T) {
+	requireTool(t, "tmux")
+	s := newSite(t)
+	m := newTmux(t, "ebpfjail-watch")
+	m.run("new-session", "-d", "-s", "jail", "-x", "200", "-y", "30", "env", owner(t), bin, "watch")
+	m.waitScreen("ebpfjail:")
+	cmd := ebpfjail(t, "--user", "nobody", "--js", allowRule, "--ask", "--resolve", "denied.test:"+s.h.IPv4.String(),
+		"--", "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-m", "30", "http://denied.test/by-key")
+	var out strings.Builder
+	cmd.Stdout = &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait(); noJailsLeft(t) }()
+	m.waitScreen("ASK")
+	m.waitScreen("[y] allow once")
+	m.run("send-keys", "-t", "jail", "y")
+	cmd.Wait()
+	if out.String() != "200" {
+		t.Errorf("curl got %q, want 200 after the key; screen:\n%s", out.String(), m.screen())
+	}
+	m.waitScreen("person: allow once")
+	if got := s.h.Requests(); !contains1(got, "denied.test /by-key") {
+		t.Errorf("the origin received %q, want denied.test /by-key", got)
+	}
+}
