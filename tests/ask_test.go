@@ -3,6 +3,7 @@ package tests
 import (
 	"context"
 	"os/exec"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -15,6 +16,12 @@ import (
 // it holds by its path with answers' entry, through `ebpfjail answer`; a
 // path without an entry is left to time out. It returns the paths asked.
 func answerHeld(t *testing.T, pid int, answers map[string]string) <-chan []string {
+	return answerHeldAfter(t, pid, answers, 0)
+}
+
+// answerHeldAfter is answerHeld, answering no sooner than after has passed
+// since the first request was held.
+func answerHeldAfter(t *testing.T, pid int, answers map[string]string, after time.Duration) <-chan []string {
 	t.Helper()
 	c, err := control.Dial(context.Background(), controlSocket(t, pid), control.OpSubscribe)
 	if err != nil {
@@ -24,6 +31,7 @@ func answerHeld(t *testing.T, pid int, answers map[string]string) <-chan []strin
 	go func() {
 		defer c.Close()
 		var paths []string
+		var first time.Time
 		for {
 			m, err := c.Next()
 			if err != nil || m.End != nil {
@@ -35,6 +43,10 @@ func answerHeld(t *testing.T, pid int, answers map[string]string) <-chan []strin
 			}
 			path := m.Pending.URL[strings.LastIndex(m.Pending.URL, "/"):]
 			paths = append(paths, path)
+			if first.IsZero() {
+				first = time.Now()
+			}
+			time.Sleep(time.Until(first.Add(after)))
 			if a, ok := answers[path]; ok {
 				if out, err := exec.Command(bin, "answer", m.Pending.ID, a).CombinedOutput(); err != nil {
 					t.Errorf("answer %s %s: %v\n%s", m.Pending.ID, a, err, out)
@@ -80,6 +92,56 @@ func TestPrivilegedAskHoldsDeniedRequestsUntilAPersonAnswers(t *testing.T) {
 	if strings.Join(reached, ",") != "denied.test /once,denied.test /always,denied.test /after" {
 		t.Errorf("the origin received %q, want /once, /always and /after once each", reached)
 	}
+}
+
+// A person may take most of the default --ask-timeout (60 s) to answer: a
+// curl and a node fetch over HTTPS, held that long, do not give up on their
+// own, and get through once allowed.
+func TestPrivilegedAskedClientsWaitOutTheDefaultTimeout(t *testing.T) {
+	requireTool(t, "node")
+	s := newSite(t)
+	const after = 55 * time.Second
+	node := `fetch(process.argv[1]).then(r => console.log("node " + r.status)).catch(e => { console.log("node ERR", e.cause || e); process.exit(1) })`
+	script := "curl -s -o /dev/null -w 'curl %{http_code}\\n' https://denied.test/curl-waits & " +
+		"node -e '" + node + "' https://denied.test/node-waits; wait"
+	cmd := ebpfjail(t, "--user", "nobody", "--js", allowRule, "--ask",
+		"--resolve", "denied.test:"+s.h.IPv4.String(), "--", "sh", "-c", script)
+	cmd.Env = append(cmd.Env, "SSL_CERT_FILE="+s.ca.PEMPath)
+	var out strings.Builder
+	cmd.Stdout = &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait(); noJailsLeft(t) }()
+	start := time.Now()
+	asked := answerHeldAfter(t, cmd.Process.Pid, map[string]string{"/curl-waits": "allow", "/node-waits": "allow"}, after)
+	cmd.Wait()
+	got := strings.Fields(out.String())
+	slices.Sort(got)
+	if want := []string{"200", "200", "curl", "node"}; !slices.Equal(got, want) {
+		t.Errorf("clients printed %q, want curl 200 and node 200", out.String())
+	}
+	if d := time.Since(start); d < after {
+		t.Errorf("the clients finished after %v, before they were answered at %v", d, after)
+	}
+	if got := <-asked; len(got) != 2 {
+		t.Errorf("asked about %v, want the two requests", got)
+	}
+	for _, path := range []string{"/curl-waits", "/node-waits"} {
+		if n := countPrefix(s.h.Requests(), "denied.test "+path); n != 1 {
+			t.Errorf("the origin received %s %d times, want once (all: %v)", path, n, s.h.Requests())
+		}
+	}
+}
+
+func countPrefix(list []string, prefix string) int {
+	n := 0
+	for _, s := range list {
+		if strings.HasPrefix(s, prefix) {
+			n++
+		}
+	}
+	return n
 }
 
 func TestPrivilegedInteractiveWatchAnswersByKey(t *testing.T) {

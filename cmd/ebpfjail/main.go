@@ -94,7 +94,7 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	fs.BoolVar(&o.server, "server", false, "run only an explicit HTTP/CONNECT proxy (no jail, no root) until interrupted")
 	fs.StringVar(&o.listen, "listen", "", "with --server: listen on `ADDR` (ip:port, :port, port or ip; default 127.0.0.1:8080)")
 	fs.BoolVar(&o.weak, "weak", false, "no root, no eBPF: only tell the command to use the proxy (HTTP_PROXY, ...); software that ignores it is not covered")
-	fs.CountVarP(&o.verbose, "verbose", "v", "show every request (-v) and debugging detail (-vv); denied ones are always shown")
+	fs.CountVarP(&o.verbose, "verbose", "v", "show every request (-v) and debugging detail (-vv); without it, denied ones are shown when stderr is not a terminal, and counted in one line at exit when it is")
 	fs.Float64Var(&o.timeout, "timeout", 0, "stop the command after `SECONDS` and exit 124")
 	fs.StringVar(&o.user, "user", "", "run the command as `USER` (default: the user who ran sudo; root only as --user root)")
 	fs.StringArrayVar(&o.allowUnix, "allow-unix", nil, "let the command reach the unix socket `PATH` although it is on the default deny list, or the abstract socket @NAME bound outside the jail (abstract sockets are then decided by name: only the listed ones are reachable, the jail's own included) (repeatable)")
