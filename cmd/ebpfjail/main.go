@@ -218,6 +218,11 @@ func checkOptions(o *options) error {
 			return fmt.Errorf("--allow-local-name %q: not a host glob", g)
 		}
 	}
+	for _, p := range append(append([]string{}, o.allowUnix...), o.denyUnix...) {
+		if !strings.HasPrefix(p, "/") && (!strings.HasPrefix(p, "@") || len(p) < 2) {
+			return fmt.Errorf("--allow-unix and --deny-unix take an absolute path or @name, got %q", p)
+		}
+	}
 	if o.timeout < 0 {
 		return fmt.Errorf("--timeout must not be negative, got %v", o.timeout)
 	}
@@ -310,8 +315,8 @@ func checkRules(o *options) error {
 	if n > 1 {
 		return errors.New("give at most one rule: --js, --js-file, --sh or --proc")
 	}
-	if o.jsTimeout <= 0 {
-		return fmt.Errorf("--js-timeout must be positive, got %v", o.jsTimeout)
+	if o.jsTimeout <= 0 || o.askTimeout <= 0 {
+		return fmt.Errorf("--js-timeout and --ask-timeout must be positive, got %v and %v", o.jsTimeout, o.askTimeout)
 	}
 	return nil
 }

@@ -123,3 +123,20 @@ func TestHelpMatchesGolden(t *testing.T) {
 		t.Errorf("help text differs from %s (run with -update if intended):\ngot:\n%s", golden, b.String())
 	}
 }
+
+func TestBadTimeoutsAndUnixAddressesAreUsageErrors(t *testing.T) {
+	for _, args := range [][]string{
+		{"--ask", "--ask-timeout", "0", "--", "true"},
+		{"--ask", "--ask-timeout", "-1s", "--", "true"},
+		{"--allow-unix", "relative.sock", "--", "true"},
+		{"--allow-unix", "@", "--", "true"},
+		{"--deny-unix", "run/x.sock", "--", "true"},
+	} {
+		if _, err := parseArgs(args); err == nil {
+			t.Errorf("parseArgs(%q): got no error, want a usage error", args)
+		}
+	}
+	if _, err := parseArgs([]string{"--allow-unix", "@name", "--deny-unix", "/run/x.sock", "--", "true"}); err != nil {
+		t.Errorf("an abstract name and an absolute path: got %v, want them accepted", err)
+	}
+}
