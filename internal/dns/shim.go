@@ -17,6 +17,7 @@ import (
 	"github.com/ebpfjail/ebpfjail/internal/hostname"
 	"github.com/ebpfjail/ebpfjail/internal/origin"
 	"github.com/ebpfjail/ebpfjail/internal/rules"
+	"github.com/ebpfjail/ebpfjail/internal/secrets"
 	"github.com/ebpfjail/ebpfjail/pkg/event"
 )
 
@@ -40,6 +41,9 @@ type Config struct {
 	// "QUERY"): a denied name gets NXDOMAIN and never leaves the machine.
 	// Nil forwards everything.
 	Rules rules.Engine
+	// Secrets, when set, refuses a name that carries a secret's
+	// placeholder (an exfiltration by lookup); nil checks nothing.
+	Secrets *secrets.Set
 }
 
 // fakeTTL is the TTL of synthetic answers, in seconds: a short one keeps

@@ -19,6 +19,7 @@ import (
 
 	"github.com/ebpfjail/ebpfjail/internal/origin"
 	"github.com/ebpfjail/ebpfjail/internal/rules"
+	"github.com/ebpfjail/ebpfjail/internal/secrets"
 	"github.com/ebpfjail/ebpfjail/pkg/event"
 )
 
@@ -70,6 +71,9 @@ type Config struct {
 	// DefaultMaxInFlight); one over it waits briefly for a slot, then is
 	// answered 503.
 	MaxInFlight int
+	// Secrets swaps placeholders for real credentials on allowed requests
+	// to their hosts and refuses them anywhere else; nil means none.
+	Secrets *secrets.Set
 }
 
 // SyntheticNames maps fake DNS answers back to names (internal/dns).

@@ -7,11 +7,12 @@ const Version = 1
 
 // Types of event.
 const (
-	TypeRequest    = "request"    // one rule evaluation of an HTTP(S) request (or a spliced connection)
-	TypeConnection = "connection" // a connection that carried no request: non-HTTP, a failed TLS handshake
-	TypeDNS        = "dns"        // one lookup answered by the shim
-	TypeExec       = "exec"       // a process started in the jail
-	TypeSummary    = "summary"    // at exit: what the jail did, per process
+	TypeRequest      = "request"       // one rule evaluation of an HTTP(S) request (or a spliced connection)
+	TypeConnection   = "connection"    // a connection that carried no request: non-HTTP, a failed TLS handshake
+	TypeDNS          = "dns"           // one lookup answered by the shim
+	TypeExec         = "exec"          // a process started in the jail
+	TypeSummary      = "summary"       // at exit: what the jail did, per process
+	TypeSecretMisuse = "secret_misuse" // a secret's placeholder sent where the secret does not belong: denied
 )
 
 // Verdicts.
@@ -57,6 +58,11 @@ type Event struct {
 
 	// exec
 	Argv []string `json:"argv,omitempty"`
+
+	// secret_misuse: the secret's name (never its value) and where its
+	// placeholder was found: "header:NAME", "query", "body", "dns", "tcp"
+	Secret string `json:"secret,omitempty"`
+	Where  string `json:"where,omitempty"`
 
 	// summary
 	Summary *Summary `json:"summary,omitempty"`
