@@ -29,8 +29,8 @@ func FuzzSwap(f *testing.F) {
 		}
 		r, _ := http.NewRequest("GET", "https://h.test/", nil)
 		r.Header.Set("Authorization", header)
-		s.Request(r, "h.test", true)
-		s.Request(r, "other.test", true)
+		s.Check(r, "other.test", true)
+		s.Swap(r, "h.test", true)
 		s.InName(header)
 	})
 }

@@ -9,19 +9,47 @@ import (
 	"strings"
 )
 
-// Request checks the head of a request the rule allowed to host (secure:
-// over intercepted TLS) for placeholders. One of a secret that does not
-// belong there is misuse: it is returned and r is left alone. Otherwise
-// every placeholder of a secret that belongs is replaced by the real value
-// in header values (Basic credentials decoded and encoded again), the
-// query and the path, on copies of r's header and URL (what the rule and
-// the logs saw keeps the placeholder); swapped says whether any was. The
-// Host header never gets a secret: a placeholder there is misuse.
-func (s *Set) Request(r *http.Request, host string, secure bool) (swapped bool, m *Misuse) {
-	if s == nil {
-		return false, nil
+// Check looks for placeholders in the head of a request to host (secure:
+// over intercepted TLS): one of a secret that does not belong there (or
+// any in the Host header, which never gets a secret) is misuse, returned.
+// The rule has not been asked yet: an exfiltration attempt is caught
+// whatever the rule would say.
+func (s *Set) Check(r *http.Request, host string, secure bool) *Misuse {
+	m, _ := s.scanHead(r, host, secure)
+	return m
+}
+
+// Swap replaces every placeholder of a secret that belongs to host in the
+// head of r, a request the rule allowed and Check passed: header values
+// (Basic credentials decoded and encoded again), the query and the path,
+// on copies of r's header and URL, so what the rule and the logs saw
+// keeps the placeholder. It reports whether any was replaced.
+func (s *Set) Swap(r *http.Request, host string, secure bool) bool {
+	m, use := s.scanHead(r, host, secure)
+	if m != nil {
+		return false
 	}
-	use := make([]bool, len(s.secrets))
+	swapped := false
+	for i, sc := range s.secrets {
+		if use[i] {
+			sc.swapHead(r)
+			swapped = true
+		}
+	}
+	if swapped {
+		// So that Response can read what the origin echoes back.
+		r.Header.Set("Accept-Encoding", "identity")
+	}
+	return swapped
+}
+
+// scanHead finds the first misuse in r's head and which secrets belonging
+// to host it carries.
+func (s *Set) scanHead(r *http.Request, host string, secure bool) (m *Misuse, use []bool) {
+	if s == nil {
+		return nil, nil
+	}
+	use = make([]bool, len(s.secrets))
 	for i, sc := range s.secrets {
 		ok := sc.belongs(host, secure)
 		hit := func(where, v string) bool {
@@ -44,26 +72,11 @@ func (s *Set) Request(r *http.Request, host string, secure bool) (swapped bool, 
 		hit("query", r.URL.RawQuery)
 		hit("path", r.URL.Path)
 		hit("path", r.URL.RawPath)
-		if sc.in(r.Host) || sc.inFolded(r.Host) {
-			if m == nil {
-				m = &Misuse{Secret: sc.name, Where: "host"}
-			}
+		if m == nil && (sc.in(r.Host) || sc.inFolded(r.Host)) {
+			m = &Misuse{Secret: sc.name, Where: "host"}
 		}
 	}
-	if m != nil {
-		return false, m
-	}
-	for i, sc := range s.secrets {
-		if use[i] {
-			sc.swapHead(r)
-			swapped = true
-		}
-	}
-	if swapped {
-		// So that Response can read what the origin echoes back.
-		r.Header.Set("Accept-Encoding", "identity")
-	}
-	return swapped, nil
+	return m, use
 }
 
 // in reports whether v holds sc's placeholder, as is or percent-encoded.

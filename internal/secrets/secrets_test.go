@@ -104,9 +104,11 @@ func TestRequestSwapsEveryHeadSpellingForItsHost(t *testing.T) {
 	r.Header.Set("Proxy-Authorization", basic("user", ph))
 	r.Header.Set("X-Custom", "a="+ph+";b")
 	orig, origURL := r.Header, r.URL
-	swapped, m := s.Request(r, "EU.api.test", true)
-	if !swapped || m != nil {
-		t.Fatalf("Request = %v, %v; want swapped, no misuse", swapped, m)
+	if m := s.Check(r, "EU.api.test", true); m != nil {
+		t.Fatalf("Check = %+v; want no misuse", m)
+	}
+	if !s.Swap(r, "EU.api.test", true) {
+		t.Fatalf("Swap = false; want swapped")
 	}
 	for k, want := range map[string]string{
 		"Authorization": "Bearer " + realAnthropic, "X-Api-Key": realAnthropic,
@@ -142,7 +144,8 @@ func TestRequestMisuse(t *testing.T) {
 	} {
 		r, _ := http.NewRequest("GET", "https://"+tc.host+"/", nil)
 		tc.set(r)
-		swapped, m := s.Request(r, tc.host, tc.secure)
+		m := s.Check(r, tc.host, tc.secure)
+		swapped := s.Swap(r, tc.host, tc.secure)
 		if swapped || m == nil || m.Secret != "GH" || m.Where != tc.where {
 			t.Errorf("%s: got %v, %+v; want misuse of GH in %s", tc.name, swapped, m, tc.where)
 		}
@@ -153,8 +156,8 @@ func TestRequestMisuse(t *testing.T) {
 	r, _ := http.NewRequest("GET", "http://api.github.com/", nil)
 	cs := newTestSet(t, Spec{Name: "GH", Hosts: []string{"api.github.com"}, Value: []byte(realGitHub), Cleartext: true})
 	r.Header.Set("Authorization", "token "+placeholderOf(t, cs, "GH"))
-	if swapped, m := cs.Request(r, "api.github.com", false); !swapped || m != nil {
-		t.Errorf("--secret-cleartext over plain HTTP: got %v, %+v; want swapped", swapped, m)
+	if m := cs.Check(r, "api.github.com", false); m != nil || !cs.Swap(r, "api.github.com", false) {
+		t.Errorf("--secret-cleartext over plain HTTP: got %+v, want swapped", m)
 	}
 }
 
