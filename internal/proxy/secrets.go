@@ -3,6 +3,7 @@ package proxy
 import (
 	"errors"
 	"io"
+	"net"
 	"net/http"
 
 	"github.com/ebpfjail/ebpfjail/internal/secrets"
@@ -32,13 +33,18 @@ func (p *Proxy) refuseSecretMisuse(c *conn, w http.ResponseWriter, r *http.Reque
 // emitMisuse records m: a secret_misuse event, then e, the request's
 // event, denied for it.
 func (p *Proxy) emitMisuse(e *event.Event, m secrets.Misuse) {
-	e.Verdict, e.Reason = event.Deny, "secret_misuse: "+m.Secret+" in "+m.Where
+	e.Verdict, e.Reason = event.Deny, secretMisusePrefix(m.Secret, m.Where)
 	me := *e
 	me.Type, me.Secret, me.Where = event.TypeSecretMisuse, m.Secret, m.Where
 	me.Reason = "placeholder of " + m.Secret + " sent to a host it does not belong to"
 	me.Status, me.BytesUp, me.BytesDown, me.DurationMS = 0, 0, 0, 0
 	p.emit(me)
 	p.emit(*e)
+}
+
+// secretMisusePrefix is the reason of what a secret_misuse event denied.
+func secretMisusePrefix(secret, where string) string {
+	return "secret_misuse: " + secret + " in " + where
 }
 
 // armSecrets puts the real values into r, allowed by the rule, for the
@@ -84,3 +90,58 @@ func refuseBodyMisuse(w http.ResponseWriter, fw *forward) bool {
 	writeText(w, http.StatusForbidden, blockedBody+misuseBody)
 	return true
 }
+
+// tcpScanBytes is how much of a --tcp stream is searched for
+// placeholders: the start, where a protocol's credentials go (AUTH, a
+// login packet, a request line).
+const tcpScanBytes = 64 << 10
+
+// scanTCP wraps pc, a --tcp client's connection, so that a placeholder in
+// its first bytes ends it before the chunk that holds it goes upstream,
+// with a secret_misuse event (no secret is ever sent over --tcp).
+func (p *Proxy) scanTCP(c *conn, pc net.Conn, t target) net.Conn {
+	sc := p.cfg.Secrets.NewScanner(tcpScanBytes)
+	if sc == nil {
+		return pc
+	}
+	return &scannedConn{Conn: pc, sc: sc, found: func(secret string) {
+		e := c.newEvent(event.TypeConnection)
+		e.Scheme, e.Host, e.Port, e.URL = "tcp", t.host, t.port, "tcp://"+t.hostport()
+		p.emitMisuse(&e, secrets.Misuse{Secret: secret, Where: "tcp"})
+	}}
+}
+
+// scannedConn is a client connection whose reads are searched for
+// placeholders (scanTCP).
+type scannedConn struct {
+	net.Conn
+	sc    *secrets.Scanner
+	found func(secret string)
+	done  bool
+}
+
+func (s *scannedConn) Read(p []byte) (int, error) {
+	if s.done {
+		return 0, errSecretMisuse
+	}
+	n, err := s.Conn.Read(p)
+	if secret := s.sc.Check(p[:n]); secret != "" {
+		s.done = true
+		clear(p[:n])
+		s.found(secret)
+		return 0, errSecretMisuse
+	}
+	return n, err
+}
+
+var errSecretMisuse = errors.New("a secret's placeholder where the secret does not belong")
+
+// CloseWrite and Unwrap keep what pipe and the tunnel watch look for.
+func (s *scannedConn) CloseWrite() error {
+	if cw, ok := s.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return s.Conn.Close()
+}
+
+func (s *scannedConn) Unwrap() net.Conn { return s.Conn }

@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -15,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/ebpfjail/ebpfjail/internal/rules"
 	"github.com/ebpfjail/ebpfjail/internal/secrets"
@@ -271,4 +273,55 @@ func TestSecretIsSwappedInAWebSocketUpgrade(t *testing.T) {
 	if b, _ := io.ReadAll(br); string(b) != "hello" {
 		t.Errorf("upgraded stream: got %q, want hello", b)
 	}
+}
+
+// TestSecretPlaceholderInATCPStreamEndsIt: under --tcp, a placeholder in
+// the client's first bytes (split across writes) ends the connection
+// before the rest of it goes upstream, with a secret_misuse event.
+func TestSecretPlaceholderInATCPStreamEndsIt(t *testing.T) {
+	got := make(chan string, 1)
+	dst := rawOrigin(t, func(c net.Conn) {
+		defer c.Close()
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		b, _ := io.ReadAll(c)
+		got <- string(b)
+	})
+	set, err := secrets.New([]secrets.Spec{{Name: "KEY", Hosts: []string{"example.com"}, Value: []byte(testRealKey)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(set.Close)
+	ph := strings.TrimPrefix(set.Env()[0], "KEY=")
+	var mu sync.Mutex
+	var events []event.Event
+	k := &fakeKernel{}
+	k.set(record{Dst: dst, PID: 7, Comm: "nc"}, true)
+	p, err := Listen(Config{
+		PeekTimeout: 300 * time.Millisecond, Logger: testutil.DiscardLogger(), OrigDst: k.OrigDst,
+		Rules: rules.AllowAll(), TCP: true, Secrets: set,
+		Events: func(e event.Event) { mu.Lock(); events = append(events, e); mu.Unlock() },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	c := dialProxy(t, p)
+	defer c.Close()
+	io.WriteString(c, "\x00\x01AUTH "+ph[:20])
+	time.Sleep(100 * time.Millisecond)
+	io.WriteString(c, ph[20:]+"\r\nmore")
+	if _, ended := endsWithin(c, 5*time.Second); !ended {
+		t.Errorf("the connection was not ended")
+	}
+	if b := <-got; strings.Contains(b, ph) || strings.Contains(b, "more") {
+		t.Errorf("the origin got %q, want neither the whole placeholder nor what followed", b)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, e := range events {
+		if e.Type == event.TypeSecretMisuse && e.Secret == "KEY" && e.Where == "tcp" && e.PID == 7 {
+			return
+		}
+	}
+	t.Errorf("events %+v: want a secret_misuse of KEY in tcp by pid 7", events)
 }

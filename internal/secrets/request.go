@@ -192,17 +192,3 @@ func (sc *secret) patterns(to []byte) []pattern {
 	return pats
 }
 
-// Scan looks for any secret's placeholder in b, the first bytes of a
-// stream no secret is ever sent on (a --tcp connection): the name of the
-// first found, or "".
-func (s *Set) Scan(b []byte) string {
-	if s == nil {
-		return ""
-	}
-	for _, sc := range s.secrets {
-		if bytes.Contains(b, sc.placeholder) {
-			return sc.name
-		}
-	}
-	return ""
-}
