@@ -191,4 +191,3 @@ func (sc *secret) patterns(to []byte) []pattern {
 	}
 	return pats
 }
-

@@ -60,6 +60,9 @@ func New(specs []Spec) (*Set, error) {
 		}
 		total += len(sp.Value)
 	}
+	if err := noCoreDumps(); err != nil {
+		return nil, err
+	}
 	s := &Set{mem: newLockedMem(total)}
 	off := 0
 	for _, sp := range specs {
