@@ -36,10 +36,6 @@ func (s *Set) Swap(r *http.Request, host string, secure bool) bool {
 			swapped = true
 		}
 	}
-	if swapped {
-		// So that Response can read what the origin echoes back.
-		r.Header.Set("Accept-Encoding", "identity")
-	}
 	return swapped
 }
 
@@ -69,6 +65,11 @@ func (s *Set) scanHead(r *http.Request, host string, secure bool) (m *Misuse, us
 				}
 			}
 		}
+		for k := range r.Header {
+			if m == nil && sc.inFolded(k) {
+				m = &Misuse{Secret: sc.name, Where: "header-name"}
+			}
+		}
 		hit("query", r.URL.RawQuery)
 		hit("path", r.URL.Path)
 		hit("path", r.URL.RawPath)
@@ -77,6 +78,21 @@ func (s *Set) scanHead(r *http.Request, host string, secure bool) (m *Misuse, us
 		}
 	}
 	return m, use
+}
+
+// Belongs reports whether any secret belongs to host (secure: over
+// intercepted TLS): the origins whose responses Response must see, as
+// only they can know a real value.
+func (s *Set) Belongs(host string, secure bool) bool {
+	if s == nil {
+		return false
+	}
+	for _, sc := range s.secrets {
+		if sc.belongs(host, secure) {
+			return true
+		}
+	}
+	return false
 }
 
 // in reports whether v holds sc's placeholder, as is or percent-encoded.
