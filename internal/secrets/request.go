@@ -103,8 +103,7 @@ func (sc *secret) in(v string) bool {
 	if strings.Contains(v, string(sc.placeholder)) {
 		return true
 	}
-	q := url.QueryEscape(string(sc.placeholder))
-	return q != string(sc.placeholder) && strings.Contains(v, q)
+	return sc.phQuery != string(sc.placeholder) && strings.Contains(v, sc.phQuery)
 }
 
 // swapHead puts sc's real value in place of its placeholder in r's header
@@ -135,9 +134,8 @@ func (sc *secret) swap(v string) string {
 		return v
 	}
 	v = strings.ReplaceAll(v, string(sc.placeholder), string(sc.value))
-	q := url.QueryEscape(string(sc.placeholder))
-	if q != string(sc.placeholder) {
-		v = strings.ReplaceAll(v, q, url.QueryEscape(string(sc.value)))
+	if sc.phQuery != string(sc.placeholder) {
+		v = strings.ReplaceAll(v, sc.phQuery, url.QueryEscape(string(sc.value)))
 	}
 	return v
 }
@@ -197,9 +195,8 @@ func (s *Set) RequestBody(body io.ReadCloser, host string, secure bool) io.ReadC
 // replaced by to and its encoding, or misuse when to is nil.
 func (sc *secret) patterns(to []byte) []pattern {
 	pats := []pattern{{from: sc.placeholder, to: to, secret: sc.name}}
-	q := url.QueryEscape(string(sc.placeholder))
-	if q != string(sc.placeholder) {
-		p := pattern{from: []byte(q), secret: sc.name}
+	if sc.phQuery != string(sc.placeholder) {
+		p := pattern{from: []byte(sc.phQuery), secret: sc.name}
 		if to != nil {
 			p.to = []byte(url.QueryEscape(string(to)))
 		}

@@ -3,6 +3,7 @@ package secrets
 import (
 	"errors"
 	"fmt"
+	"net/url"
 )
 
 // Spec is one --secret after parsing and loading.
@@ -30,8 +31,10 @@ type secret struct {
 	// prefix is how many leading bytes the placeholder shares with the
 	// value (a known prefix); folded is the rest of the placeholder as a
 	// DNS name carries it (see fold).
-	prefix    int
-	folded    string
+	prefix int
+	folded string
+	// phQuery is the placeholder percent-encoded (a query or form value).
+	phQuery   string
 	inBody    bool
 	cleartext bool
 }
@@ -76,7 +79,7 @@ func New(specs []Spec) (*Set, error) {
 		}
 		s.secrets = append(s.secrets, &secret{
 			name: sp.Name, hosts: append([]string(nil), sp.Hosts...), value: v,
-			placeholder: ph, prefix: prefix, folded: fold(string(ph[prefix:])), inBody: sp.InBody, cleartext: sp.Cleartext,
+			placeholder: ph, prefix: prefix, folded: fold(string(ph[prefix:])), phQuery: url.QueryEscape(string(ph)), inBody: sp.InBody, cleartext: sp.Cleartext,
 		})
 	}
 	return s, nil
