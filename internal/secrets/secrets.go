@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"path"
 )
 
 // Spec is one --secret after parsing and loading.
@@ -58,8 +59,8 @@ func New(specs []Spec) (*Set, error) {
 		if len(sp.Value) == 0 {
 			return nil, fmt.Errorf("secret %s: the value is empty", sp.Name)
 		}
-		if len(sp.Hosts) == 0 {
-			return nil, fmt.Errorf("secret %s: no host", sp.Name)
+		if err := checkSpec(sp); err != nil {
+			return nil, fmt.Errorf("secret %s: %w", sp.Name, err)
 		}
 		total += len(sp.Value)
 	}
@@ -83,6 +84,26 @@ func New(specs []Spec) (*Set, error) {
 		})
 	}
 	return s, nil
+}
+
+// checkSpec refuses what no placeholder could stand for: no host, a glob
+// that does not parse, a value with a control byte (a header cannot carry
+// it; a trailing newline read from a file is the usual one).
+func checkSpec(sp Spec) error {
+	if len(sp.Hosts) == 0 {
+		return errors.New("no host")
+	}
+	for _, g := range sp.Hosts {
+		if _, err := path.Match(g, ""); err != nil || g == "" {
+			return fmt.Errorf("host glob %q does not parse", g)
+		}
+	}
+	for _, b := range sp.Value {
+		if b < 0x20 || b == 0x7f {
+			return errors.New("the value holds a control character (a newline at the end of a file?)")
+		}
+	}
+	return nil
 }
 
 // Env returns "NAME=PLACEHOLDER" for each secret, for the command's

@@ -77,6 +77,8 @@ func TestNewRefusesBadSpecsWithoutTheValue(t *testing.T) {
 		{[]Spec{{Name: "SHORT", Hosts: []string{"h"}, Value: []byte("sk-tooShort99")}}, "too short"},
 		{[]Spec{{Name: "EMPTY", Hosts: []string{"h"}}}, "empty"},
 		{[]Spec{{Name: "NOHOST", Value: []byte(realGitHub)}}, "no host"},
+		{[]Spec{{Name: "BADGLOB", Hosts: []string{"[x"}, Value: []byte(realGitHub)}}, "does not parse"},
+		{[]Spec{{Name: "NEWLINE", Hosts: []string{"h"}, Value: []byte(realGitHub + "\n")}}, "control character"},
 		{[]Spec{{Name: "D", Hosts: []string{"h"}, Value: []byte(realGitHub)}, {Name: "D", Hosts: []string{"h"}, Value: []byte(realGitHub)}}, "twice"},
 	} {
 		_, err := New(tc.specs)
