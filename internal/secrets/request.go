@@ -48,11 +48,14 @@ func (s *Set) scanHead(r *http.Request, host string, secure bool) (m *Misuse, us
 	use = make([]bool, len(s.secrets))
 	for i, sc := range s.secrets {
 		ok := sc.belongs(host, secure)
-		hit := func(where, v string) bool {
+		hit := func(where, header, v string) bool {
 			if !sc.in(v) {
 				return false
 			}
 			if !ok && m == nil {
+				if header != "" {
+					where += ":" + strings.ToLower(header)
+				}
 				m = &Misuse{Secret: sc.name, Where: where}
 			}
 			use[i] = use[i] || ok
@@ -60,19 +63,17 @@ func (s *Set) scanHead(r *http.Request, host string, secure bool) (m *Misuse, us
 		}
 		for k, vs := range r.Header {
 			for _, v := range vs {
-				if hit("header:"+strings.ToLower(k), v) || hit("header:"+strings.ToLower(k), basicCredentials(v)) {
+				if hit("header", k, v) || hit("header", k, basicCredentials(v)) {
 					break
 				}
 			}
-		}
-		for k := range r.Header {
 			if m == nil && sc.inFolded(k) {
 				m = &Misuse{Secret: sc.name, Where: "header-name"}
 			}
 		}
-		hit("query", r.URL.RawQuery)
-		hit("path", r.URL.Path)
-		hit("path", r.URL.RawPath)
+		hit("query", "", r.URL.RawQuery)
+		hit("path", "", r.URL.Path)
+		hit("path", "", r.URL.RawPath)
 		if m == nil && (sc.in(r.Host) || sc.inFolded(r.Host)) {
 			m = &Misuse{Secret: sc.name, Where: "host"}
 		}
