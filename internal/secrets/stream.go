@@ -122,6 +122,8 @@ type reader struct {
 	buf  []byte
 	err  error // the source's or a misuse, returned after out
 	done bool
+	// atEOF, if set, runs once the source has ended.
+	atEOF func()
 }
 
 // newReader streams src through pats; where names the place in a Misuse.
@@ -142,6 +144,9 @@ func (rd *reader) Read(p []byte) (int, error) {
 			rd.err, rd.done = merr, true
 		} else if eof {
 			rd.err, rd.done = err, true
+			if rd.atEOF != nil {
+				rd.atEOF()
+			}
 		}
 	}
 	n := copy(p, rd.out)
