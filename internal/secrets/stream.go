@@ -15,7 +15,7 @@ type pattern struct {
 // Misuse is a placeholder found where its secret does not belong.
 type Misuse struct {
 	Secret string // the secret's name
-	Where  string // "header:x-api-key", "query", "path", "host", "body", "dns", "tcp"
+	Where  string // "header:x-api-key", "header-name", "query", "path", "host", "body", "dns", "tcp"
 }
 
 // MisuseError is a stream's error when it met a placeholder it must not
