@@ -88,6 +88,7 @@ func (p *Proxy) forwardRequest(c *conn, w http.ResponseWriter, r *http.Request, 
 		r.Body = body
 	}
 	fw := &forward{scheme: c.scheme, hostport: t.hostport(), dialIP: c.dialIP, tx: tx}
+	fw.rc = rc
 	ctx = withForward(ctx, fw)
 	ctx = context.WithValue(ctx, watchKey{}, watch)
 	finish := func() {

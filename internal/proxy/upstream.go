@@ -89,6 +89,8 @@ type forward struct {
 	tx *txBudget
 	// local is set when the name led to this host itself (checkLocal).
 	local error
+	// rc flushes what was written of the response to the client (cutBody).
+	rc *http.ResponseController
 }
 
 type forwardKey struct{}
