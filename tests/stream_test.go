@@ -175,4 +175,3 @@ func TestPrivilegedSlowBodiesStreamAtTheirOwnPaceBothWays(t *testing.T) {
 	}
 	noJailsLeft(t)
 }
-
