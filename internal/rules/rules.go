@@ -38,7 +38,7 @@ type Request struct {
 	Host        string `json:"host"`   // no port; IPv6 without brackets
 	Port        int    `json:"port"`
 	Path        string `json:"path"` // no query
-	RequesterIP string `json:"requester_ip"` // the route's source toward the destination; the client's with --server
+	RequesterIP string `json:"requester_ip"`
 	Proc        Proc   `json:"proc"`
 }
 
