@@ -99,19 +99,24 @@ func TestPrivilegedServerFirstProtocolsAreGreetedOrRefusedAtOnce(t *testing.T) {
 }
 
 // A TLS client that is slower than the server-first window is still
-// intercepted and each of its requests decided, not spliced unopened on
-// the TCP verdict (which the rule gives too).
+// intercepted and each of its requests decided: not spliced unopened on
+// the TCP verdict when the rule allows TCP to the host, nor refused when
+// it does not.
 func TestPrivilegedLateTLSClientUnderTCPIsStillDecidedPerRequest(t *testing.T) {
 	s := newSite(t)
-	rule := "r.host === 'allowed.test' && (r.scheme === 'tcp' || r.path === '/ok')"
-	for _, tc := range []struct{ path, status, body string }{
-		{"/ok", "200", testutil.HelloBody},
-		{"/no", "403", "Request blocked by ebpfjail"},
+	for _, rule := range []string{
+		"r.host === 'allowed.test' && (r.scheme === 'tcp' || r.path === '/ok')",
+		"r.host === 'allowed.test' && r.scheme === 'https' && r.path === '/ok'",
 	} {
-		r := s.run(t, rule, []string{"--tcp"}, python(t), "-c", lateTLS, "allowed.test", "443", tc.path)
-		first, _, _ := strings.Cut(r.stdout, "\n")
-		if !strings.Contains(first, " "+tc.status+" ") || !strings.Contains(r.stdout, tc.body) {
-			t.Errorf("late ClientHello, GET %s: got %q, want status %s and %q (intercepted, decided per request)\n%s", tc.path, r.stdout, tc.status, tc.body, r)
+		for _, tc := range []struct{ path, status, body string }{
+			{"/ok", "200", testutil.HelloBody},
+			{"/no", "403", "Request blocked by ebpfjail"},
+		} {
+			r := s.run(t, rule, []string{"--tcp"}, python(t), "-c", lateTLS, "allowed.test", "443", tc.path)
+			first, _, _ := strings.Cut(r.stdout, "\n")
+			if !strings.Contains(first, " "+tc.status+" ") || !strings.Contains(r.stdout, tc.body) {
+				t.Errorf("rule %s, late ClientHello, GET %s: got %q, want status %s and %q (intercepted, decided per request)\n%s", rule, tc.path, r.stdout, tc.status, tc.body, r)
+			}
 		}
 	}
 	s.sawNo(t, "allowed.test /no")
