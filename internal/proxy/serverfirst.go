@@ -53,7 +53,9 @@ func silent(pc net.Conn, err error) bool {
 // and err.
 func (p *Proxy) silentClient(c *conn, pc, raw net.Conn, start time.Time) (res sniff.Result, _ net.Conn, err error, served bool) {
 	var refusal *event.Event
-	if p.cfg.TCP {
+	// Not a bare connection to an explicit proxy: it has no destination
+	// before the client names one.
+	if p.cfg.TCP && (c.name != "" || c.who.Dst.IsValid()) {
 		if served, refusal = p.serverFirst(c, pc, raw, start); served {
 			return res, pc, nil, true
 		}
