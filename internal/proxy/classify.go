@@ -17,10 +17,28 @@ import (
 const peekTimeout = 5 * time.Second
 
 // classify peeks at what the client sends first and serves it as TLS, as
-// HTTP, or refuses it.
+// HTTP, as TCP (--tcp), or refuses it. A client that says nothing at
+// first may be waiting for the server to speak (silentClient).
 func (p *Proxy) classify(c *conn, raw net.Conn) {
-	res, pc, err := sniff.Peek(raw, p.cfg.PeekTimeout)
-	if err != nil && !(p.cfg.TCP && errors.Is(err, os.ErrDeadlineExceeded)) {
+	start := time.Now()
+	res, pc, err := sniff.Peek(raw, p.window(start, serverFirstAfter))
+	if silent(pc, err) {
+		var served bool
+		if res, pc, err, served = p.silentClient(c, pc, raw, start); served {
+			return
+		}
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		// It has begun: the rest of its first bytes may take what is
+		// left of the whole peek window.
+		res, pc, err = sniff.Peek(pc, p.window(start, p.cfg.PeekTimeout))
+	}
+	if err != nil && p.cfg.TCP && errors.Is(err, os.ErrDeadlineExceeded) {
+		// A few bytes, then waiting for the server: not TLS nor HTTP.
+		p.serveTCP(c, pc, raw)
+		return
+	}
+	if err != nil {
 		c.log.Debug("connection closed before it said anything useful", "err", err)
 		e := c.newEvent(event.TypeConnection)
 		e.Verdict, e.Reason = event.Deny, "no request: "+err.Error()
@@ -28,11 +46,12 @@ func (p *Proxy) classify(c *conn, raw net.Conn) {
 		p.emit(e)
 		return
 	}
+	p.dispatch(c, res, pc, raw)
+}
+
+// dispatch serves a classified connection.
+func (p *Proxy) dispatch(c *conn, res sniff.Result, pc, raw net.Conn) {
 	switch {
-	case err != nil:
-		// A silent client under --tcp: a protocol where the server speaks
-		// first (SSH, SMTP, databases).
-		p.serveTCP(c, pc, raw)
 	case res.Kind == sniff.KindTLS:
 		p.serveTLS(c, pc, res)
 	case res.Kind == sniff.KindHTTP:

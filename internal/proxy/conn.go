@@ -29,15 +29,18 @@ type conn struct {
 	// for synthetic (fake DNS) addresses.
 	dialIP netip.Addr
 	// destName is the name a synthetic destination address stands for.
-	destName    string
+	destName string
+	// requesterIP is the client's address as the rule sees it: the route's
+	// source toward the destination (requesterIP), the peer's in explicit
+	// mode.
 	requesterIP string
 	log         *slog.Logger
 }
 
-// newConn is what the kernel's record who says about the connection from
-// peer: where it goes and which process made it, with both on every log
+// newConn is what the kernel's record who says about a connection: where
+// it goes and which process made it, with both on every log
 // line of the connection.
-func newConn(id uint64, who origin.Origin, peer netip.AddrPort, log *slog.Logger) *conn {
+func newConn(id uint64, who origin.Origin, log *slog.Logger) *conn {
 	log = log.With("dst", who.Dst.String(), "pid", who.PID, "comm", who.Comm, "uid", who.UID)
 	proc := procOf(who)
 	if who.ExeFrom != origin.ExeKernel {
@@ -55,7 +58,7 @@ func newConn(id uint64, who origin.Origin, peer netip.AddrPort, log *slog.Logger
 		scheme:      "http",
 		port:        int(who.Dst.Port()),
 		dialIP:      who.Dst.Addr(),
-		requesterIP: peer.Addr().String(),
+		requesterIP: requesterIP(who.Dst),
 		log:         log,
 	}
 }

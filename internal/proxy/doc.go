@@ -9,6 +9,10 @@
 //   - classify.go: the dispatcher. It peeks at the first bytes and sends
 //     the connection on as TLS, as HTTP/1.x, as plain TCP (--tcp), or
 //     refuses it. A CONNECT tunnel's contents come back here.
+//   - serverfirst.go: a client that says nothing at first, waiting for
+//     its server to speak (SSH, SMTP): decided as TCP on host and port
+//     under --tcp, whoever then speaks first saying what it is; refused
+//     promptly otherwise.
 //   - tls.go: TLS. Intercepted with a leaf for the server name (then HTTP/2
 //     or HTTP/1.x inside), or, for --no-mitm names, spliced unopened.
 //   - http.go: HTTP. Each request, on every protocol, is decided on its own:

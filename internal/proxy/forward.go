@@ -9,21 +9,40 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"sync"
+	"time"
 )
 
 var discardLog = log.New(io.Discard, "", 0)
 
 // cutBody records why an upstream response body ended early, for the
 // request's event: ReverseProxy only aborts the client's connection.
+//
+// It also sends a slow body on as it comes (flushSoon).
 type cutBody struct {
 	io.ReadCloser
 	reason *string
 	ctx    context.Context
 	watch  *upstreamWatch
+	rc     *http.ResponseController
+	// short says the last read took less than it could: all the upstream
+	// had sent so far, so the next read may wait.
+	short   bool
+	mu      sync.Mutex
+	reading bool // a read armed the timer and has not returned
+	timer   *time.Timer
 }
 
+// flushDelay is how long a read may wait for the upstream before what was
+// written of the response is flushed to the client.
+const flushDelay = time.Millisecond
+
 func (b *cutBody) Read(p []byte) (int, error) {
+	if b.short && b.rc != nil {
+		b.flushSoon()
+	}
 	n, err := b.ReadCloser.Read(p)
+	b.readDone()
+	b.short = n > 0 && n < len(p) && err == nil
 	if n > 0 {
 		b.watch.touch()
 	}
@@ -35,6 +54,42 @@ func (b *cutBody) Read(p []byte) (int, error) {
 		}
 	}
 	return n, err
+}
+
+// flushSoon has what was written of the response (the last read's bytes:
+// ReverseProxy writes between reads) flushed to the client should the
+// next read wait for the upstream more than flushDelay. A fast body fills
+// each read and is flushed as the server's buffer fills, never here; a
+// small one's last bytes come with its end, in the same write.
+func (b *cutBody) flushSoon() {
+	b.mu.Lock()
+	b.reading = true
+	b.mu.Unlock()
+	if b.timer == nil {
+		b.timer = time.AfterFunc(flushDelay, b.lateFlush)
+		return
+	}
+	b.timer.Reset(flushDelay)
+}
+
+// lateFlush runs on the timer's goroutine while the handler's waits in a
+// read; the lock keeps it from writing once that read returned.
+func (b *cutBody) lateFlush() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.reading {
+		b.rc.Flush()
+	}
+}
+
+func (b *cutBody) readDone() {
+	if b.timer == nil {
+		return
+	}
+	b.mu.Lock()
+	b.reading = false
+	b.mu.Unlock()
+	b.timer.Stop()
 }
 
 // copyBuffers recycles the ReverseProxy's body copy buffers: without a
@@ -108,7 +163,7 @@ func newForwarder(t *http.Transport) *httputil.ReverseProxy {
 			// Not a 101: ReverseProxy needs the upgraded body's own type
 			// (and an upgraded connection is a tunnel, no longer watched).
 			if fw := forwardOf(ctx); fw != nil && res.StatusCode != http.StatusSwitchingProtocols {
-				res.Body = &cutBody{ReadCloser: res.Body, reason: &fw.err, ctx: ctx, watch: watch}
+				res.Body = &cutBody{ReadCloser: res.Body, reason: &fw.err, ctx: ctx, watch: watch, rc: fw.rc}
 			}
 			if fw := forwardOf(ctx); fw != nil && fw.secrets != nil {
 				return fw.secrets.Response(res)

@@ -92,6 +92,7 @@ func (p *Proxy) forwardRequest(c *conn, w http.ResponseWriter, r *http.Request, 
 	}
 	fw := &forward{scheme: c.scheme, hostport: t.hostport(), dialIP: c.dialIP, tx: tx}
 	p.armSecrets(c, r, t, fw)
+	fw.rc = rc
 	ctx = withForward(ctx, fw)
 	ctx = context.WithValue(ctx, watchKey{}, watch)
 	finish := func() {

@@ -288,7 +288,7 @@ func (p *Proxy) handle(c *net.TCPConn) {
 		reset(c)
 		return
 	}
-	cn := newConn(id, who, peer, log)
+	cn := newConn(id, who, log)
 	if p.isSelf(who.Dst) {
 		e := cn.newEvent(event.TypeConnection)
 		e.Verdict, e.Reason = event.Deny, "loop: a connection to ebpfjail's own listener"

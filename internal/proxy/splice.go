@@ -57,18 +57,36 @@ func (p *Proxy) splice(c *conn, pc, raw net.Conn, t target, req *rules.Request) 
 		}
 		return
 	}
-	ctx, cancel := context.WithTimeout(withForward(p.ctx, &forward{dialIP: c.dialIP}), dialTimeout)
-	up, err := p.dialer.DialContext(ctx, "tcp", t.hostport())
-	cancel()
+	up, err := p.dialSplice(c, t)
 	if err != nil {
-		e.Reason = "upstream unreachable: " + err.Error()
-		markLocal(&e, err)
-		p.emit(e)
-		if raw != nil {
-			reset(raw)
-		}
+		p.unreachable(e, err, raw)
 		return
 	}
+	p.relay(pc, up, e, v)
+}
+
+// dialSplice connects to t for a connection decided once, preferring the
+// child's original address.
+func (p *Proxy) dialSplice(c *conn, t target) (net.Conn, error) {
+	ctx, cancel := context.WithTimeout(withForward(p.ctx, &forward{dialIP: c.dialIP}), dialTimeout)
+	defer cancel()
+	return p.dialer.DialContext(ctx, "tcp", t.hostport())
+}
+
+// unreachable ends an allowed connection whose upstream could not be
+// dialed: e says why, and the client (raw, if any) is reset.
+func (p *Proxy) unreachable(e event.Event, err error, raw net.Conn) {
+	e.Reason = "upstream unreachable: " + err.Error()
+	markLocal(&e, err)
+	p.emit(e)
+	if raw != nil {
+		reset(raw)
+	}
+}
+
+// relay copies an allowed connection's bytes both ways until both ends are
+// done, then emits e with the counts.
+func (p *Proxy) relay(pc, up net.Conn, e event.Event, v rules.Verdict) {
 	p.track(up, true)
 	defer p.track(up, false)
 	start := time.Now()

@@ -94,6 +94,8 @@ type forward struct {
 	// misuse is a placeholder found in the body (armSecrets).
 	secrets *secrets.Set
 	misuse  *secrets.Misuse
+	// rc flushes what was written of the response to the client (cutBody).
+	rc *http.ResponseController
 }
 
 type forwardKey struct{}
