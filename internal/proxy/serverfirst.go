@@ -112,7 +112,9 @@ func (p *Proxy) serverFirst(c *conn, pc, raw net.Conn, start time.Time) (served 
 	}
 	req := c.connectRequest("tcp", t)
 	if p.refuseSecretHost(c, t, req) {
-		reset(raw)
+		if raw != nil {
+			reset(raw)
+		}
 		return true, nil
 	}
 	v := p.cfg.Rules.Evaluate(p.ctx, req)
