@@ -18,9 +18,12 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/ebpfjail/ebpfjail/internal/attack"
+	"github.com/ebpfjail/ebpfjail/internal/cliflags"
 	"github.com/ebpfjail/ebpfjail/internal/control"
+	"github.com/ebpfjail/ebpfjail/internal/helptopics"
 	"github.com/ebpfjail/ebpfjail/internal/hostname"
 	"github.com/ebpfjail/ebpfjail/internal/profile"
+	"github.com/ebpfjail/ebpfjail/internal/rules"
 	"github.com/ebpfjail/ebpfjail/internal/supervisor"
 )
 
@@ -65,6 +68,7 @@ type options struct {
 	dnsUpstream string
 	version     bool
 	help        bool
+	topic       string // help TOPIC
 	check       bool
 	attack      bool          // check --attack
 	targets     []string      // check --attack --target
@@ -148,6 +152,8 @@ func usage(w io.Writer) {
 		}
 	})
 	fmt.Fprint(w, usageTail)
+	fmt.Fprintln(w, "\nHelp topics ('ebpfjail help TOPIC'):")
+	helptopics.List(w)
 }
 
 // parseArgs turns the command line into options, or a usage error.
@@ -156,6 +162,10 @@ func parseArgs(args []string) (*options, error) {
 	fs := newFlagSet(o)
 	// --test=URL is httpjail's spelling too; the flag itself takes no value.
 	args = splitTestValue(args)
+	repeated := cliflags.Once(fs)
+	if err := cliflags.ValueBeforeDash(fs, args); err != nil {
+		return nil, err
+	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
 			o.help = true
@@ -163,7 +173,13 @@ func parseArgs(args []string) (*options, error) {
 		}
 		return nil, err
 	}
+	if err := repeated(); err != nil {
+		return nil, err
+	}
 	rest := fs.Args()
+	if fs.ArgsLenAtDash() == -1 && len(rest) > 0 && rest[0] == "help" {
+		return o, parseHelp(o, rest[1:])
+	}
 	if o.testSet {
 		if len(rest) == 1 {
 			rest = strings.Fields(rest[0]) // --test "METHOD URL"
@@ -246,7 +262,7 @@ func checkOptions(o *options) error {
 		return errors.New("--cleanup takes no command")
 	}
 	if !o.help && !o.version && !o.cleanup && !o.server && len(o.command) == 0 {
-		return errors.New("no command to run")
+		return errNoCommand
 	}
 	return nil
 }
@@ -304,16 +320,57 @@ func splitTestValue(args []string) []string {
 	return out
 }
 
-// checkRules enforces at most one rule flag.
+// errNoCommand is the one usage error whose hint is where the command goes.
+var errNoCommand = errors.New("no command to run")
+
+// parseHelp reads `help [TOPIC]`.
+func parseHelp(o *options, args []string) error {
+	o.help = true
+	if len(args) > 1 {
+		return fmt.Errorf("help takes one topic, got %q", strings.Join(args, " "))
+	}
+	if len(args) == 1 {
+		if _, ok := helptopics.Text(args[0]); !ok {
+			return fail(exitUsage, fmt.Errorf("no help topic %q", args[0]), "topics: "+strings.Join(helptopics.Names(), ", "))
+		}
+		o.topic = args[0]
+	}
+	return nil
+}
+
+// usageError gives a usage error its hint: about the flag it names, or
+// where the command goes when it is missing.
+func usageError(err error) *exitError {
+	var e *exitError
+	switch {
+	case errors.As(err, &e):
+		return e
+	case errors.Is(err, errNoCommand):
+		return fail(exitUsage, err, "put the command after --, as in: ebpfjail -- curl https://example.com")
+	}
+	if h := cliflags.Hint(newFlagSet(&options{}), err.Error()); h != "" {
+		return fail(exitUsage, err, h)
+	}
+	return fail(exitUsage, err, "'ebpfjail --help' lists the options; 'ebpfjail help TOPIC' explains one")
+}
+
+// checkRules enforces at most one rule flag, and a rule file or program
+// that exists.
 func checkRules(o *options) error {
-	n := 0
-	for _, r := range []string{o.js, o.jsFile, o.sh, o.proc} {
-		if r != "" {
-			n++
+	var given []string
+	for _, r := range []struct{ flag, v string }{{"--js", o.js}, {"--js-file", o.jsFile}, {"--sh", o.sh}, {"--proc", o.proc}} {
+		if r.v != "" {
+			given = append(given, r.flag)
 		}
 	}
-	if n > 1 {
-		return errors.New("give at most one rule: --js, --js-file, --sh or --proc")
+	if len(given) > 1 {
+		return fail(exitUsage, fmt.Errorf("%s and %s both give a rule", given[0], given[1]),
+			"give at most one of --js, --js-file, --sh and --proc (none denies every request)")
+	}
+	if len(given) == 1 {
+		if err := rules.CheckSource(given[0], o.js+o.jsFile+o.sh+o.proc); err != nil {
+			return err
+		}
 	}
 	if o.jsTimeout <= 0 || o.askTimeout <= 0 {
 		return fmt.Errorf("--js-timeout and --ask-timeout must be positive, got %v and %v", o.jsTimeout, o.askTimeout)
@@ -381,10 +438,14 @@ func mainStatus(args []string) int {
 	}
 	o, err := parseArgs(args)
 	if err != nil {
-		printError(os.Stderr, fail(exitUsage, err, "see 'ebpfjail --help'; put the command after --, as in: ebpfjail -- curl https://example.com"))
+		printError(os.Stderr, usageError(err))
 		return exitUsage
 	}
 	switch {
+	case o.help && o.topic != "":
+		t, _ := helptopics.Text(o.topic)
+		fmt.Print(t)
+		return 0
 	case o.help:
 		usage(os.Stdout)
 		return 0
@@ -396,6 +457,7 @@ func mainStatus(args []string) int {
 	stopProfile := profile.Start(os.Stderr)
 	defer stopProfile()
 	var status int
+	start := time.Now()
 	switch {
 	case o.check && o.attack:
 		status, err = runAttack(os.Stdout, o, log)
@@ -426,6 +488,9 @@ func mainStatus(args []string) int {
 		}
 		printError(os.Stderr, e)
 		return e.code
+	}
+	if status == exitTimeout && o.timeout > 0 && time.Since(start).Seconds() >= o.timeout {
+		fmt.Fprintf(stderr, "ebpfjail: timeout: stopped the command after %v s\n", o.timeout)
 	}
 	return status
 }

@@ -1,0 +1,94 @@
+package tests
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ebpfjail/ebpfjail/internal/testutil"
+)
+
+// Each usage error is one error line and one hint about its own flag;
+// only a missing command is told where the command goes.
+func TestUsageErrorsNameTheirFlagAndHintAboutIt(t *testing.T) {
+	for _, tc := range []struct {
+		args        []string
+		error, hint string
+	}{
+		{[]string{"--sh", "/missing", "--", "true"}, "--sh: no such program: /missing",
+			"--sh SCRIPT: run SCRIPT per request (HTTPJAIL_* variables); exit 0 allows, its output is the deny message"},
+		{[]string{"--proc", "/missing", "--test", "http://a.test/"}, "--proc: no such program: /missing",
+			"--proc PROGRAM: one long-running PROGRAM: a JSON request per line in, a verdict per line out"},
+		{[]string{"--js-file", "/missing", "--", "true"}, "--js-file: no such file: /missing",
+			"--js-file FILE: read the JavaScript rule from FILE (once: the command cannot change it)"},
+		{[]string{"--js", "true", "--js", "false", "--", "true"}, "--js is given twice: it takes one value",
+			"--js CODE: JavaScript CODE deciding each request from r (r.host, r.method, r.proc.comm, ...)"},
+		{[]string{"--js", "true", "--sh", "true", "--", "true"}, "--js and --sh both give a rule",
+			"give at most one of --js, --js-file, --sh and --proc (none denies every request)"},
+		{[]string{"--timeout", "1", "--timeout", "2", "--", "true"}, "--timeout is given twice: it takes one value",
+			"--timeout SECONDS: stop the command after SECONDS and exit 124"},
+		{[]string{"--no-mitm", "--", "true"}, "--no-mitm needs a HOSTGLOB before --",
+			"--no-mitm HOSTGLOB: pass TLS to names matching HOSTGLOB through unopened (repeatable)"},
+		{[]string{"--dns", "weird", "--", "true"}, `--dns takes fake or forward, got "weird"`,
+			"--dns MODE: MODE fake: answer every lookup with a stand-in address, forward nothing; forward: ask --dns-upstream for names the rule allows (r.scheme 'dns')"},
+		{[]string{"--bogus", "--", "true"}, "unknown flag: --bogus",
+			"'ebpfjail --help' lists the options; 'ebpfjail help TOPIC' explains one"},
+		{[]string{"--js", "true"}, "no command to run",
+			"put the command after --, as in: ebpfjail -- curl https://example.com"},
+		{[]string{"help", "nonsense"}, `no help topic "nonsense"`,
+			"topics: audit, dns, examples, exit, logs, rules, tcp"},
+	} {
+		r := jail(t, runOpts{}, tc.args...)
+		want := "ebpfjail: error: " + tc.error + "\nebpfjail: hint: " + tc.hint + "\n"
+		if r.code != 2 || r.stderr != want {
+			t.Errorf("%q: got exit %d stderr\n%s\nwant exit 2 stderr\n%s", tc.args, r.code, r.stderr, want)
+		}
+	}
+}
+
+// A rule that cannot start stops ebpfjail before the command runs.
+func TestPrivilegedMissingShScriptStopsBeforeTheCommand(t *testing.T) {
+	testutil.RequireRoot(t)
+	marker := filepath.Join(sharedDir(t), "ran")
+	r := jail(t, runOpts{}, "--sh", "/missing/allow.sh", "--user", "nobody", "--", "touch", marker)
+	if r.code != 2 {
+		t.Errorf("exit: got %d, want 2\n%s", r.code, r)
+	}
+	if _, err := os.Stat(marker); err == nil {
+		t.Error("the command ran although its --sh script does not exist")
+	}
+}
+
+func TestHelpTopics(t *testing.T) {
+	r := jail(t, runOpts{}, "help")
+	if r.code != 0 || !strings.Contains(r.stdout, "Examples:") || !strings.Contains(r.stdout, "Help topics ('ebpfjail help TOPIC'):\n  audit ") {
+		t.Errorf("help: got %s\nwant --help's text and the topics", r)
+	}
+	for topic, want := range map[string]string{
+		"rules": "r.requester_ip", "r": "r.proc", "dns": "--dns forward", "tcp": "tcp://HOST:PORT",
+		"logs": "--request-log FILE", "audit": "--audit", "exit": "124 ", "examples": "sudo ebpfjail",
+	} {
+		r := jail(t, runOpts{}, "help", topic)
+		if r.code != 0 || !strings.Contains(r.stdout, want) || r.stderr != "" {
+			t.Errorf("help %s: got %s\nwant exit 0 and %q on stdout", topic, r, want)
+		}
+	}
+}
+
+// --timeout says in one line why the exit status is 124.
+func TestPrivilegedTimeoutSaysSo(t *testing.T) {
+	testutil.RequireRoot(t)
+	r := jail(t, runOpts{}, "--timeout", "1", "--user", "nobody", "--", "sleep", "30")
+	if r.code != 124 {
+		t.Errorf("exit: got %d, want 124\n%s", r.code, r)
+	}
+	if want := "ebpfjail: timeout: stopped the command after 1 s\n"; r.stderr != want {
+		t.Errorf("stderr: got %q, want %q", r.stderr, want)
+	}
+	// A command that exits 124 by itself before the timeout is not blamed on it.
+	r = jail(t, runOpts{}, "--timeout", "30", "--user", "nobody", "--", "sh", "-c", "exit 124")
+	if r.code != 124 || strings.Contains(r.stderr, "timeout") {
+		t.Errorf("own 124: got %s\nwant exit 124 and no timeout line", r)
+	}
+}
