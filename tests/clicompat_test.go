@@ -92,3 +92,21 @@ func TestPrivilegedTimeoutSaysSo(t *testing.T) {
 		t.Errorf("own 124: got %s\nwant exit 124 and no timeout line", r)
 	}
 }
+
+// -v and -vv write ebpfjail's lines in one format: no slog text lines
+// (time=... level=...) among the "ebpfjail:" ones.
+func TestPrivilegedVerboseLinesHaveOneFormat(t *testing.T) {
+	testutil.RequireRoot(t)
+	for _, v := range []string{"-v", "-vv"} {
+		r := jail(t, runOpts{}, v, "--user", "nobody", "--js", "true", "--", "true")
+		if r.code != 0 {
+			t.Fatalf("%s: %s", v, r)
+		}
+		for _, line := range strings.Split(strings.TrimSpace(r.stderr), "\n") {
+			if !strings.HasPrefix(line, "ebpfjail: ") || strings.Contains(line, "level=") || strings.Contains(line, "time=") {
+				t.Errorf("%s: got line %q, want every line as \"ebpfjail: ...\" without time= or level=", v, line)
+			}
+		}
+		contains(t, v+" command line", r.stderr, "ebpfjail: command started pid=")
+	}
+}
