@@ -110,3 +110,15 @@ func TestPrivilegedVerboseLinesHaveOneFormat(t *testing.T) {
 		contains(t, v+" command line", r.stderr, "ebpfjail: command started pid=")
 	}
 }
+
+// check names why the BPF LSM is missing, not cilium's MEMLOCK guess.
+func TestPrivilegedCheckDoesNotBlameMemlock(t *testing.T) {
+	testutil.RequireRoot(t)
+	r := jail(t, runOpts{}, "check")
+	if strings.Contains(r.stderr+r.stdout, "MEMLOCK") {
+		t.Errorf("check: got %s\nwant no MEMLOCK advice (the limit is lifted before loading)", r)
+	}
+	if strings.Contains(r.stderr, "BPF LSM") && !strings.Contains(r.stderr, "this kernel ") {
+		t.Errorf("check: got %q, want the BPF LSM warning to say what this kernel lacks or refuses", r.stderr)
+	}
+}

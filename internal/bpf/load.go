@@ -124,7 +124,7 @@ func (p *Prepared) run() {
 		// The guard is optional whatever stops it: the path checks still
 		// stand without it, and Links.UnixGuard says it is not there.
 		if err := probeUnixGuard(p.cache); err != nil {
-			p.guardErr = fmt.Errorf("%w: this kernel cannot load BPF LSM programs (needs CONFIG_BPF_LSM and BPF trampolines): %w", ebpf.ErrNotSupported, err)
+			p.guardErr = fmt.Errorf("%w: %w", ebpf.ErrNotSupported, guardLoadError(err))
 		}
 	}()
 	var wg sync.WaitGroup
