@@ -55,6 +55,7 @@ type options struct {
 	audit       bool
 	server      bool
 	listen      string
+	listenTLS   string // --listen-https
 	weak        bool
 	resolve     []string
 	localNames  []string // --allow-local-name
@@ -95,8 +96,9 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	fs.StringVar(&o.requestLog, "request-log", "", "append one line per request decision to `FILE` (httpjail's format)")
 	fs.StringVar(&o.logJSON, "log-json", "", "write every event as one JSON object per line to `FILE` (- for stdout)")
 	fs.BoolVar(&o.audit, "audit", false, "allow everything, record everything, print a table per process at exit (a rule is still asked, for the record)")
-	fs.BoolVar(&o.server, "server", false, "run only an explicit HTTP/CONNECT proxy (no jail, no root) until interrupted")
-	fs.StringVar(&o.listen, "listen", "", "with --server: listen on `ADDR` (ip:port, :port, port or ip; default 127.0.0.1:8080)")
+	fs.BoolVar(&o.server, "server", false, "run only an explicit proxy (no jail, no root) until interrupted: HTTP and CONNECT on --listen, CONNECT and direct TLS on --listen-https, as httpjail")
+	fs.StringVar(&o.listen, "listen", "", "with --server: serve HTTP and CONNECT on `ADDR` (ip:port, :port, port or ip; default HTTPJAIL_HTTP_BIND, else 127.0.0.1:8080)")
+	fs.StringVar(&o.listenTLS, "listen-https", "", "with --server: serve CONNECT and direct TLS (for its server name, port 443) on `ADDR` (default HTTPJAIL_HTTPS_BIND, else 127.0.0.1:8443)")
 	fs.BoolVar(&o.weak, "weak", false, "no root, no eBPF: only tell the command to use the proxy (HTTP_PROXY, ...); software that ignores it is not covered")
 	fs.CountVarP(&o.verbose, "verbose", "v", "show every request (-v) and debugging detail (-vv); without it, denied ones are shown when stderr is not a terminal, and counted in one line at exit when it is")
 	fs.Float64Var(&o.timeout, "timeout", 0, "stop the command after `SECONDS` and exit 124")
@@ -123,7 +125,7 @@ var flagGroups = []struct {
 	{"Network", []string{"no-mitm", "resolve", "allow-local-name", "dns", "dns-upstream", "tcp", "allow-unix", "deny-unix", "allow-inbound"}},
 	{"Records", []string{"request-log", "log-json", "audit", "verbose"}},
 	{"The command", []string{"user", "timeout"}},
-	{"Other modes", []string{"server", "listen", "weak", "cleanup", "version", "help"}},
+	{"Other modes", []string{"server", "listen", "listen-https", "weak", "cleanup", "version", "help"}},
 }
 
 func usage(w io.Writer) {
@@ -255,8 +257,8 @@ func checkOptions(o *options) error {
 	if o.inbound && (o.server || o.weak) {
 		return errors.New("--allow-inbound is for a jail: --server and --weak receive from anywhere already")
 	}
-	if o.listen != "" && !o.server {
-		return errors.New("--listen needs --server")
+	if (o.listen != "" || o.listenTLS != "") && !o.server {
+		return errors.New("--listen and --listen-https need --server")
 	}
 	if o.cleanup && len(o.command) > 0 {
 		return errors.New("--cleanup takes no command")
