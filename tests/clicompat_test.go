@@ -3,6 +3,7 @@ package tests
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -121,4 +122,39 @@ func TestPrivilegedCheckDoesNotBlameMemlock(t *testing.T) {
 	if strings.Contains(r.stderr, "BPF LSM") && !strings.Contains(r.stderr, "this kernel ") {
 		t.Errorf("check: got %q, want the BPF LSM warning to say what this kernel lacks or refuses", r.stderr)
 	}
+}
+
+// --no-jail-cleanup leaves the jail's cgroup, pins and state record (and
+// says where); a later jail's start leaves them too; --cleanup removes
+// them. Only this test's jail is looked at.
+func TestPrivilegedNoJailCleanupKeepsTheJailUntilCleanup(t *testing.T) {
+	testutil.RequireRoot(t)
+	testutil.SweepExclusive(t) // no other test run's jail start sweeps ours meanwhile
+	t.Cleanup(func() { jail(t, runOpts{}, "--cleanup") })
+	r := jail(t, runOpts{}, "--no-jail-cleanup", "--user", "nobody", "--js", "true", "--", "true")
+	m := regexp.MustCompile(`(?m)^ebpfjail: warning: --no-jail-cleanup: kept jail (\S+): cgroup (\S+), BPF pins (\S+) \(its processes killed, its connections refused\); 'sudo ebpfjail --cleanup' removes it$`).FindStringSubmatch(r.stderr)
+	if r.code != 0 || m == nil {
+		t.Fatalf("got %s\nwant exit 0 and a line naming the kept jail's cgroup and pins", r)
+	}
+	id, cgroup, pins := m[1], m[2], m[3]
+	record := filepath.Join("/run/ebpfjail/jails", id+".json")
+	exists := func(when string, want bool) {
+		t.Helper()
+		for _, p := range []string{cgroup, pins, record} {
+			if _, err := os.Stat(p); (err == nil) != want {
+				t.Errorf("%s: %s exists: got %v, want %v", when, p, err == nil, want)
+			}
+		}
+	}
+	exists("after the run", true)
+	if links, _ := filepath.Glob(filepath.Join(pins, "link*")); len(links) == 0 {
+		t.Errorf("after the run: got no pinned links in %s, want the jail's programs", pins)
+	}
+	if r := jail(t, runOpts{}, "--user", "nobody", "--js", "true", "--", "true"); r.code != 0 {
+		t.Fatalf("another jail: %s", r)
+	}
+	exists("after another jail's start (which sweeps dead jails)", true)
+	r = jail(t, runOpts{}, "--cleanup")
+	contains(t, "--cleanup", r.stdout, "removed jail "+id+" ")
+	exists("after --cleanup", false)
 }

@@ -66,6 +66,7 @@ type options struct {
 	timeout     float64
 	user        string
 	cleanup     bool
+	noCleanup   bool // --no-jail-cleanup
 	dnsUpstream string
 	version     bool
 	help        bool
@@ -110,6 +111,7 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	fs.BoolVar(&o.tcp, "tcp", false, "let the rule decide non-HTTP TCP (r.scheme 'tcp', r.url tcp://host:port) instead of refusing it")
 	fs.StringVar(&o.dnsUpstream, "dns-upstream", "", "resolver `ADDR` (ip:port) the DNS shim forwards to (default: first nameserver of /etc/resolv.conf)")
 	fs.BoolVar(&o.cleanup, "cleanup", false, "remove jails left by an ebpfjail that died, then exit")
+	fs.BoolVar(&o.noCleanup, "no-jail-cleanup", false, "keep the jail's cgroup and BPF pins after the command exits, for inspection (its processes are killed, its connections refused); --cleanup removes them")
 	fs.BoolVarP(&o.version, "version", "V", false, "print the version and exit")
 	fs.BoolVarP(&o.help, "help", "h", false, "show this help")
 	fs.SetOutput(io.Discard)
@@ -125,7 +127,7 @@ var flagGroups = []struct {
 	{"Network", []string{"no-mitm", "resolve", "allow-local-name", "dns", "dns-upstream", "tcp", "allow-unix", "deny-unix", "allow-inbound"}},
 	{"Records", []string{"request-log", "log-json", "audit", "verbose"}},
 	{"The command", []string{"user", "timeout"}},
-	{"Other modes", []string{"server", "listen", "listen-https", "weak", "cleanup", "version", "help"}},
+	{"Other modes", []string{"server", "listen", "listen-https", "weak", "cleanup", "no-jail-cleanup", "version", "help"}},
 }
 
 func usage(w io.Writer) {
@@ -259,6 +261,9 @@ func checkOptions(o *options) error {
 	}
 	if (o.listen != "" || o.listenTLS != "") && !o.server {
 		return errors.New("--listen and --listen-https need --server")
+	}
+	if o.noCleanup && (o.server || o.weak || o.cleanup) {
+		return errors.New("--no-jail-cleanup keeps a jail: it does not go with --server, --weak or --cleanup")
 	}
 	if o.cleanup && len(o.command) > 0 {
 		return errors.New("--cleanup takes no command")

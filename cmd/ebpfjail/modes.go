@@ -48,8 +48,8 @@ func supervised(o *options) supervisor.Options {
 			Command: o.command, Env: os.Environ(), Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
 			FakeDNS: o.dnsMode == "fake", DNSUpstream: o.dnsUpstream, Resolve: pins, LocalNames: o.localNames,
 			NoMITM: o.noMITM, TCP: o.tcp, Inbound: o.inbound, AllowUnix: o.allowUnix, DenyUnix: o.denyUnix,
-			Timeout: time.Duration(o.timeout * float64(time.Second)),
-			Warn:    warn, Stats: os.Stderr, Gate: gate,
+			Timeout: time.Duration(o.timeout * float64(time.Second)), KeepJail: o.noCleanup,
+			Warn: warn, Stats: os.Stderr, Gate: gate,
 		},
 	}
 }

@@ -552,6 +552,11 @@ func (ls *Links) Pin(dir string) error {
 	return nil
 }
 
+// KeepPins makes Close leave the pinned links (and so the programs
+// attached to the jail's cgroup) in place, for inspection; removing the
+// pin directory detaches them.
+func (ls *Links) KeepPins() { ls.pinned = "" }
+
 // Close detaches every program, removes the pins and, once nothing else
 // (WatchExec) uses it, clears the jail's cgroup from the object.
 func (ls *Links) Close() error {
