@@ -158,3 +158,57 @@ func TestPrivilegedNoJailCleanupKeepsTheJailUntilCleanup(t *testing.T) {
 	contains(t, "--cleanup", r.stdout, "removed jail "+id+" ")
 	exists("after --cleanup", false)
 }
+
+// Loopback goes through the rule: a dev server the command starts in the
+// same jail is reached only when the rule allows it (README's example).
+func TestPrivilegedLoopbackDevServerNeedsTheRule(t *testing.T) {
+	testutil.RequireRoot(t)
+	requireTool(t, "curl")
+	dir := sharedDir(t)
+	script := `cd "$1" && python3 -c "import http.server,sys; s=http.server.HTTPServer(('127.0.0.1',0),http.server.SimpleHTTPRequestHandler); open('port.tmp','w').write(str(s.server_port)); __import__('os').rename('port.tmp','port'); s.serve_forever()" 2>/dev/null &
+i=0; while [ ! -e "$1/port" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done
+p=$(cat "$1/port")
+curl -sS -o /dev/null -w "127.0.0.1 %{http_code}\n" http://127.0.0.1:$p/
+curl -sS -o /dev/null -w "localhost %{http_code}\n" http://localhost:$p/
+kill $!`
+	for _, tc := range []struct{ rule, want string }{
+		{"r.host === 'localhost' || r.host === '127.0.0.1'", "127.0.0.1 200\nlocalhost 200\n"},
+		{"r.host === 'example.com'", "127.0.0.1 403\nlocalhost 403\n"},
+	} {
+		os.Remove(filepath.Join(dir, "port"))
+		r := jail(t, runOpts{}, "--user", "nobody", "--js", tc.rule, "--", "sh", "-c", script, "sh", dir)
+		if r.code != 0 || r.stdout != tc.want {
+			t.Errorf("--js %q: got %s\nwant stdout %q", tc.rule, r, tc.want)
+		}
+	}
+}
+
+// README's httpjail table has a row for each of httpjail's options and
+// variables, and each option it says ebpfjail has too is one.
+func TestReadmeMapsEveryHttpjailFlagAndVariable(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, table, ok := strings.Cut(string(readme), "## Coming from httpjail")
+	if !ok {
+		t.Fatal("README.md has no '## Coming from httpjail' section")
+	}
+	table, _, _ = strings.Cut(table, "\n## ")
+	for _, name := range []string{"--js CODE", "--js-file FILE", "--sh SCRIPT", "--proc PROGRAM", "--request-log FILE",
+		"--weak", "`-v`", "--timeout SECS", "--server", "--test [METHOD] URL", "--cleanup", "--no-jail-cleanup",
+		"--docker-run", "`trust`", "--help", "--version", "RUST_LOG", "HTTPJAIL_HTTP_BIND", "HTTPJAIL_HTTPS_BIND",
+		"HTTPJAIL_DANGER_DISABLE_CERT_VALIDATION", "HTTPJAIL_SKIP_KEYCHAIN_INSTALL", "SUDO_USER", "SUDO_UID", "SUDO_GID",
+		"RES_OPTIONS", "NO_PROXY", "XDG_CONFIG_HOME", "HTTPJAIL_CA_CERT", "DENO_CERT"} {
+		if !strings.Contains(table, name) {
+			t.Errorf("README's httpjail table lacks %q", name)
+		}
+	}
+	help := jail(t, runOpts{}, "--help").stdout
+	for _, f := range []string{"--js ", "--js-file ", "--sh ", "--proc ", "--request-log ", "--weak ", "--timeout ", "--server ",
+		"--test ", "--cleanup ", "--no-jail-cleanup ", "--listen ", "--listen-https "} {
+		if !strings.Contains(help, f) {
+			t.Errorf("--help lacks %q, which README's httpjail table names", f)
+		}
+	}
+}
