@@ -39,6 +39,8 @@ func TestUsageErrorsNameTheirFlagAndHintAboutIt(t *testing.T) {
 			"put the command after --, as in: ebpfjail -- curl https://example.com"},
 		{[]string{"help", "nonsense"}, `no help topic "nonsense"`,
 			"topics: audit, dns, examples, exit, logs, rules, tcp"},
+		{[]string{"ca", "show"}, "ca takes one of: export, path", "usage: ebpfjail ca export | ca path"},
+		{[]string{"check", "--target", "2001:db8:eb::1"}, "check --target needs --attack", "usage: ebpfjail check; ebpfjail check --attack"},
 	} {
 		r := jail(t, runOpts{}, tc.args...)
 		want := "ebpfjail: error: " + tc.error + "\nebpfjail: hint: " + tc.hint + "\n"

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"path"
+	"regexp"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -355,10 +356,35 @@ func usageError(err error) *exitError {
 	case errors.Is(err, errNoCommand):
 		return fail(exitUsage, err, "put the command after --, as in: ebpfjail -- curl https://example.com")
 	}
+	if h := subcommandHint(err.Error()); h != "" {
+		return fail(exitUsage, err, h)
+	}
 	if h := cliflags.Hint(newFlagSet(&options{}), err.Error()); h != "" {
 		return fail(exitUsage, err, h)
 	}
 	return fail(exitUsage, err, "'ebpfjail --help' lists the options; 'ebpfjail help TOPIC' explains one")
+}
+
+// usageLine splits a "Usage:" line of usageHead into its syntax and text.
+var usageLine = regexp.MustCompile(`^  (ebpfjail (\S+).*?)\s{2,}`)
+
+// subcommandHint is the usage of the subcommand a message starts with
+// ("check: ...", "ca takes ..."), from usageHead; "" for none.
+func subcommandHint(msg string) string {
+	word := strings.TrimSuffix(strings.Fields(msg + " x")[0], ":")
+	var uses []string
+	for _, l := range strings.Split(usageHead, "\n") {
+		if m := usageLine.FindStringSubmatch(l); m != nil && m[2] == word && !strings.HasPrefix(word, "-") {
+			uses = append(uses, m[1])
+		}
+	}
+	if word == "help" {
+		uses = append(uses, "ebpfjail help [TOPIC]")
+	}
+	if len(uses) == 0 {
+		return ""
+	}
+	return "usage: " + strings.Join(uses, "; ")
 }
 
 // checkRules enforces at most one rule flag, and a rule file or program
