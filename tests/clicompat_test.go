@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ebpfjail/ebpfjail/internal/helptopics"
 	"github.com/ebpfjail/ebpfjail/internal/testutil"
 )
 
@@ -38,7 +39,7 @@ func TestUsageErrorsNameTheirFlagAndHintAboutIt(t *testing.T) {
 		{[]string{"--js", "true"}, "no command to run",
 			"put the command after --, as in: ebpfjail -- curl https://example.com"},
 		{[]string{"help", "nonsense"}, `no help topic "nonsense"`,
-			"topics: audit, dns, examples, exit, logs, rules, tcp"},
+			"topics: " + strings.Join(helptopics.Names(), ", ")},
 		{[]string{"ca", "show"}, "ca takes one of: export, path", "usage: ebpfjail ca export | ca path"},
 		{[]string{"check", "--target", "2001:db8:eb::1"}, "check --target needs --attack", "usage: ebpfjail check; ebpfjail check --attack"},
 	} {
