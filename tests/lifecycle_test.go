@@ -182,7 +182,7 @@ func TestPrivilegedKilledSupervisorFailsClosedUntilCleanup(t *testing.T) {
 	var childPID int
 	sc := bufio.NewScanner(stderr)
 	for sc.Scan() {
-		if m := regexp.MustCompile(`msg="command started" pid=(\d+)`).FindStringSubmatch(sc.Text()); m != nil {
+		if m := regexp.MustCompile(`command started pid=(\d+)`).FindStringSubmatch(sc.Text()); m != nil {
 			fmt.Sscan(m[1], &childPID)
 			break
 		}

@@ -129,7 +129,7 @@ func server(t *testing.T, env []string, args ...string) string {
 
 func TestPrivilegedServerModeIsAnExplicitProxy(t *testing.T) {
 	s := newSite(t)
-	addr := server(t, []string{"SSL_CERT_FILE=" + s.ca.PEMPath}, "--listen", "127.0.0.1:0", "--js", allowRule,
+	addr := server(t, []string{"SSL_CERT_FILE=" + s.ca.PEMPath}, "--listen", "127.0.0.1:0", "--listen-https", "127.0.0.1:0", "--js", allowRule,
 		"--resolve", "allowed.test:"+s.h.IPv4.String(), "--resolve", "denied.test:"+s.h.IPv4.String())
 	caPEM := filepath.Join(t.TempDir(), "ca.pem")
 	out, err := exec.Command(bin, "ca", "export").Output()

@@ -11,20 +11,20 @@ import (
 )
 
 // runCA prints the CA certificate (export) or where it lives (path),
-// creating the CA on first use like a jail would.
+// creating the CA on first use like a jail would. The CA is the one this
+// user's runs use (supervisor.CADir): root's for root (sudo), a user's
+// own for --server and --weak without root.
 func runCA(w io.Writer, what string) (int, error) {
+	dir := supervisor.CADir()
 	if what == "path" {
-		fmt.Fprintln(w, filepath.Join(tlsca.DefaultDir, tlsca.CertFile))
+		fmt.Fprintln(w, filepath.Join(dir, tlsca.CertFile))
 		return 0, nil
 	}
-	if err := needRoot("reading the CA", "ebpfjail ca export"); err != nil {
-		return 0, err
-	}
-	ca, err := tlsca.LoadOrCreate(tlsca.DefaultDir)
+	ca, err := tlsca.LoadOrCreate(dir)
 	if err != nil {
 		return 0, fail(exitFailure, err)
 	}
-	if note := supervisor.UnrestrictedNote(ca, tlsca.DefaultDir); note != "" {
+	if note := supervisor.UnrestrictedNote(ca, dir); note != "" {
 		warnf(os.Stderr, "%s", note)
 	}
 	w.Write(ca.CertPEM())

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"path"
+	"regexp"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -18,9 +19,12 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/ebpfjail/ebpfjail/internal/attack"
+	"github.com/ebpfjail/ebpfjail/internal/cliflags"
 	"github.com/ebpfjail/ebpfjail/internal/control"
+	"github.com/ebpfjail/ebpfjail/internal/helptopics"
 	"github.com/ebpfjail/ebpfjail/internal/hostname"
 	"github.com/ebpfjail/ebpfjail/internal/profile"
+	"github.com/ebpfjail/ebpfjail/internal/rules"
 	"github.com/ebpfjail/ebpfjail/internal/supervisor"
 )
 
@@ -52,6 +56,7 @@ type options struct {
 	audit       bool
 	server      bool
 	listen      string
+	listenTLS   string // --listen-https
 	weak        bool
 	resolve     []string
 	localNames  []string // --allow-local-name
@@ -62,9 +67,11 @@ type options struct {
 	timeout     float64
 	user        string
 	cleanup     bool
+	noCleanup   bool // --no-jail-cleanup
 	dnsUpstream string
 	version     bool
 	help        bool
+	topic       string // help TOPIC
 	check       bool
 	attack      bool          // check --attack
 	targets     []string      // check --attack --target
@@ -91,8 +98,9 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	fs.StringVar(&o.requestLog, "request-log", "", "append one line per request decision to `FILE` (httpjail's format)")
 	fs.StringVar(&o.logJSON, "log-json", "", "write every event as one JSON object per line to `FILE` (- for stdout)")
 	fs.BoolVar(&o.audit, "audit", false, "allow everything, record everything, print a table per process at exit (a rule is still asked, for the record)")
-	fs.BoolVar(&o.server, "server", false, "run only an explicit HTTP/CONNECT proxy (no jail, no root) until interrupted")
-	fs.StringVar(&o.listen, "listen", "", "with --server: listen on `ADDR` (ip:port, :port, port or ip; default 127.0.0.1:8080)")
+	fs.BoolVar(&o.server, "server", false, "run only an explicit proxy (no jail, no root) until interrupted: HTTP and CONNECT on --listen, CONNECT and direct TLS on --listen-https, as httpjail")
+	fs.StringVar(&o.listen, "listen", "", "with --server: serve HTTP and CONNECT on `ADDR` (ip:port, :port, port or ip; default HTTPJAIL_HTTP_BIND, else 127.0.0.1:8080)")
+	fs.StringVar(&o.listenTLS, "listen-https", "", "with --server: serve CONNECT and direct TLS (for its server name, port 443) on `ADDR` (default HTTPJAIL_HTTPS_BIND, else 127.0.0.1:8443)")
 	fs.BoolVar(&o.weak, "weak", false, "no root, no eBPF: only tell the command to use the proxy (HTTP_PROXY, ...); software that ignores it is not covered")
 	fs.CountVarP(&o.verbose, "verbose", "v", "show every request (-v) and debugging detail (-vv); without it, denied ones are shown when stderr is not a terminal, and counted in one line at exit when it is")
 	fs.Float64Var(&o.timeout, "timeout", 0, "stop the command after `SECONDS` and exit 124")
@@ -104,6 +112,7 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	fs.BoolVar(&o.tcp, "tcp", false, "let the rule decide non-HTTP TCP (r.scheme 'tcp', r.url tcp://host:port) instead of refusing it")
 	fs.StringVar(&o.dnsUpstream, "dns-upstream", "", "resolver `ADDR` (ip:port) the DNS shim forwards to (default: first nameserver of /etc/resolv.conf)")
 	fs.BoolVar(&o.cleanup, "cleanup", false, "remove jails left by an ebpfjail that died, then exit")
+	fs.BoolVar(&o.noCleanup, "no-jail-cleanup", false, "keep the jail's cgroup and BPF pins after the command exits, for inspection (its processes are killed, its connections refused); --cleanup removes them")
 	fs.BoolVarP(&o.version, "version", "V", false, "print the version and exit")
 	fs.BoolVarP(&o.help, "help", "h", false, "show this help")
 	fs.SetOutput(io.Discard)
@@ -119,7 +128,7 @@ var flagGroups = []struct {
 	{"Network", []string{"no-mitm", "resolve", "allow-local-name", "dns", "dns-upstream", "tcp", "allow-unix", "deny-unix", "allow-inbound"}},
 	{"Records", []string{"request-log", "log-json", "audit", "verbose"}},
 	{"The command", []string{"user", "timeout"}},
-	{"Other modes", []string{"server", "listen", "weak", "cleanup", "version", "help"}},
+	{"Other modes", []string{"server", "listen", "listen-https", "weak", "cleanup", "no-jail-cleanup", "version", "help"}},
 }
 
 func usage(w io.Writer) {
@@ -148,6 +157,8 @@ func usage(w io.Writer) {
 		}
 	})
 	fmt.Fprint(w, usageTail)
+	fmt.Fprintln(w, "\nHelp topics ('ebpfjail help TOPIC'):")
+	helptopics.List(w)
 }
 
 // parseArgs turns the command line into options, or a usage error.
@@ -156,6 +167,10 @@ func parseArgs(args []string) (*options, error) {
 	fs := newFlagSet(o)
 	// --test=URL is httpjail's spelling too; the flag itself takes no value.
 	args = splitTestValue(args)
+	repeated := cliflags.Once(fs)
+	if err := cliflags.ValueBeforeDash(fs, args); err != nil {
+		return nil, err
+	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
 			o.help = true
@@ -163,7 +178,13 @@ func parseArgs(args []string) (*options, error) {
 		}
 		return nil, err
 	}
+	if err := repeated(); err != nil {
+		return nil, err
+	}
 	rest := fs.Args()
+	if fs.ArgsLenAtDash() == -1 && len(rest) > 0 && rest[0] == "help" {
+		return o, parseHelp(o, rest[1:])
+	}
 	if o.testSet {
 		if len(rest) == 1 {
 			rest = strings.Fields(rest[0]) // --test "METHOD URL"
@@ -239,14 +260,17 @@ func checkOptions(o *options) error {
 	if o.inbound && (o.server || o.weak) {
 		return errors.New("--allow-inbound is for a jail: --server and --weak receive from anywhere already")
 	}
-	if o.listen != "" && !o.server {
-		return errors.New("--listen needs --server")
+	if (o.listen != "" || o.listenTLS != "") && !o.server {
+		return errors.New("--listen and --listen-https need --server")
+	}
+	if o.noCleanup && (o.server || o.weak || o.cleanup) {
+		return errors.New("--no-jail-cleanup keeps a jail: it does not go with --server, --weak or --cleanup")
 	}
 	if o.cleanup && len(o.command) > 0 {
 		return errors.New("--cleanup takes no command")
 	}
 	if !o.help && !o.version && !o.cleanup && !o.server && len(o.command) == 0 {
-		return errors.New("no command to run")
+		return errNoCommand
 	}
 	return nil
 }
@@ -304,16 +328,82 @@ func splitTestValue(args []string) []string {
 	return out
 }
 
-// checkRules enforces at most one rule flag.
-func checkRules(o *options) error {
-	n := 0
-	for _, r := range []string{o.js, o.jsFile, o.sh, o.proc} {
-		if r != "" {
-			n++
+// errNoCommand is the one usage error whose hint is where the command goes.
+var errNoCommand = errors.New("no command to run")
+
+// parseHelp reads `help [TOPIC]`.
+func parseHelp(o *options, args []string) error {
+	o.help = true
+	if len(args) > 1 {
+		return fmt.Errorf("help takes one topic, got %q", strings.Join(args, " "))
+	}
+	if len(args) == 1 {
+		if _, ok := helptopics.Text(args[0]); !ok {
+			return fail(exitUsage, fmt.Errorf("no help topic %q", args[0]), "topics: "+strings.Join(helptopics.Names(), ", "))
+		}
+		o.topic = args[0]
+	}
+	return nil
+}
+
+// usageError gives a usage error its hint: about the flag it names, or
+// where the command goes when it is missing.
+func usageError(err error) *exitError {
+	var e *exitError
+	switch {
+	case errors.As(err, &e):
+		return e
+	case errors.Is(err, errNoCommand):
+		return fail(exitUsage, err, "put the command after --, as in: ebpfjail -- curl https://example.com")
+	}
+	if h := subcommandHint(err.Error()); h != "" {
+		return fail(exitUsage, err, h)
+	}
+	if h := cliflags.Hint(newFlagSet(&options{}), err.Error()); h != "" {
+		return fail(exitUsage, err, h)
+	}
+	return fail(exitUsage, err, "'ebpfjail --help' lists the options; 'ebpfjail help TOPIC' explains one")
+}
+
+// usageLine splits a "Usage:" line of usageHead into its syntax and text.
+var usageLine = regexp.MustCompile(`^  (ebpfjail (\S+).*?)\s{2,}`)
+
+// subcommandHint is the usage of the subcommand a message starts with
+// ("check: ...", "ca takes ..."), from usageHead; "" for none.
+func subcommandHint(msg string) string {
+	word := strings.TrimSuffix(strings.Fields(msg + " x")[0], ":")
+	var uses []string
+	for _, l := range strings.Split(usageHead, "\n") {
+		if m := usageLine.FindStringSubmatch(l); m != nil && m[2] == word && !strings.HasPrefix(word, "-") {
+			uses = append(uses, m[1])
 		}
 	}
-	if n > 1 {
-		return errors.New("give at most one rule: --js, --js-file, --sh or --proc")
+	if word == "help" {
+		uses = append(uses, "ebpfjail help [TOPIC]")
+	}
+	if len(uses) == 0 {
+		return ""
+	}
+	return "usage: " + strings.Join(uses, "; ")
+}
+
+// checkRules enforces at most one rule flag, and a rule file or program
+// that exists.
+func checkRules(o *options) error {
+	var given []string
+	for _, r := range []struct{ flag, v string }{{"--js", o.js}, {"--js-file", o.jsFile}, {"--sh", o.sh}, {"--proc", o.proc}} {
+		if r.v != "" {
+			given = append(given, r.flag)
+		}
+	}
+	if len(given) > 1 {
+		return fail(exitUsage, fmt.Errorf("%s and %s both give a rule", given[0], given[1]),
+			"give at most one of --js, --js-file, --sh and --proc (none denies every request)")
+	}
+	if len(given) == 1 {
+		if err := rules.CheckSource(given[0], o.js+o.jsFile+o.sh+o.proc); err != nil {
+			return err
+		}
 	}
 	if o.jsTimeout <= 0 || o.askTimeout <= 0 {
 		return fmt.Errorf("--js-timeout and --ask-timeout must be positive, got %v and %v", o.jsTimeout, o.askTimeout)
@@ -381,10 +471,14 @@ func mainStatus(args []string) int {
 	}
 	o, err := parseArgs(args)
 	if err != nil {
-		printError(os.Stderr, fail(exitUsage, err, "see 'ebpfjail --help'; put the command after --, as in: ebpfjail -- curl https://example.com"))
+		printError(os.Stderr, usageError(err))
 		return exitUsage
 	}
 	switch {
+	case o.help && o.topic != "":
+		t, _ := helptopics.Text(o.topic)
+		fmt.Print(t)
+		return 0
 	case o.help:
 		usage(os.Stdout)
 		return 0
@@ -396,6 +490,7 @@ func mainStatus(args []string) int {
 	stopProfile := profile.Start(os.Stderr)
 	defer stopProfile()
 	var status int
+	start := time.Now()
 	switch {
 	case o.check && o.attack:
 		status, err = runAttack(os.Stdout, o, log)
@@ -426,6 +521,9 @@ func mainStatus(args []string) int {
 		}
 		printError(os.Stderr, e)
 		return e.code
+	}
+	if status == exitTimeout && o.timeout > 0 && time.Since(start).Seconds() >= o.timeout {
+		fmt.Fprintf(stderr, "ebpfjail: timeout: stopped the command after %v s\n", o.timeout)
 	}
 	return status
 }

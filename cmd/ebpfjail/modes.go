@@ -8,7 +8,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/ebpfjail/ebpfjail/internal/jail"
@@ -18,29 +17,18 @@ import (
 	"github.com/ebpfjail/ebpfjail/internal/tlsca"
 )
 
-// serverAddr turns --listen (or HTTPJAIL_HTTP_BIND) into a listen address:
-// "ip:port", ":port" or "port" (all interfaces), "ip" (port 8080), or
-// nothing (127.0.0.1:8080), as httpjail reads its bind variable.
-func serverAddr(flag string) (string, error) {
-	v := flag
-	if v == "" {
-		v = os.Getenv("HTTPJAIL_HTTP_BIND")
+// serverAddr is a --server listen address: the flag's, else the httpjail
+// variable's, else httpjail's default (supervisor.BindAddr).
+func serverAddr(flag, value, variable, port string) (string, error) {
+	source := flag
+	if value == "" {
+		source, value = variable, os.Getenv(variable)
 	}
-	switch {
-	case v == "":
-		return "127.0.0.1:8080", nil
-	case isPort(v):
-		return "0.0.0.0:" + v, nil
-	case strings.HasPrefix(v, ":") && isPort(v[1:]):
-		return "0.0.0.0" + v, nil
+	a, err := supervisor.BindAddr(value, port)
+	if err != nil {
+		return "", fail(exitUsage, fmt.Errorf("%s: %w", source, err), "--listen and --listen-https take ip:port, :port, port or ip, as httpjail's HTTPJAIL_HTTP_BIND and HTTPJAIL_HTTPS_BIND")
 	}
-	if host, port, err := net.SplitHostPort(v); err == nil && net.ParseIP(host) != nil && (isPort(port) || port == "0") {
-		return v, nil
-	}
-	if ip := net.ParseIP(strings.Trim(v, "[]")); ip != nil {
-		return net.JoinHostPort(ip.String(), "8080"), nil
-	}
-	return "", fmt.Errorf("--listen wants ip:port, :port, port or ip, got %q", v)
+	return a, nil
 }
 
 // supervised are the options as the supervisor takes them.
@@ -60,8 +48,8 @@ func supervised(o *options) supervisor.Options {
 			Command: o.command, Env: os.Environ(), Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
 			FakeDNS: o.dnsMode == "fake", DNSUpstream: o.dnsUpstream, Resolve: pins, LocalNames: o.localNames,
 			NoMITM: o.noMITM, TCP: o.tcp, Inbound: o.inbound, AllowUnix: o.allowUnix, DenyUnix: o.denyUnix,
-			Timeout: time.Duration(o.timeout * float64(time.Second)),
-			Warn:    warn, Stats: os.Stderr, Gate: gate,
+			Timeout: time.Duration(o.timeout * float64(time.Second)), KeepJail: o.noCleanup,
+			Warn: warn, Stats: os.Stderr, Gate: gate,
 		},
 	}
 }
@@ -78,12 +66,16 @@ func buildEngine(o *options, log *slog.Logger, user *jail.User) (rules.Engine, e
 
 // runServer is --server: an explicit HTTP/HTTPS proxy until interrupted.
 func runServer(o *options, log *slog.Logger) (int, error) {
-	addr, err := serverAddr(o.listen)
+	addr, err := serverAddr("--listen", o.listen, "HTTPJAIL_HTTP_BIND", supervisor.HTTPPort)
 	if err != nil {
-		return 0, fail(exitUsage, err)
+		return 0, err
 	}
-	status, err := supervisor.Serve(supervised(o), addr, func(a net.Addr) {
-		fmt.Fprintf(os.Stderr, "ebpfjail: proxy listening on %s (HTTP and CONNECT; CA: %s)\n", a, filepath.Join(supervisor.CADir(), tlsca.CertFile))
+	tlsAddr, err := serverAddr("--listen-https", o.listenTLS, "HTTPJAIL_HTTPS_BIND", supervisor.HTTPSPort)
+	if err != nil {
+		return 0, err
+	}
+	status, err := supervisor.Serve(supervised(o), addr, tlsAddr, func(a, tlsA net.Addr) {
+		fmt.Fprintf(os.Stderr, "ebpfjail: proxy listening on %s (HTTP and CONNECT) and %s (CONNECT and direct TLS); CA: %s\n", a, tlsA, filepath.Join(supervisor.CADir(), tlsca.CertFile))
 	}, log)
 	return status, runError(o, err, supervisor.CADir())
 }

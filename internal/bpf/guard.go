@@ -56,6 +56,21 @@ var probeUnixGuard = func(cache *btf.Cache) error {
 	return nil
 }
 
+// guardLoadError says why the kernel refused the guard's probe. As root,
+// EPERM is the kernel refusing programs attached through BPF trampolines
+// (fentry is refused the same way), not the memory limit cilium's message
+// suggests: the limit is lifted before loading, and kernels from 5.11 do
+// not charge BPF memory to it.
+func guardLoadError(err error) error {
+	switch {
+	case errors.Is(err, unix.EPERM) && os.Geteuid() == 0:
+		return errors.New("this kernel refuses BPF LSM programs: loading one as root failed with EPERM, the kernel refusing programs attached through BPF trampolines (fentry too)")
+	case errors.Is(err, btf.ErrNotFound) || errors.Is(err, unix.ENOENT):
+		return fmt.Errorf("this kernel has no BPF LSM hooks (CONFIG_BPF_LSM): %w", err)
+	}
+	return fmt.Errorf("this kernel cannot load BPF LSM programs (needs CONFIG_BPF_LSM and BPF trampolines): %w", err)
+}
+
 // attachGuard attaches the guard's programs and checks that the kernel
 // runs them. Any failure is returned wrapping ebpf.ErrNotSupported, with
 // nothing left attached.

@@ -124,7 +124,7 @@ func (p *Prepared) run() {
 		// The guard is optional whatever stops it: the path checks still
 		// stand without it, and Links.UnixGuard says it is not there.
 		if err := probeUnixGuard(p.cache); err != nil {
-			p.guardErr = fmt.Errorf("%w: this kernel cannot load BPF LSM programs (needs CONFIG_BPF_LSM and BPF trampolines): %w", ebpf.ErrNotSupported, err)
+			p.guardErr = fmt.Errorf("%w: %w", ebpf.ErrNotSupported, guardLoadError(err))
 		}
 	}()
 	var wg sync.WaitGroup
@@ -551,6 +551,11 @@ func (ls *Links) Pin(dir string) error {
 	}
 	return nil
 }
+
+// KeepPins makes Close leave the pinned links (and so the programs
+// attached to the jail's cgroup) in place, for inspection; removing the
+// pin directory detaches them.
+func (ls *Links) KeepPins() { ls.pinned = "" }
 
 // Close detaches every program, removes the pins and, once nothing else
 // (WatchExec) uses it, clears the jail's cgroup from the object.

@@ -68,6 +68,9 @@ type record struct {
 	Cgroup     string `json:"cgroup"`
 	PinDir     string `json:"pin_dir"`
 	CreatedUTC string `json:"created"`
+	// Kept marks a jail its supervisor left for inspection: Sweep at a
+	// jail's start leaves it, only SweepAll (--cleanup) removes it.
+	Kept bool `json:"kept,omitempty"`
 }
 
 // New records a jail for this process and creates its empty cgroup.
@@ -121,6 +124,22 @@ func writeFileAtomic(path string, b []byte) error {
 	return nil
 }
 
+// Keep marks the jail as left for inspection (record.Kept): its cgroup and
+// pins stay after this process exits, until SweepAll.
+func (j *Jail) Keep() error {
+	b, err := os.ReadFile(j.state)
+	if err != nil {
+		return fmt.Errorf("read state record: %w", err)
+	}
+	var rec record
+	if err := json.Unmarshal(b, &rec); err != nil {
+		return fmt.Errorf("read state record: %w", err)
+	}
+	rec.Kept = true
+	b, _ = json.Marshal(rec)
+	return writeFileAtomic(j.state, b)
+}
+
 // Kill kills every process left in the jail and waits until it is empty.
 func (j *Jail) Kill() error {
 	return killCgroup(j.Cgroup, killTimeout)
@@ -167,8 +186,14 @@ type Swept struct {
 // Sweep removes every jail whose supervisor is gone: its processes are
 // killed, its pins, cgroup and state record removed. It also removes cgroup
 // and pin directories with no record whose id names a dead pid (a run that
-// died between steps). Live jails are left alone.
-func Sweep(p Paths, log *slog.Logger) ([]Swept, error) {
+// died between steps). Live jails, and those kept for inspection
+// (Jail.Keep), are left alone.
+func Sweep(p Paths, log *slog.Logger) ([]Swept, error) { return sweep(p, log, false) }
+
+// SweepAll is Sweep that also removes the jails kept for inspection.
+func SweepAll(p Paths, log *slog.Logger) ([]Swept, error) { return sweep(p, log, true) }
+
+func sweep(p Paths, log *slog.Logger, kept bool) ([]Swept, error) {
 	var out []Swept
 	var errs []error
 	seen := map[string]bool{}
@@ -185,7 +210,7 @@ func Sweep(p Paths, log *slog.Logger) ([]Swept, error) {
 			continue
 		}
 		seen[rec.ID] = true
-		if alive(rec.PID, rec.StartTime) {
+		if alive(rec.PID, rec.StartTime) || (rec.Kept && !kept) {
 			continue
 		}
 		// Paths come from this run's mounts, not the record: the dead run may

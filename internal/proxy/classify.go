@@ -53,6 +53,9 @@ func (p *Proxy) classify(c *conn, raw net.Conn) {
 func (p *Proxy) dispatch(c *conn, res sniff.Result, pc, raw net.Conn) {
 	switch {
 	case res.Kind == sniff.KindTLS:
+		if c.directTLS && c.name == "" {
+			c.port = 443 // as httpjail's HTTPS port: the server name on 443
+		}
 		p.serveTLS(c, pc, res)
 	case res.Kind == sniff.KindHTTP:
 		serveHTTP1(pc, p.handler(c), p.cfg.Timeouts, p.errorLog)

@@ -35,6 +35,9 @@ type conn struct {
 	// mode.
 	requesterIP string
 	log         *slog.Logger
+	// directTLS marks a connection to the explicit HTTPS listener
+	// (Config.ExplicitTLS): TLS sent without a CONNECT goes to port 443.
+	directTLS bool
 }
 
 // newConn is what the kernel's record who says about a connection: where

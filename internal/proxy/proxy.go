@@ -58,6 +58,11 @@ type Config struct {
 	// (--server, --weak): clients name their destination (absolute-form
 	// requests, CONNECT); there is no kernel record and OrigDst is unused.
 	Explicit string
+	// ExplicitTLS, with Explicit, is a second explicit listener (httpjail's
+	// HTTPS port): it serves CONNECT and HTTP as Explicit does, and a
+	// client that starts TLS directly (no CONNECT) is taken for its server
+	// name on port 443.
+	ExplicitTLS string
 	// PeekTimeout bounds how long a client may take to send its first
 	// bytes (ClientHello or request head); 0 means 5s.
 	PeekTimeout time.Duration
@@ -143,6 +148,9 @@ func Listen(cfg Config) (*Proxy, error) {
 	addrs := []string{"127.0.0.1:0", "[::1]:0"}
 	if cfg.Explicit != "" {
 		addrs = []string{cfg.Explicit}
+		if cfg.ExplicitTLS != "" {
+			addrs = append(addrs, cfg.ExplicitTLS)
+		}
 	}
 	for i, addr := range addrs {
 		network := "tcp4"
@@ -160,9 +168,9 @@ func Listen(cfg Config) (*Proxy, error) {
 		p.lns = append(p.lns, ln)
 		p.ports[i] = uint16(ln.Addr().(*net.TCPAddr).Port)
 	}
-	for _, ln := range p.lns {
+	for i, ln := range p.lns {
 		p.wg.Add(1)
-		go p.serve(ln)
+		go p.serve(ln, cfg.Explicit != "" && i == 1)
 	}
 	p.wg.Add(1)
 	go p.trimAfterBursts()
@@ -178,6 +186,14 @@ func (p *Proxy) Active() int64 { return p.active.Load() }
 
 // Addr is the first listener's address (the explicit proxy's).
 func (p *Proxy) Addr() net.Addr { return p.lns[0].Addr() }
+
+// TLSAddr is ExplicitTLS's listener address; nil without one.
+func (p *Proxy) TLSAddr() net.Addr {
+	if p.cfg.Explicit == "" || len(p.lns) < 2 {
+		return nil
+	}
+	return p.lns[1].Addr()
+}
 
 // Close stops accepting, closes open connections and waits for their
 // goroutines.
@@ -198,7 +214,8 @@ func (p *Proxy) Close() error {
 	return nil
 }
 
-func (p *Proxy) serve(ln net.Listener) {
+// serve accepts on ln; directTLS marks ExplicitTLS's listener.
+func (p *Proxy) serve(ln net.Listener, directTLS bool) {
 	defer p.wg.Done()
 	for {
 		c, err := ln.Accept()
@@ -225,7 +242,7 @@ func (p *Proxy) serve(ln net.Listener) {
 			defer p.wg.Done()
 			defer p.active.Add(-1)
 			defer p.track(c, false)
-			p.handle(c.(*net.TCPConn))
+			p.handle(c.(*net.TCPConn), directTLS)
 		}()
 	}
 }
@@ -266,7 +283,7 @@ func reset(c net.Conn) {
 // handle hands one accepted connection on: to the dispatcher (classify)
 // with what the kernel recorded about it, or to the DNS shim; a connection
 // without a record, or to the listener itself, is reset.
-func (p *Proxy) handle(c *net.TCPConn) {
+func (p *Proxy) handle(c *net.TCPConn, directTLS bool) {
 	id := p.nextID.Add(1)
 	peer := c.RemoteAddr().(*net.TCPAddr).AddrPort()
 	peer = netip.AddrPortFrom(peer.Addr().Unmap(), peer.Port())
@@ -276,7 +293,7 @@ func (p *Proxy) handle(c *net.TCPConn) {
 		local := c.LocalAddr().(*net.TCPAddr).AddrPort()
 		p.classify(&conn{
 			id: id, scheme: "http", port: int(local.Port()),
-			requesterIP: peer.Addr().String(), log: log,
+			requesterIP: peer.Addr().String(), log: log, directTLS: directTLS,
 		}, c)
 		c.Close()
 		return

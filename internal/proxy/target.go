@@ -129,20 +129,25 @@ func (p *Proxy) isLoop(t target) bool {
 	if p.cfg.Explicit == "" {
 		return false
 	}
-	local := p.Addr().(*net.TCPAddr)
-	if t.port != local.Port {
-		return false
+	for _, ln := range p.lns {
+		local := ln.Addr().(*net.TCPAddr)
+		if t.port != local.Port {
+			continue
+		}
+		if t.host == "localhost" {
+			return true
+		}
+		a, err := netip.ParseAddr(t.host)
+		if err != nil {
+			continue
+		}
+		a = a.Unmap()
+		la, _ := netip.AddrFromSlice(local.IP)
+		if a.IsLoopback() || a.IsUnspecified() || a == la.Unmap() {
+			return true
+		}
 	}
-	if t.host == "localhost" {
-		return true
-	}
-	a, err := netip.ParseAddr(t.host)
-	if err != nil {
-		return false
-	}
-	a = a.Unmap()
-	la, _ := netip.AddrFromSlice(local.IP)
-	return a.IsLoopback() || a.IsUnspecified() || a == la.Unmap()
+	return false
 }
 
 // unsynth replaces a synthetic address written as a host (a URL or Host

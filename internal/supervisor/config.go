@@ -60,6 +60,9 @@ type Config struct {
 
 	Warn  func(msg string) // a warning for the user; required
 	Stats io.Writer        // where the stats line goes on SIGUSR1; nil: nowhere
+	// KeepJail leaves the jail's cgroup and pinned programs after the run
+	// (--no-jail-cleanup), for inspection; --cleanup removes them.
+	KeepJail bool
 	// Gate, if set, is ebpfjail's stderr on a terminal the command shares:
 	// held from the command's start until it has exited and the jail is
 	// gone, so ebpfjail's messages wait instead of drawing on its screen.

@@ -28,9 +28,10 @@ type Explicit struct {
 }
 
 // StartExplicit opens the records, starts the rule (as this process's
-// user), loads the CA of o.CADir and listens on addr. There is no kernel
+// user), loads the CA of o.CADir and listens on addr, and on tlsAddr too
+// unless it is empty (proxy.Config.ExplicitTLS). There is no kernel
 // record, so the rule sees no r.proc.
-func StartExplicit(o Options, addr string, log *slog.Logger) (*Explicit, error) {
+func StartExplicit(o Options, addr, tlsAddr string, log *slog.Logger) (*Explicit, error) {
 	out, err := OpenOutputs(o.Records)
 	if err != nil {
 		return nil, err
@@ -51,7 +52,7 @@ func StartExplicit(o Options, addr string, log *slog.Logger) (*Explicit, error) 
 	}
 	c := o.Config
 	e.Proxy, err = proxy.Listen(proxy.Config{
-		Logger: log.With("component", "proxy"), Explicit: addr,
+		Logger: log.With("component", "proxy"), Explicit: addr, ExplicitTLS: tlsAddr,
 		Rules: e.engine, CA: e.CA, NoMITM: c.NoMITM, Resolver: &proxy.Resolver{Pins: c.Resolve, LocalNames: c.LocalNames},
 		TCP: c.TCP, Events: out.Emit,
 	})
@@ -75,14 +76,15 @@ func (e *Explicit) Finish(status int) {
 	e.out.Finish(status)
 }
 
-// Serve runs an explicit proxy on addr until SIGINT or SIGTERM and returns
-// 128+N for signal N. ready gets the address it listens on.
-func Serve(o Options, addr string, ready func(net.Addr), log *slog.Logger) (int, error) {
-	e, err := StartExplicit(o, addr, log)
+// Serve runs an explicit proxy on addr (HTTP and CONNECT) and tlsAddr
+// (the same, and direct TLS) until SIGINT or SIGTERM and returns 128+N for
+// signal N. ready gets the addresses it listens on.
+func Serve(o Options, addr, tlsAddr string, ready func(http, https net.Addr), log *slog.Logger) (int, error) {
+	e, err := StartExplicit(o, addr, tlsAddr, log)
 	if err != nil {
 		return 0, err
 	}
-	ready(e.Proxy.Addr())
+	ready(e.Proxy.Addr(), e.Proxy.TLSAddr())
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, unix.SIGINT, unix.SIGTERM)
 	sig := <-sigs
@@ -101,7 +103,7 @@ func RunWeak(o Options, log *slog.Logger) (int, error) {
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, Forwarded...)
 	defer signal.Stop(sigs)
-	e, err := StartExplicit(o, "127.0.0.1:0", log)
+	e, err := StartExplicit(o, "127.0.0.1:0", "", log)
 	if err != nil {
 		return 0, err
 	}

@@ -51,13 +51,13 @@ func startJail(c Config, log *slog.Logger, svc *services, paths jail.Paths) (*ru
 	}
 	r := &running{j: j, links: links, svc: svc, log: log, unixDeny: unixDeny}
 	if err := r.listenControl(c.Control, paths); err != nil {
-		r.teardown()
+		r.teardown(Config{})
 		return nil, err
 	}
 	r.stopExec = watchExec(svc.objs, j.Cgroup, c.Event, log)
 	openAbstract := abstractAllowed(c.AllowUnix)
 	if err := allowAbstract(svc.objs, links, openAbstract); err != nil {
-		r.teardown()
+		r.teardown(Config{})
 		r.ctl.Close()
 		return nil, err
 	}

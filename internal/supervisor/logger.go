@@ -22,7 +22,7 @@ func NewLogger(w io.Writer, verbose int) *slog.Logger {
 	}
 	// A peer can make the same error happen thousands of times (reset
 	// streams, malformed requests): the terminal gets a few, then a count.
-	return slog.New(ratelog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}), logBurst, logInterval))
+	return slog.New(ratelog.New(newLineHandler(w, level), logBurst, logInterval))
 }
 
 // logBurst similar log lines per logInterval reach the terminal.

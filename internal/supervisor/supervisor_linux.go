@@ -76,7 +76,7 @@ func Cleanup(w io.Writer, log *slog.Logger) error {
 	if err != nil {
 		return &Error{Step: StepPaths, Err: err}
 	}
-	swept, err := jail.Sweep(paths, log)
+	swept, err := jail.SweepAll(paths, log)
 	for _, s := range swept {
 		fmt.Fprintf(w, "removed jail %s (%d process(es) killed)\n", s.ID, s.Procs)
 	}
@@ -156,13 +156,13 @@ func (s *Supervisor) Run(c Config, log *slog.Logger) (int, error) {
 	// A signal during setup aborts before the command starts.
 	select {
 	case sig := <-s.sigs:
-		r.teardown()
+		r.teardown(c)
 		return 128 + int(sig.(syscall.Signal)), nil
 	default:
 	}
 	defer c.Gate.Release() // if Run returns before its usual release
 	status, err := s.runCommand(c, log, r)
-	r.teardown()
+	r.teardown(c)
 	if err != nil {
 		return 0, err
 	}
@@ -227,8 +227,10 @@ type running struct {
 }
 
 // teardown kills what runs in the jail, then detaches: nothing of the jail
-// runs unsteered. Then it removes the jail.
-func (r *running) teardown() {
+// runs unsteered. Then it removes the jail, or with c.KeepJail leaves its
+// cgroup and pinned programs (still refusing every connect: no proxy
+// answers) for --cleanup.
+func (r *running) teardown(c Config) {
 	log := r.log
 	if procs, _ := r.j.Procs(); len(procs) > 0 {
 		log.Info("killing processes left in the jail", "count", len(procs))
@@ -236,11 +238,18 @@ func (r *running) teardown() {
 	if err := r.j.Kill(); err != nil {
 		log.Warn("kill jail", "err", err)
 	}
+	if c.KeepJail {
+		r.links.KeepPins()
+	}
 	if err := r.links.Close(); err != nil {
 		log.Warn("detach programs", "err", err)
 	}
-	r.stopExec()
-	if err := r.j.Destroy(); err != nil {
+	if r.stopExec != nil { // nil when the setup failed before it
+		r.stopExec()
+	}
+	if c.KeepJail {
+		r.keep(c)
+	} else if err := r.j.Destroy(); err != nil {
 		log.Warn("remove jail; 'ebpfjail --cleanup' retries", "err", err)
 	}
 	if log.Enabled(context.Background(), slog.LevelDebug) {
@@ -249,4 +258,12 @@ func (r *running) teardown() {
 		}
 		log.Debug("dns shim", "malformed_queries", r.svc.dns.Malformed())
 	}
+}
+
+// keep leaves the jail for inspection and says where it is.
+func (r *running) keep(c Config) {
+	if err := r.j.Keep(); err != nil {
+		r.log.Warn("keep jail: the next jail's start may remove it", "err", err)
+	}
+	c.Warn(fmt.Sprintf("--no-jail-cleanup: kept jail %s: cgroup %s, BPF pins %s (its processes killed, its connections refused); 'sudo ebpfjail --cleanup' removes it", r.j.ID, r.j.Cgroup, r.j.PinDir))
 }
