@@ -1,0 +1,111 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+
+	"github.com/spf13/pflag"
+
+	"github.com/ebpfjail/ebpfjail/internal/jail"
+	"github.com/ebpfjail/ebpfjail/internal/replay"
+)
+
+// replayArgs are replay's and rule-from's: the word, the session file and
+// rule-from's -o.
+type replayArgs struct {
+	word, events, output string
+	help                 bool
+}
+
+// parseReplay reads the arguments after replay or rule-from: the rule
+// flags of a jail (replay), -o FILE (rule-from), and EVENTS.jsonl.
+func parseReplay(o *options, args []string) error {
+	a := &replayArgs{word: args[0]}
+	o.replay = a
+	fs := newFlagSet(o)
+	fs.SetInterspersed(true)
+	fs.StringVarP(&a.output, "output", "o", "", "")
+	if err := fs.Parse(args[1:]); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			a.help = true
+			return nil
+		}
+		return fmt.Errorf("%s: %w", a.word, err)
+	}
+	if o.help {
+		// Its own help, not the jail's.
+		o.help, a.help = false, true
+		return nil
+	}
+	takes := map[string]bool{"help": true, "js": true, "js-file": true, "sh": true, "proc": true, "js-timeout": true}
+	if a.word == "rule-from" {
+		takes = map[string]bool{"help": true, "output": true}
+	}
+	var bad error
+	fs.Visit(func(f *pflag.Flag) {
+		if !takes[f.Name] && bad == nil {
+			bad = fmt.Errorf("%s does not take --%s", a.word, f.Name)
+		}
+	})
+	hasRule := o.js != "" || o.jsFile != "" || o.sh != "" || o.proc != ""
+	switch {
+	case bad != nil:
+		return bad
+	case fs.NArg() != 1:
+		return fmt.Errorf("%s wants one EVENTS.jsonl file (what --log-json wrote), got %d arguments", a.word, fs.NArg())
+	case a.word == "replay" && !hasRule:
+		return errors.New("replay needs the rule to try: --js, --js-file, --sh or --proc")
+	case a.word == "rule-from" && hasRule:
+		return errors.New("rule-from writes a rule: it takes none")
+	}
+	a.events = fs.Arg(0)
+	return checkRules(o)
+}
+
+// runReplay runs replay (exit 0: no change, 1: changes) or rule-from.
+func runReplay(w io.Writer, o *options, log *slog.Logger) (int, error) {
+	a := o.replay
+	if a.help {
+		fmt.Fprint(w, replay.Usage)
+		return 0, nil
+	}
+	s, err := replay.ReadFile(a.events)
+	if err != nil {
+		return 0, fail(replay.ExitUnreadable, err, "EVENTS.jsonl is what --log-json FILE wrote: one JSON event per line")
+	}
+	if a.word == "rule-from" {
+		return 0, writeRule(w, a.output, s)
+	}
+	// --sh and --proc run as whoever runs replay, as for --test.
+	engine, err := buildEngine(o, log, &jail.User{UID: uint32(os.Getuid()), GID: uint32(os.Getgid())})
+	if err != nil {
+		return 0, err
+	}
+	defer engine.Close()
+	res := replay.Compare(context.Background(), engine, s)
+	res.Write(w)
+	if d, a := res.Changed(); d+a > 0 {
+		return 1, nil
+	}
+	return 0, nil
+}
+
+// writeRule writes rule-from's rule to path, or w when path is "".
+func writeRule(w io.Writer, path string, s *replay.Session) error {
+	if path == "" {
+		return replay.Generate(w, s)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return fail(exitFailure, err)
+	}
+	if err := replay.Generate(f, s); err != nil {
+		f.Close()
+		return fail(exitFailure, err)
+	}
+	return f.Close()
+}
