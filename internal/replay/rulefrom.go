@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ebpfjail/ebpfjail/internal/rules"
 )
 
 // grant is what one executable was allowed to do with one destination.
@@ -22,6 +24,9 @@ type grant struct {
 	count        int
 	first        time.Time
 	line         int
+	// alsoDenied counts requests of the same kind (a method in methods)
+	// the session denied: a rule per host cannot tell them apart.
+	alsoDenied int
 }
 
 // name is one name looked up and allowed.
@@ -46,8 +51,9 @@ type name struct {
 func Generate(w io.Writer, s *Session) error {
 	grants, names, lookedUp := collect(s)
 	var b strings.Builder
-	fmt.Fprintf(&b, "// Written by `ebpfjail rule-from %s`: it allows what that session was\n", comment(s.Path))
-	b.WriteString("// allowed to do, and denies anything else. Use it with --js-file.\n")
+	fmt.Fprintf(&b, "// Written by: ebpfjail rule-from %s\n", comment(s.Path))
+	b.WriteString("// It allows what that session was allowed to do, and denies anything else.\n")
+	b.WriteString("// Use it with --js-file.\n")
 	b.WriteString("//\n// Requests: r.scheme, r.host, r.port, one of the methods, and the process's\n")
 	b.WriteString("// executable (exe \"\": the session did not record it, so any process).\n")
 	b.WriteString("const requests = [\n")
@@ -93,6 +99,10 @@ func writeGrant(b *strings.Builder, g *grant) {
 	}
 	fmt.Fprintf(b, "  // %s, pid %s: %d request(s) (%s), first at %s, line %d\n", comment(who),
 		strings.Join(pids, " "), g.count, comment(strings.Join(methods, ", ")), stamp(g.first), g.line)
+	if g.alsoDenied > 0 {
+		fmt.Fprintf(b, "  // The session also denied %d request(s) of these methods here (another path, a\n", g.alsoDenied)
+		b.WriteString("  // person's answer, a size limit): this entry allows them. Narrow it by r.path if need be.\n")
+	}
 	fmt.Fprintf(b, "  {exe: %s, scheme: %s, host: %s, port: %d, methods: [%s]},\n",
 		jsString(g.exe), jsString(g.scheme), jsString(g.host), g.port, jsList(slices.Sorted(maps.Keys(g.methods))))
 }
@@ -105,16 +115,16 @@ func collect(s *Session) ([]*grant, []*name, []string) {
 	names := map[string]*name{}
 	contacted := map[string]bool{}
 	for _, d := range s.Decisions {
+		r := d.Request
 		if !d.Allowed {
 			continue
 		}
-		r := d.Request
 		if r.Scheme == "dns" {
 			addName(names, d)
 			continue
 		}
 		contacted[r.Host] = true
-		k := strings.Join([]string{r.Host, strconv.Itoa(r.Port), r.Scheme, r.Proc.Exe}, "\x00")
+		k := requestKey(r)
 		g := grants[k]
 		if g == nil {
 			g = &grant{scheme: r.Scheme, host: r.Host, port: r.Port, exe: r.Proc.Exe, methods: map[string]int{},
@@ -127,6 +137,11 @@ func collect(s *Session) ([]*grant, []*name, []string) {
 		g.count++
 		if d.Event.Time.Before(g.first) {
 			g.first, g.line = d.Event.Time, d.Line
+		}
+	}
+	for _, d := range s.Decisions {
+		if g := grants[requestKey(d.Request)]; g != nil && !d.Allowed && g.methods[d.Request.Method] > 0 {
+			g.alsoDenied++
 		}
 	}
 	var lookedUp []string
@@ -143,6 +158,10 @@ func collect(s *Session) ([]*grant, []*name, []string) {
 	})
 	nl := slices.SortedFunc(maps.Values(names), func(a, b *name) int { return strings.Compare(a.name, b.name) })
 	return gl, nl, lookedUp
+}
+
+func requestKey(r *rules.Request) string {
+	return strings.Join([]string{r.Host, strconv.Itoa(r.Port), r.Scheme, r.Proc.Exe}, "\x00")
 }
 
 func grantKey(g *grant) string {
