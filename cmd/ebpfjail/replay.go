@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -26,24 +27,21 @@ type replayArgs struct {
 func parseReplay(o *options, args []string) error {
 	a := &replayArgs{word: args[0]}
 	o.replay = a
-	fs := newFlagSet(o)
+	// Its own options, so that a rule given before the word stays.
+	sub := &options{}
+	fs := newFlagSet(sub)
 	fs.SetInterspersed(true)
 	fs.StringVarP(&a.output, "output", "o", "", "")
 	if err := fs.Parse(args[1:]); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			a.help = true
-			return nil
-		}
 		return fmt.Errorf("%s: %w", a.word, err)
 	}
-	if o.help {
-		// Its own help, not the jail's.
-		o.help, a.help = false, true
+	if sub.help {
+		a.help = true // its own help, not the jail's
 		return nil
 	}
-	takes := map[string]bool{"help": true, "js": true, "js-file": true, "sh": true, "proc": true, "js-timeout": true}
+	takes := map[string]bool{"js": true, "js-file": true, "sh": true, "proc": true, "js-timeout": true}
 	if a.word == "rule-from" {
-		takes = map[string]bool{"help": true, "output": true}
+		takes = map[string]bool{"output": true}
 	}
 	var bad error
 	fs.Visit(func(f *pflag.Flag) {
@@ -51,6 +49,11 @@ func parseReplay(o *options, args []string) error {
 			bad = fmt.Errorf("%s does not take --%s", a.word, f.Name)
 		}
 	})
+	o.js, o.jsFile = cmp.Or(sub.js, o.js), cmp.Or(sub.jsFile, o.jsFile)
+	o.sh, o.proc = cmp.Or(sub.sh, o.sh), cmp.Or(sub.proc, o.proc)
+	if fs.Changed("js-timeout") {
+		o.jsTimeout = sub.jsTimeout
+	}
 	hasRule := o.js != "" || o.jsFile != "" || o.sh != "" || o.proc != ""
 	switch {
 	case bad != nil:
