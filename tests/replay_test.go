@@ -95,7 +95,10 @@ func TestPrivilegedReplayAndRuleFromRoundTrip(t *testing.T) {
 		}
 	})
 	t.Run("stricter-rule-lists-the-flips", func(t *testing.T) {
-		replayStricter(t, events, recorded)
+		replayStricter(t, events, recorded, "--js", "r.host === 'a.replay.test'")
+	})
+	t.Run("stricter-sh-rule-lists-the-same-flips", func(t *testing.T) {
+		replayStricter(t, events, recorded, "--sh", `test "$HTTPJAIL_HOST" = a.replay.test`)
 	})
 	t.Run("rule-from-reruns-the-same", func(t *testing.T) {
 		policy := filepath.Join(t.TempDir(), "policy.js")
@@ -126,8 +129,8 @@ func TestPrivilegedReplayAndRuleFromRoundTrip(t *testing.T) {
 
 // replayStricter replays a rule that drops b.replay.test: exactly its
 // request and its lookups flip, each as one line, and replay exits 1.
-func replayStricter(t *testing.T, events string, recorded []event.Event) {
-	r := jail(t, runOpts{}, "replay", events, "--js", "r.host === 'a.replay.test'")
+func replayStricter(t *testing.T, events string, recorded []event.Event, rule ...string) {
+	r := jail(t, runOpts{}, append([]string{"replay", events}, rule...)...)
 	if r.code != 1 {
 		t.Errorf("replay with a stricter rule: got %s, want exit 1", r)
 	}
@@ -152,5 +155,59 @@ func replayStricter(t *testing.T, events string, recorded []event.Event) {
 	slices.Sort(want)
 	if len(want) < 2 || !slices.Equal(got, want) {
 		t.Errorf("flips:\ngot  %q\nwant %q (a request and a lookup at least)\n%s", got, want, r)
+	}
+}
+
+// After an --audit with no rule, rule-from's rule lets a rerun do what the
+// audited program did, and nothing else.
+func TestPrivilegedRuleFromAnAuditAllowsWhatTheProgramDid(t *testing.T) {
+	testutil.RequireRoot(t)
+	requireTool(t, "curl")
+	s := replaySite{h: testutil.NewHost(t), ca: testutil.NewTestCA(t)}
+	s.h.ServeHTTPS(t, 443, s.ca, replayHosts...)
+	s.h.ServeDNS(t, 53)
+	script := curlScript(s.h.IPv4.String(), "https://a.replay.test/one", "https://b.replay.test/two")
+	events, recorded, r := s.session(t, []string{"--audit"}, script)
+	contains(t, "audit", r.stdout, "lookup 0") // the audit allowed the lookup too
+	policy := filepath.Join(t.TempDir(), "policy.js")
+	if r := jail(t, runOpts{}, "rule-from", events, "-o", policy); r.code != 0 {
+		t.Fatalf("rule-from: %s", r)
+	}
+	rerun := curlScript(s.h.IPv4.String(), "https://a.replay.test/one", "https://b.replay.test/two", "https://c.replay.test/three")
+	_, again, r := s.session(t, []string{"--js-file", policy}, rerun)
+	for _, want := range []string{"a.replay.test 200", "b.replay.test 200", "c.replay.test 403", "lookup 0"} {
+		contains(t, "rerun", r.stdout, want)
+	}
+	if got, want := decisions(again, "c.replay.test"), decisions(recorded, ""); !slices.Equal(got, want) {
+		t.Errorf("rerun decisions:\ngot  %q\nwant %q", got, want)
+	}
+	noJailsLeft(t)
+}
+
+// A session file that cannot be read is its own exit status, with the
+// line at fault; a usage error is 2; each is one error line and a hint.
+func TestReplayErrorsNameTheFileAndLine(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.jsonl")
+	os.WriteFile(bad, []byte(`{"v":1,"type":"exec","time":"2026-01-02T03:04:05Z"}`+"\n"+`{"v":1,"type":"requ`+"\n"), 0o644)
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"replay", bad, "--js", "true"}, 3, "ebpfjail: error: " + bad + " line 2: not a JSON event"},
+		{[]string{"rule-from", filepath.Join(dir, "none.jsonl")}, 3, "ebpfjail: error: read " + filepath.Join(dir, "none.jsonl")},
+		{[]string{"replay", bad}, 2, "ebpfjail: error: replay needs the rule to try"},
+		{[]string{"rule-from", bad, "--audit"}, 2, "ebpfjail: error: rule-from does not take --audit"},
+	} {
+		r := jail(t, runOpts{}, tc.args...)
+		lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
+		if r.code != tc.code || !strings.HasPrefix(r.stderr, tc.want) || len(lines) != 2 || !strings.HasPrefix(lines[1], "ebpfjail: hint: ") {
+			t.Errorf("%q: got %s\nwant exit %d, %q and one hint", tc.args, r, tc.code, tc.want)
+		}
+	}
+	r := jail(t, runOpts{}, "replay", "--help")
+	if r.code != 0 || !strings.Contains(r.stdout, "ebpfjail replay run.jsonl --js-file policy-v2.js") {
+		t.Errorf("replay --help: got %s, want its examples", r)
 	}
 }

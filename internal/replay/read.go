@@ -59,8 +59,11 @@ type Session struct {
 	// decided them); they are in FakeLookups, not in Decisions.
 	FakeDNS     bool
 	FakeLookups []Decision
-	Events      int  // lines read
-	audit       bool // --audit: lookups record no rule answer
+	// AuditLookups are the lookups of an --audit session: answered (in
+	// forward mode, for real), with no rule's answer recorded.
+	AuditLookups []Decision
+	Events       int  // lines read
+	audit        bool // --audit: lookups record no rule answer
 }
 
 // ReadFile reads the session in path ("-" for stdin).
@@ -151,11 +154,6 @@ func (s *Session) addRequest(line int, e event.Event) {
 // forward mode: QUERY dns://name, port 53.
 func (s *Session) addLookup(line int, e event.Event, procs map[uint32]rules.Proc) {
 	allow, ok := Recorded(e)
-	if s.audit && !strings.HasPrefix(e.Reason, "audit") {
-		// --audit answers every lookup and does not record the rule's
-		// answer on a lookup: nothing to compare with.
-		ok = false
-	}
 	if !ok || e.Name == "" {
 		s.NotRuled++
 		return
@@ -171,9 +169,16 @@ func (s *Session) addLookup(line int, e event.Event, procs map[uint32]rules.Proc
 	}
 	req := rules.NewRequest("QUERY", rules.Dest{Scheme: "dns", Host: hostname.Fold(e.Name), Port: 53}, nil, "127.0.0.1", proc)
 	d := Decision{Line: line, Event: e, Request: req, Allowed: e.Verdict == event.Allow, RuleAllowed: allow}
-	if s.FakeDNS {
+	switch {
+	case s.FakeDNS:
 		s.NotRuled++
 		s.FakeLookups = append(s.FakeLookups, d)
+		return
+	case s.audit && !strings.HasPrefix(e.Reason, "audit"):
+		// --audit answers every lookup and does not record the rule's
+		// answer on a lookup: nothing to compare with.
+		s.NotRuled++
+		s.AuditLookups = append(s.AuditLookups, d)
 		return
 	}
 	s.Decisions = append(s.Decisions, d)

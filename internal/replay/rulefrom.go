@@ -44,10 +44,13 @@ type name struct {
 // says in a comment where it came from. The output depends only on s: its
 // entries are sorted.
 //
-// After a --dns fake session, where every name was answered, a name is
-// allowed only if an allowed request went to it too: a name looked up and
-// never contacted is how a program leaks data through DNS, and a person
-// should decide it. Those names are listed in a comment instead.
+// After a --dns fake session, where every name was answered without a
+// rule and a rerun in that mode answers them again whatever the rule says,
+// a name is allowed only if an allowed request went to it too: a name
+// looked up and never contacted is how a program leaks data through DNS,
+// and a person should decide it before --dns forward sends it out. Those
+// names are listed in a comment instead. (An --audit session in forward
+// mode did send them: its names are allowed, so a rerun behaves the same.)
 func Generate(w io.Writer, s *Session) error {
 	grants, names, lookedUp := collect(s)
 	var b strings.Builder
@@ -63,15 +66,15 @@ func Generate(w io.Writer, s *Session) error {
 	b.WriteString("];\n\n// Names a lookup may ask (r.scheme \"dns\"); the rule decides them with --dns forward.\n")
 	b.WriteString("const lookups = [\n")
 	for _, n := range names {
-		fmt.Fprintf(&b, "  // %s: %d lookup(s) (%s), first at %s, line %d\n", comment(joinKeys(n.comms)), n.count,
-			comment(joinKeys(n.qtypes)), stamp(n.first), n.line)
-		fmt.Fprintf(&b, "  %s,\n", jsString(n.name))
+		fmt.Fprintf(&b, "  // %s\n  %s,\n", nameNote(n), jsString(n.name))
 	}
 	b.WriteString("];\n")
 	if len(lookedUp) > 0 {
-		b.WriteString("\n// Looked up under --dns fake but never contacted, so not allowed above:\n")
+		b.WriteString("\n// Looked up under --dns fake (answered without a rule), but no allowed request\n")
+		b.WriteString("// went to them, so not allowed: --dns forward would refuse them. Move a name\n")
+		b.WriteString("// into lookups to allow it.\n")
 		for _, n := range lookedUp {
-			fmt.Fprintf(&b, "//   %s\n", comment(n))
+			fmt.Fprintf(&b, "//   %s, // %s\n", jsString(n.name), nameNote(n))
 		}
 	}
 	b.WriteString(`
@@ -82,6 +85,12 @@ r.scheme === "dns"
 `)
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// nameNote says who looked n up, how often, and when first.
+func nameNote(n *name) string {
+	return fmt.Sprintf("%s: %d lookup(s) (%s), first at %s, line %d", comment(joinKeys(n.comms)), n.count,
+		comment(joinKeys(n.qtypes)), stamp(n.first), n.line)
 }
 
 func writeGrant(b *strings.Builder, g *grant) {
@@ -110,7 +119,7 @@ func writeGrant(b *strings.Builder, g *grant) {
 // collect groups the allowed decisions: grants sorted by host, port,
 // scheme, exe; names sorted; and the names of a --dns fake session that
 // were only looked up.
-func collect(s *Session) ([]*grant, []*name, []string) {
+func collect(s *Session) ([]*grant, []*name, []*name) {
 	grants := map[string]*grant{}
 	names := map[string]*name{}
 	contacted := map[string]bool{}
@@ -144,20 +153,27 @@ func collect(s *Session) ([]*grant, []*name, []string) {
 			g.alsoDenied++
 		}
 	}
-	var lookedUp []string
+	for _, d := range s.AuditLookups {
+		if d.Allowed {
+			addName(names, d)
+		}
+	}
+	only := map[string]*name{}
 	for _, d := range s.FakeLookups {
 		if contacted[d.Request.Host] {
 			addName(names, d)
-		} else if !slices.Contains(lookedUp, d.Request.Host) {
-			lookedUp = append(lookedUp, d.Request.Host)
+		} else {
+			addName(only, d)
 		}
 	}
-	slices.Sort(lookedUp)
 	gl := slices.SortedFunc(maps.Values(grants), func(a, b *grant) int {
 		return strings.Compare(grantKey(a), grantKey(b))
 	})
-	nl := slices.SortedFunc(maps.Values(names), func(a, b *name) int { return strings.Compare(a.name, b.name) })
-	return gl, nl, lookedUp
+	return gl, sortedNames(names), sortedNames(only)
+}
+
+func sortedNames(m map[string]*name) []*name {
+	return slices.SortedFunc(maps.Values(m), func(a, b *name) int { return strings.Compare(a.name, b.name) })
 }
 
 func requestKey(r *rules.Request) string {

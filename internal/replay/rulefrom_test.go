@@ -66,6 +66,9 @@ func TestRuleFromAllowsExactlyWhatTheSessionDid(t *testing.T) {
 		for _, d := range s.FakeLookups {
 			check(d, contacted[d.Request.Host])
 		}
+		for _, d := range s.AuditLookups {
+			check(d, d.Allowed)
+		}
 	}
 }
 

@@ -34,8 +34,8 @@ rule-from writes (to FILE, or stdout) a rule for --js-file that allows the
 requests the session was allowed to make, each tied to its scheme, host,
 port, methods and executable, and the names it was allowed to look up (for
 --dns forward), and denies anything else. A comment above each entry says
-which process made it, how often, and when first. After a --dns fake session
-a name only looked up, never contacted, is listed in a comment, not allowed.
+which process made it, how often, and when first. After a --dns fake session,
+a name that no allowed request went to is listed in a comment, not allowed.
 
 Examples:
   sudo ebpfjail --audit --log-json run.jsonl -- ./unknown-binary

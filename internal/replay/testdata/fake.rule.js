@@ -19,9 +19,11 @@ const lookups = [
   "c2vjcmv0.exfil.test",
 ];
 
-// Looked up under --dns fake but never contacted, so not allowed above:
-//   b.replay.test
-//   lookup.replay.test
+// Looked up under --dns fake (answered without a rule), but no allowed request
+// went to them, so not allowed: --dns forward would refuse them. Move a name
+// into lookups to allow it.
+//   "b.replay.test", // curl: 2 lookup(s) (A AAAA), first at 2026-12-07T05:17:19.418Z, line 4
+//   "lookup.replay.test", // getent: 2 lookup(s) (A AAAA), first at 2026-12-07T05:17:19.454Z, line 14
 
 r.scheme === "dns"
   ? lookups.includes(r.host)
