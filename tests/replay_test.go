@@ -19,6 +19,16 @@ type replaySite struct {
 	ca *testutil.TestCA
 }
 
+func newReplaySite(t *testing.T) replaySite {
+	t.Helper()
+	testutil.RequireRoot(t)
+	requireTool(t, "curl")
+	s := replaySite{h: testutil.NewHost(t), ca: testutil.NewTestCA(t)}
+	s.h.ServeHTTPS(t, 443, s.ca, replayHosts...)
+	s.h.ServeDNS(t, 53)
+	return s
+}
+
 var replayHosts = []string{"a.replay.test", "b.replay.test", "c.replay.test"}
 
 // session runs script (sh -c) in a jail under rule (the --js or --js-file
@@ -73,11 +83,7 @@ func decisions(events []event.Event, skipHost string) []string {
 }
 
 func TestPrivilegedReplayAndRuleFromRoundTrip(t *testing.T) {
-	testutil.RequireRoot(t)
-	requireTool(t, "curl")
-	s := replaySite{h: testutil.NewHost(t), ca: testutil.NewTestCA(t)}
-	s.h.ServeHTTPS(t, 443, s.ca, replayHosts...)
-	s.h.ServeDNS(t, 53)
+	s := newReplaySite(t)
 	rule := "r.host === 'a.replay.test' || r.host === 'b.replay.test'"
 	script := curlScript(s.h.IPv4.String(), "https://a.replay.test/one", "https://b.replay.test/two")
 	events, recorded, r := s.session(t, []string{"--js", rule}, script)
@@ -161,11 +167,7 @@ func replayStricter(t *testing.T, events string, recorded []event.Event, rule ..
 // After an --audit with no rule, rule-from's rule lets a rerun do what the
 // audited program did, and nothing else.
 func TestPrivilegedRuleFromAnAuditAllowsWhatTheProgramDid(t *testing.T) {
-	testutil.RequireRoot(t)
-	requireTool(t, "curl")
-	s := replaySite{h: testutil.NewHost(t), ca: testutil.NewTestCA(t)}
-	s.h.ServeHTTPS(t, 443, s.ca, replayHosts...)
-	s.h.ServeDNS(t, 53)
+	s := newReplaySite(t)
 	script := curlScript(s.h.IPv4.String(), "https://a.replay.test/one", "https://b.replay.test/two")
 	events, recorded, r := s.session(t, []string{"--audit"}, script)
 	contains(t, "audit", r.stdout, "lookup 0") // the audit allowed the lookup too

@@ -81,7 +81,7 @@ func runReplay(w io.Writer, o *options, log *slog.Logger) (int, error) {
 		return 0, fail(replay.ExitUnreadable, err, "EVENTS.jsonl is what --log-json FILE wrote: one JSON event per line")
 	}
 	if a.word == "rule-from" {
-		return 0, writeRule(w, a.output, s)
+		return 0, replay.WriteRule(w, a.output, s)
 	}
 	// --sh and --proc run as whoever runs replay, as for --test.
 	engine, err := buildEngine(o, log, &jail.User{UID: uint32(os.Getuid()), GID: uint32(os.Getgid())})
@@ -89,26 +89,5 @@ func runReplay(w io.Writer, o *options, log *slog.Logger) (int, error) {
 		return 0, err
 	}
 	defer engine.Close()
-	res := replay.Compare(context.Background(), engine, s)
-	res.Write(w)
-	if d, a := res.Changed(); d+a > 0 {
-		return 1, nil
-	}
-	return 0, nil
-}
-
-// writeRule writes rule-from's rule to path, or w when path is "".
-func writeRule(w io.Writer, path string, s *replay.Session) error {
-	if path == "" {
-		return replay.Generate(w, s)
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return fail(exitFailure, err)
-	}
-	if err := replay.Generate(f, s); err != nil {
-		f.Close()
-		return fail(exitFailure, err)
-	}
-	return f.Close()
+	return replay.Run(context.Background(), w, engine, s), nil
 }

@@ -166,3 +166,14 @@ func clean(s string) string {
 		return r
 	}, s)
 }
+
+// Run compares engine with s, writes the result to w and returns replay's
+// exit status: 0 if no decision changes, 1 if some do.
+func Run(ctx context.Context, w io.Writer, engine rules.Engine, s *Session) int {
+	res := Compare(ctx, engine, s)
+	res.Write(w)
+	if d, a := res.Changed(); d+a > 0 {
+		return 1
+	}
+	return 0
+}

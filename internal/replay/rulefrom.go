@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -230,3 +231,20 @@ func jsList(list []string) string {
 
 // comment makes s safe inside a // comment: no line break can end it early.
 func comment(s string) string { return clean(s) }
+
+// WriteRule writes Generate's rule to the file path (created or
+// truncated), or to w when path is "".
+func WriteRule(w io.Writer, path string, s *Session) error {
+	if path == "" {
+		return Generate(w, s)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	if err := Generate(f, s); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return f.Close()
+}
