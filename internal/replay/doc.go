@@ -32,7 +32,8 @@
 // What a replayed rule cannot see as it was: r.requester_ip is not
 // recorded (it is 127.0.0.1 here, as for --test); a DNS event names only
 // pid, uid and comm, so the lookup's exe and ppid are taken from a request
-// event of the same pid (the same kernel record), else left empty.
+// event of the same pid (the same kernel record), else from its exec event,
+// else left empty.
 //
 // Input is untrusted: fields come from the jailed processes. Reading
 // stops at the first line that is not a version-1 event (ReadError says

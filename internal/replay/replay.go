@@ -109,6 +109,10 @@ func (r *Result) Write(w io.Writer) {
 	if r.NotRuled > 0 {
 		tail = fmt.Sprintf("; %d not decided by a rule (refused before it, or --dns fake), not compared", r.NotRuled)
 	}
+	if r.Compared == 0 {
+		fmt.Fprintf(w, "no change: nothing to compare, no request or lookup a rule decided was recorded%s\n", tail)
+		return
+	}
 	if toDeny+toAllow == 0 {
 		fmt.Fprintf(w, "no change: the rule decides all %d recorded request(s) and lookup(s) as recorded%s\n", r.Compared, tail)
 		return

@@ -28,7 +28,8 @@ It compares with the rule's recorded verdict, not always with what happened:
   max_tx_bytes    the rule allowed it (size limits are not replayed)
 Requests refused before any rule was asked (a loop, a Host that is not the
 TLS name, ...) are counted, not compared. r.requester_ip is 127.0.0.1; a
-lookup's r.proc.exe and ppid come from a request of the same pid.
+lookup's r.proc.exe and ppid come from a request (or else the exec) of the
+same pid. --sh and --proc run as you.
 
 rule-from writes (to FILE, or stdout) a rule for --js-file that allows the
 requests the session was allowed to make, each tied to its scheme, host,
