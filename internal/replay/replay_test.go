@@ -158,9 +158,13 @@ func TestReplayReadErrorsNameTheLine(t *testing.T) {
 	if _, err := ReadFile("testdata/no-such-file.jsonl"); err == nil || !strings.Contains(err.Error(), "read testdata/no-such-file.jsonl") {
 		t.Errorf("missing file: got %v", err)
 	}
-	s, err := Read(strings.NewReader(""), "empty")
-	if err != nil || len(s.Decisions) != 0 {
-		t.Errorf("empty: got %v, %v", s, err)
+	s, err := Read(strings.NewReader("\n"), "empty")
+	if err != nil {
+		t.Fatalf("empty: %v", err)
+	}
+	var b bytes.Buffer
+	if status := Run(context.Background(), &b, rules.DenyAll(), s); status != 0 || !strings.HasPrefix(b.String(), "no change: nothing to compare") {
+		t.Errorf("empty: got status %d, %q; want 0, nothing to compare", status, b.String())
 	}
 }
 
