@@ -76,6 +76,7 @@ type options struct {
 	attack      bool          // check --attack
 	targets     []string      // check --attack --target
 	control     *control.Args // watch, ps
+	replay      *replayArgs   // replay, rule-from
 	command     []string
 }
 
@@ -202,6 +203,9 @@ func parseArgs(args []string) (*options, error) {
 	if fs.ArgsLenAtDash() == -1 && len(rest) > 0 && control.Words[rest[0]] {
 		o.control = &control.Args{}
 		return o, o.control.Parse(rest)
+	}
+	if fs.ArgsLenAtDash() == -1 && len(rest) > 0 && (rest[0] == "replay" || rest[0] == "rule-from") {
+		return o, parseReplay(o, rest)
 	}
 	if fs.ArgsLenAtDash() == -1 && len(rest) > 0 && rest[0] == "ca" {
 		if len(rest) != 2 || (rest[1] != "export" && rest[1] != "path") {
@@ -500,6 +504,8 @@ func mainStatus(args []string) int {
 		status, err = control.Run(o.control, os.Stdout, os.Stderr)
 	case o.ca != "":
 		status, err = runCA(os.Stdout, o.ca)
+	case o.replay != nil:
+		status, err = runReplay(os.Stdout, o, log)
 	case o.testSet:
 		status, err = runTest(os.Stdout, o, log)
 	case o.server:
