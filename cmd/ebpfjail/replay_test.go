@@ -1,15 +1,24 @@
 package main
 
-import "testing"
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
 
 func TestParseReplayTakesARuleAndOneFile(t *testing.T) {
+	// A --js-file must exist when the command line is read.
+	pjs := filepath.Join(t.TempDir(), "p.js")
+	if err := os.WriteFile(pjs, []byte("true"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		args           []string
 		word, events   string
 		js, jsFile, to string
 	}{
 		{[]string{"replay", "run.jsonl", "--js", "true"}, "replay", "run.jsonl", "true", "", ""},
-		{[]string{"replay", "--js-file", "p.js", "-"}, "replay", "-", "", "p.js", ""},
+		{[]string{"replay", "--js-file", pjs, "-"}, "replay", "-", "", pjs, ""},
 		{[]string{"--js", "true", "replay", "run.jsonl"}, "replay", "run.jsonl", "true", "", ""},
 		{[]string{"rule-from", "run.jsonl", "-o", "p.js"}, "rule-from", "run.jsonl", "", "", "p.js"},
 		{[]string{"rule-from", "run.jsonl"}, "rule-from", "run.jsonl", "", "", ""},
