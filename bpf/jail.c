@@ -587,6 +587,9 @@ int jail_sockops(struct bpf_sock_ops *skops)
 
 /* ---------------- socket creation policy ---------------- */
 
+/* Set by internal/bpf while lsm/socket_create is attached. */
+volatile __u32 socket_observed = 0;
+
 SEC("cgroup/sock_create")
 int jail_sock_create(struct bpf_sock *sk)
 {
@@ -597,7 +600,10 @@ int jail_sock_create(struct bpf_sock *sk)
 	if (sk->type == SOCK_DGRAM && sk->protocol == IPPROTO_UDP)
 		return 1;
 	stat_inc(STAT_SOCK_DENIED);
-	e = refused_begin(REFUSED_SOCKET, REFUSED_SOCK, sk->family, sk->type, sk->protocol);
+	/* lsm/socket_create reports it, when it runs: it also sees the sockets
+	 * the kernel refuses before this hook (raw without CAP_NET_RAW, ICMP
+	 * outside ping_group_range). */
+	e = socket_observed ? NULL : refused_begin(REFUSED_SOCKET, REFUSED_SOCK, sk->family, sk->type, sk->protocol);
 	if (e)
 		refused_submit(e);
 	return 0; /* raw, ICMP ping, SCTP, MPTCP, UDP-Lite ... -> EPERM */
@@ -1014,6 +1020,39 @@ int jail_unix_may_send(__u64 *ctx)
 		return ret;
 	return unix_guard((struct unix_sock *)BPF_CORE_READ(other, sk), REFUSED_SENDMSG,
 			  BPF_CORE_READ((struct socket *)ctx[0], type));
+}
+
+/* ---------------- socket observer (BPF LSM) ---------------- */
+
+#define SOCK_TYPE_MASK 0xf
+
+/*
+ * security_socket_create(int family, int type, int protocol, int kern),
+ * before the family creates the socket: it sees the inet sockets the jail
+ * will not get, whoever refuses them (the capability check for raw
+ * sockets, ping_group_range for ICMP, or jail_sock_create), and reports
+ * them. It decides nothing: it returns what the LSMs before it did. The
+ * families the seccomp filter refuses never get this far.
+ */
+SEC("lsm/socket_create")
+int jail_socket_create(__u64 *ctx)
+{
+	int family = (int)ctx[0], type = (int)ctx[1] & SOCK_TYPE_MASK, protocol = (int)ctx[2];
+	int kern = (int)ctx[3], ret = (int)ctx[4];
+	struct refused_event *e;
+
+	if (ret || kern || (family != AF_INET && family != AF_INET6))
+		return ret;
+	if (type == SOCK_STREAM && (protocol == 0 || protocol == IPPROTO_TCP))
+		return 0;
+	if (type == SOCK_DGRAM && (protocol == 0 || protocol == IPPROTO_UDP))
+		return 0;
+	if (bpf_current_task_under_cgroup(&jail_cgroup, 0) != 1)
+		return 0;
+	e = refused_begin(REFUSED_SOCKET, REFUSED_SOCK, family, type, protocol);
+	if (e)
+		refused_submit(e);
+	return 0;
 }
 
 /* ---------------- exec events ---------------- */

@@ -135,6 +135,7 @@ const (
 	jailProgJailSendmsgUnix       = "jail_sendmsg_unix"
 	jailProgJailSockCreate        = "jail_sock_create"
 	jailProgJailSockRelease       = "jail_sock_release"
+	jailProgJailSocketCreate      = "jail_socket_create"
 	jailProgJailSockops           = "jail_sockops"
 	jailProgJailUnixMaySend       = "jail_unix_may_send"
 	jailProgJailUnixStreamConnect = "jail_unix_stream_connect"
@@ -149,6 +150,7 @@ const (
 	jailVarListenPort6            = "listen_port6"
 	jailVarRefusedEventType       = "refused_event_type"
 	jailVarRefusedEvents          = "refused_events"
+	jailVarSocketObserved         = "socket_observed"
 )
 
 // loadJail returns the embedded CollectionSpec for jail.
@@ -209,6 +211,7 @@ type jailProgramSpecs struct {
 	JailSendmsgUnix       *ebpf.ProgramSpec `ebpf:"jail_sendmsg_unix"`
 	JailSockCreate        *ebpf.ProgramSpec `ebpf:"jail_sock_create"`
 	JailSockRelease       *ebpf.ProgramSpec `ebpf:"jail_sock_release"`
+	JailSocketCreate      *ebpf.ProgramSpec `ebpf:"jail_socket_create"`
 	JailSockops           *ebpf.ProgramSpec `ebpf:"jail_sockops"`
 	JailUnixMaySend       *ebpf.ProgramSpec `ebpf:"jail_unix_may_send"`
 	JailUnixStreamConnect *ebpf.ProgramSpec `ebpf:"jail_unix_stream_connect"`
@@ -246,6 +249,7 @@ type jailVariableSpecs struct {
 	ListenPort6       *ebpf.VariableSpec `ebpf:"listen_port6"`
 	RefusedEventType  *ebpf.VariableSpec `ebpf:"refused_event_type"`
 	RefusedEvents     *ebpf.VariableSpec `ebpf:"refused_events"`
+	SocketObserved    *ebpf.VariableSpec `ebpf:"socket_observed"`
 }
 
 // jailObjects contains all objects after they have been loaded into the kernel.
@@ -312,6 +316,7 @@ type jailVariables struct {
 	ListenPort6       *ebpf.Variable `ebpf:"listen_port6"`
 	RefusedEventType  *ebpf.Variable `ebpf:"refused_event_type"`
 	RefusedEvents     *ebpf.Variable `ebpf:"refused_events"`
+	SocketObserved    *ebpf.Variable `ebpf:"socket_observed"`
 }
 
 // jailPrograms contains all programs after they have been loaded into the kernel.
@@ -334,6 +339,7 @@ type jailPrograms struct {
 	JailSendmsgUnix       *ebpf.Program `ebpf:"jail_sendmsg_unix"`
 	JailSockCreate        *ebpf.Program `ebpf:"jail_sock_create"`
 	JailSockRelease       *ebpf.Program `ebpf:"jail_sock_release"`
+	JailSocketCreate      *ebpf.Program `ebpf:"jail_socket_create"`
 	JailSockops           *ebpf.Program `ebpf:"jail_sockops"`
 	JailUnixMaySend       *ebpf.Program `ebpf:"jail_unix_may_send"`
 	JailUnixStreamConnect *ebpf.Program `ebpf:"jail_unix_stream_connect"`
@@ -357,6 +363,7 @@ func (p *jailPrograms) Close() error {
 		p.JailSendmsgUnix,
 		p.JailSockCreate,
 		p.JailSockRelease,
+		p.JailSocketCreate,
 		p.JailSockops,
 		p.JailUnixMaySend,
 		p.JailUnixStreamConnect,
