@@ -54,7 +54,7 @@ type RefusedWatcher struct {
 	rd   *ringbuf.Reader
 	rec  ringbuf.Record
 
-	sockets   link.Link // the socket() observer, when asked for
+	sockets link.Link // the socket() observer, when asked for
 
 	closeOnce sync.Once
 	closing   chan struct{}
