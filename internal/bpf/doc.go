@@ -33,8 +33,8 @@
 // WatchRefused also attaches a syscall exit tracepoint (tp_btf/sys_exit)
 // that reports every refused socket() of the jail, also those the kernel
 // or the seccomp filter refuses before the socket hook runs; it puts every
-// syscall of the host on the slow path while attached (about 10-20% on a
-// loop of one-byte reads), so it is for audits.
+// syscall of the host on the slow path while attached (30-50 ns more per
+// syscall measured on a 2-vCPU VM, on getppid's ~80), so it is for audits.
 //
 // Each jail loads its own copy of the object, so jails share no maps and can
 // run side by side. The links are pinned in bpffs: if the supervisor dies
