@@ -295,15 +295,21 @@ func (w *RefusedWatcher) decode(raw []byte) (Refused, bool) {
 		if addr.Is4In6() {
 			addr = addr.Unmap()
 		}
-		var p [2]byte
-		binary.NativeEndian.PutUint16(p[:], e.Port)
-		r.Dst = netip.AddrPortFrom(addr, binary.BigEndian.Uint16(p[:])).String()
+		r.Dst = netip.AddrPortFrom(addr, netPort(e.Port)).String()
 	case e.Family == afUnix:
 		r.Dst = unixName(e.Path[:min(int(e.PathLen), len(e.Path))])
 	}
 	return r, true
 }
 
+// netPort is a port the C side keeps in network order, read back.
+func netPort(p uint16) uint16 {
+	var b [2]byte
+	binary.NativeEndian.PutUint16(b[:], p)
+	return binary.BigEndian.Uint16(b[:])
+}
+
+// addrOf is an address the C side keeps as four network-order __u32s.
 func addrOf(w [4]uint32) netip.Addr {
 	var a [16]byte
 	for i, x := range w {
