@@ -32,6 +32,19 @@ type jailExecId struct {
 	Ns   uint64
 }
 
+type jailInboundCount struct {
+	_       structs.HostLayout
+	Packets uint64
+	Proto   uint16
+	Port    uint16
+	Pad     uint32
+}
+
+type jailInboundKey struct {
+	_    structs.HostLayout
+	Addr [4]uint32
+}
+
 type jailOrigDst struct {
 	_      structs.HostLayout
 	Addr   [4]uint32
@@ -51,6 +64,26 @@ type jailProcExe struct {
 	Path      [256]int8
 	Truncated uint32
 	Pad       uint32
+}
+
+type jailRefusedEvent struct {
+	_       structs.HostLayout
+	Pid     uint32
+	Ppid    uint32
+	Uid     uint32
+	Op      uint16
+	Why     uint16
+	Family  uint16
+	Type    uint16
+	Proto   uint16
+	Port    uint16
+	Addr    [4]uint32
+	PathLen uint32
+	Comm    [16]int8
+	Pad     uint32
+	Exe     jailExecId
+	Path    [108]int8
+	_       [4]byte
 }
 
 type jailTupleKey struct {
@@ -78,9 +111,11 @@ const (
 	jailMapExeByExec              = "exe_by_exec"
 	jailMapExecOfTgid             = "exec_of_tgid"
 	jailMapExecs                  = "execs"
+	jailMapInboundBySrc           = "inbound_by_src"
 	jailMapJailCgroup             = "jail_cgroup"
 	jailMapOrigByCookie           = "orig_by_cookie"
 	jailMapOrigByTuple            = "orig_by_tuple"
+	jailMapRefused                = "refused"
 	jailMapStats                  = "stats"
 	jailMapUnixDeny               = "unix_deny"
 	jailMapUnixDenyIno            = "unix_deny_ino"
@@ -101,6 +136,7 @@ const (
 	jailProgJailSockCreate        = "jail_sock_create"
 	jailProgJailSockRelease       = "jail_sock_release"
 	jailProgJailSockops           = "jail_sockops"
+	jailProgJailSysExit           = "jail_sys_exit"
 	jailProgJailUnixMaySend       = "jail_unix_may_send"
 	jailProgJailUnixStreamConnect = "jail_unix_stream_connect"
 	jailVarAbstractAllowOnly      = "abstract_allow_only"
@@ -112,6 +148,10 @@ const (
 	jailVarGuardProbeTgid         = "guard_probe_tgid"
 	jailVarListenPort4            = "listen_port4"
 	jailVarListenPort6            = "listen_port6"
+	jailVarNrSocket               = "nr_socket"
+	jailVarRefusedEventType       = "refused_event_type"
+	jailVarRefusedEvents          = "refused_events"
+	jailVarSocketObserved         = "socket_observed"
 )
 
 // loadJail returns the embedded CollectionSpec for jail.
@@ -173,6 +213,7 @@ type jailProgramSpecs struct {
 	JailSockCreate        *ebpf.ProgramSpec `ebpf:"jail_sock_create"`
 	JailSockRelease       *ebpf.ProgramSpec `ebpf:"jail_sock_release"`
 	JailSockops           *ebpf.ProgramSpec `ebpf:"jail_sockops"`
+	JailSysExit           *ebpf.ProgramSpec `ebpf:"jail_sys_exit"`
 	JailUnixMaySend       *ebpf.ProgramSpec `ebpf:"jail_unix_may_send"`
 	JailUnixStreamConnect *ebpf.ProgramSpec `ebpf:"jail_unix_stream_connect"`
 }
@@ -184,9 +225,11 @@ type jailMapSpecs struct {
 	ExeByExec    *ebpf.MapSpec `ebpf:"exe_by_exec"`
 	ExecOfTgid   *ebpf.MapSpec `ebpf:"exec_of_tgid"`
 	Execs        *ebpf.MapSpec `ebpf:"execs"`
+	InboundBySrc *ebpf.MapSpec `ebpf:"inbound_by_src"`
 	JailCgroup   *ebpf.MapSpec `ebpf:"jail_cgroup"`
 	OrigByCookie *ebpf.MapSpec `ebpf:"orig_by_cookie"`
 	OrigByTuple  *ebpf.MapSpec `ebpf:"orig_by_tuple"`
+	Refused      *ebpf.MapSpec `ebpf:"refused"`
 	Stats        *ebpf.MapSpec `ebpf:"stats"`
 	UnixDeny     *ebpf.MapSpec `ebpf:"unix_deny"`
 	UnixDenyIno  *ebpf.MapSpec `ebpf:"unix_deny_ino"`
@@ -205,6 +248,10 @@ type jailVariableSpecs struct {
 	GuardProbeTgid    *ebpf.VariableSpec `ebpf:"guard_probe_tgid"`
 	ListenPort4       *ebpf.VariableSpec `ebpf:"listen_port4"`
 	ListenPort6       *ebpf.VariableSpec `ebpf:"listen_port6"`
+	NrSocket          *ebpf.VariableSpec `ebpf:"nr_socket"`
+	RefusedEventType  *ebpf.VariableSpec `ebpf:"refused_event_type"`
+	RefusedEvents     *ebpf.VariableSpec `ebpf:"refused_events"`
+	SocketObserved    *ebpf.VariableSpec `ebpf:"socket_observed"`
 }
 
 // jailObjects contains all objects after they have been loaded into the kernel.
@@ -230,9 +277,11 @@ type jailMaps struct {
 	ExeByExec    *ebpf.Map `ebpf:"exe_by_exec"`
 	ExecOfTgid   *ebpf.Map `ebpf:"exec_of_tgid"`
 	Execs        *ebpf.Map `ebpf:"execs"`
+	InboundBySrc *ebpf.Map `ebpf:"inbound_by_src"`
 	JailCgroup   *ebpf.Map `ebpf:"jail_cgroup"`
 	OrigByCookie *ebpf.Map `ebpf:"orig_by_cookie"`
 	OrigByTuple  *ebpf.Map `ebpf:"orig_by_tuple"`
+	Refused      *ebpf.Map `ebpf:"refused"`
 	Stats        *ebpf.Map `ebpf:"stats"`
 	UnixDeny     *ebpf.Map `ebpf:"unix_deny"`
 	UnixDenyIno  *ebpf.Map `ebpf:"unix_deny_ino"`
@@ -243,9 +292,11 @@ func (m *jailMaps) Close() error {
 		m.ExeByExec,
 		m.ExecOfTgid,
 		m.Execs,
+		m.InboundBySrc,
 		m.JailCgroup,
 		m.OrigByCookie,
 		m.OrigByTuple,
+		m.Refused,
 		m.Stats,
 		m.UnixDeny,
 		m.UnixDenyIno,
@@ -265,6 +316,10 @@ type jailVariables struct {
 	GuardProbeTgid    *ebpf.Variable `ebpf:"guard_probe_tgid"`
 	ListenPort4       *ebpf.Variable `ebpf:"listen_port4"`
 	ListenPort6       *ebpf.Variable `ebpf:"listen_port6"`
+	NrSocket          *ebpf.Variable `ebpf:"nr_socket"`
+	RefusedEventType  *ebpf.Variable `ebpf:"refused_event_type"`
+	RefusedEvents     *ebpf.Variable `ebpf:"refused_events"`
+	SocketObserved    *ebpf.Variable `ebpf:"socket_observed"`
 }
 
 // jailPrograms contains all programs after they have been loaded into the kernel.
@@ -288,6 +343,7 @@ type jailPrograms struct {
 	JailSockCreate        *ebpf.Program `ebpf:"jail_sock_create"`
 	JailSockRelease       *ebpf.Program `ebpf:"jail_sock_release"`
 	JailSockops           *ebpf.Program `ebpf:"jail_sockops"`
+	JailSysExit           *ebpf.Program `ebpf:"jail_sys_exit"`
 	JailUnixMaySend       *ebpf.Program `ebpf:"jail_unix_may_send"`
 	JailUnixStreamConnect *ebpf.Program `ebpf:"jail_unix_stream_connect"`
 }
@@ -311,6 +367,7 @@ func (p *jailPrograms) Close() error {
 		p.JailSockCreate,
 		p.JailSockRelease,
 		p.JailSockops,
+		p.JailSysExit,
 		p.JailUnixMaySend,
 		p.JailUnixStreamConnect,
 	)

@@ -182,6 +182,9 @@ func (p *Prepared) Load(cfg Config) (*Objects, error) {
 			return nil, fmt.Errorf("set %s: %w", name, err)
 		}
 	}
+	if err := spec.Variables[jailVarNrSocket].Set(uint32(unix.SYS_SOCKET)); err != nil {
+		return nil, fmt.Errorf("set %s: %w", jailVarNrSocket, err)
+	}
 	o := &Objects{unixErr: p.unixErr}
 	if err := p.loadGroups(spec, &o.objs, &o.guardErr); err != nil {
 		o.objs.Close()

@@ -94,18 +94,12 @@ func tupleKey(peer netip.AddrPort) jailTupleKey {
 const afInet = 2
 
 func decodeOrigin(v *jailOrigDst) Origin {
-	var a [16]byte
-	for i, w := range v.Addr {
-		binary.NativeEndian.PutUint32(a[i*4:], w)
-	}
-	addr := netip.AddrFrom16(a)
+	addr := addrOf(v.Addr)
 	if v.Family == afInet {
 		addr = addr.Unmap()
 	}
-	var p [2]byte
-	binary.NativeEndian.PutUint16(p[:], v.Port)
 	return Origin{
-		Dst:   netip.AddrPortFrom(addr, binary.BigEndian.Uint16(p[:])),
+		Dst:   netip.AddrPortFrom(addr, netPort(v.Port)),
 		PID:   v.Pid,
 		PPID:  v.Ppid,
 		UID:   v.Uid,
@@ -131,20 +125,16 @@ var statNames = []string{
 	"tcp_redirected", "dns_redirected", "udp_denied", "socket_denied", "record_failed",
 	"tuple_filled", "tuple_without_record", "peer_rewritten", "reply_rewritten",
 	"exec_dropped", "unix_denied", "unix_guard_denied", "inbound_dropped",
-	"exe_unknown",
+	"exe_unknown", "refused_dropped",
 }
 
 // Stats sums the kernel side's per-CPU counters by name.
 func (o *Objects) Stats() (map[string]uint64, error) {
 	out := make(map[string]uint64, len(statNames))
 	for i, name := range statNames {
-		var per []uint64
-		if err := o.objs.Stats.Lookup(uint32(i), &per); err != nil {
+		sum, err := o.statCount(uint32(i))
+		if err != nil {
 			return nil, fmt.Errorf("read counter %s: %w", name, err)
-		}
-		var sum uint64
-		for _, v := range per {
-			sum += v
 		}
 		out[name] = sum
 	}

@@ -93,10 +93,11 @@ func (p *Proxy) forwardRequest(c *conn, w http.ResponseWriter, r *http.Request, 
 	fw := &forward{scheme: c.scheme, hostport: t.hostport(), dialIP: c.dialIP, tx: tx}
 	p.armSecrets(c, r, t, fw)
 	fw.rc = rc
-	ctx = withForward(ctx, fw)
+	ctx = withUpstreamTrace(withForward(ctx, fw), fw)
 	ctx = context.WithValue(ctx, watchKey{}, watch)
 	finish := func() {
 		e.Status, e.BytesDown, e.DurationMS = cw.status, cw.n, sinceMS(start)
+		e.Upstream = fw.upstreamAddr()
 		if fw.err != "" {
 			e.Reason = "upstream error: " + fw.err
 		}

@@ -137,6 +137,7 @@ func (p *Proxy) serverFirst(c *conn, pc, raw net.Conn, start time.Time) (served 
 	}
 	// What the client sends after the greeting is searched for secrets'
 	// placeholders as on any --tcp connection.
+	e.Upstream = up.RemoteAddr().String()
 	p.relay(p.scanTCP(c, pc, t), early, e, v)
 	return true, nil
 }

@@ -62,6 +62,7 @@ func (p *Proxy) splice(c *conn, pc, raw net.Conn, t target, req *rules.Request) 
 		p.unreachable(e, err, raw)
 		return
 	}
+	e.Upstream = up.RemoteAddr().String()
 	p.relay(pc, up, e, v)
 }
 

@@ -12,7 +12,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/ebpfjail/ebpfjail/internal/hostname"
 	"github.com/ebpfjail/ebpfjail/pkg/event"
 )
 
@@ -24,13 +23,15 @@ import (
 // Which event feeds what:
 //
 //	request     the host:port entry: a method count, allowed or denied, bytes
-//	dns         the process's DNS names (lower case, no trailing dot)
+//	dns         the process's DNS names (as asked, no trailing dot)
 //	connection  with verdict deny, a blocked entry: its URL ("tcp://host:port"),
 //	            followed by the reason's first words in parentheses unless it
 //	            is the plain non-HTTP case ("https://x.test:443 (TLS handshake
 //	            failed)")
 //	exec        the process and its pid, so a process that never touched the
 //	            network still shows up
+//	refused     a blocked entry: what the kernel refused ("udp sendmsg
+//	            192.0.2.9:9999", "socket inet raw icmp")
 //
 // Every one of those events with a pid adds it to its process. Summary
 // events, and connection events with verdict allow (which schema v1 does
@@ -120,6 +121,7 @@ func (a *Audit) Emit(e event.Event) {
 		if e.Verdict == event.Allow {
 			return // not produced in schema v1; nothing was refused
 		}
+	case event.TypeRefused:
 	default:
 		return
 	}
@@ -160,12 +162,17 @@ func (a *Audit) Emit(e event.Event) {
 		h.BytesUp += e.BytesUp
 		h.BytesDown += e.BytesDown
 	case event.TypeDNS:
-		if name := hostname.Fold(e.Name); name != "" && !p.names[name] && a.room() {
+		if name := strings.TrimSuffix(e.Name, "."); name != "" && !p.names[name] && a.room() {
 			p.names[name] = true
 		}
 	case event.TypeConnection:
 		p.procExe = p.procExe || e.Exe != ""
 		if b := blockedEntry(e); !p.blocked[b] && a.room() {
+			p.blocked[b] = true
+		}
+	case event.TypeRefused:
+		p.procExe = p.procExe || e.Exe != ""
+		if b := refusedWhat(e); !p.blocked[b] && a.room() {
 			p.blocked[b] = true
 		}
 	}
@@ -228,6 +235,9 @@ func blockedEntry(e event.Event) string {
 	}
 	if e.Reason == "" || e.Reason == "non-HTTP" {
 		return s
+	}
+	if strings.HasPrefix(e.Reason, UntrustedCA) {
+		return s + " (client does not trust the CA)"
 	}
 	gist, _, _ := strings.Cut(e.Reason, ":")
 	return s + " (" + gist + ")"

@@ -51,6 +51,11 @@ func auditEvents() []event.Event {
 			URL: "tcp://ssh.test:22", Scheme: "tcp", Host: "ssh.test", Port: 22},
 		{Type: event.TypeConnection, Verdict: event.Deny, Reason: "TLS handshake failed: remote error: tls: bad certificate",
 			PID: 2000, Comm: "python3", Exe: "/usr/bin/python3.12", URL: "https://pinned.test:443", Scheme: "https", Host: "pinned.test", Port: 443},
+		// What the kernel refused, with the program it ran.
+		{Type: event.TypeRefused, Verdict: event.Deny, Reason: "UDP is refused except DNS (port 53)", PID: 2000, Comm: "python3",
+			Exe: "/usr/bin/python3.12", Op: "sendmsg", Family: "inet", SockType: "dgram", Proto: "udp", Dst: "192.0.2.9:9999", Count: 3},
+		{Type: event.TypeRefused, Verdict: event.Deny, Reason: "only TCP and UDP sockets", PID: 2000, Comm: "python3",
+			Exe: "/usr/bin/python3.12", Op: "socket", Family: "inet", SockType: "raw", Proto: "icmp"},
 		// A DNS query whose process was not found.
 		{Type: event.TypeDNS, Verdict: event.Allow, Name: "orphan.test", QType: "A"},
 		// Ignored: a summary, an allowed connection, an unknown type.
@@ -67,12 +72,12 @@ func wantSummary() event.Summary {
 			{Host: "allowed.test", Port: 443, Methods: map[string]int{"GET": 2}, Allowed: 2, BytesUp: 180, BytesDown: 1229},
 			{Host: "allowed.test", Port: 8443, Methods: map[string]int{"GET": 1}, Allowed: 1, BytesDown: 5 << 20},
 			{Host: "denied.test", Port: 443, Methods: map[string]int{"POST": 1}, Denied: 1},
-		}, DNSNames: []string{"allowed.test", "nope.test"}},
+		}, DNSNames: []string{"Allowed.TEST", "allowed.test", "nope.test"}},
 		{Comm: "nc", Exe: "/usr/bin/nc.openbsd", PIDs: []uint32{99}, Blocked: []string{"tcp://ssh.test:22"}},
 		{Comm: "python3", Exe: "/usr/bin/python3.12", PIDs: []uint32{2000}, Hosts: []event.Host{
 			{Host: "127.0.0.1", Port: 80, Methods: map[string]int{"GET": 1}, Denied: 1},
 			{Host: "2001:db8::5", Port: 8080, Methods: map[string]int{"GET": 1}, Allowed: 1, BytesDown: 10},
-		}, Blocked: []string{"https://pinned.test:443 (TLS handshake failed)"}},
+		}, Blocked: []string{"https://pinned.test:443 (TLS handshake failed)", "socket inet raw icmp", "udp sendmsg 192.0.2.9:9999"}},
 		{Comm: "sh", Exe: "/bin/sh", PIDs: []uint32{1}},
 	}}
 }

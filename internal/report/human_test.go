@@ -45,11 +45,7 @@ func TestHumanLevels(t *testing.T) {
 	evilComm.Comm = "a\x1b]0;pwned\x07b"
 	anon := event.Event{Type: event.TypeRequest, Verdict: event.Deny, Reason: "no rule", Method: "GET", URL: "http://h/"}
 
-	tests := []struct {
-		name string
-		e    event.Event
-		want [3]string // the line at -v 0, 1, 2 ("" for none)
-	}{
+	tests := []levelCase{
 		{"denied request", denied, all("denied GET https://x.test/ (curl pid 123): rule")},
 		{"allowed request", allowed, [3]string{"", "allowed GET https://x/ 200 (curl pid 1) 12ms",
 			"allowed GET https://x/ 200 (curl pid 1) 12ms up 180 B down 1.2 KiB"}},
@@ -73,6 +69,18 @@ func TestHumanLevels(t *testing.T) {
 		{"no process", anon, all("denied GET http://h/: no rule")},
 		{"unknown type", event.Event{Type: "future", PID: 4}, [3]string{"", "", "future event (pid 4)"}},
 	}
+	checkLevelCases(t, tests)
+}
+
+type levelCase struct {
+	name string
+	e    event.Event
+	want [3]string // the line at -v 0, 1, 2 ("" for none)
+}
+
+// checkLevelCases checks each event's line at -v 0, 1 and 2.
+func checkLevelCases(t *testing.T, tests []levelCase) {
+	t.Helper()
 	for _, tt := range tests {
 		checkLevels(t, tt.name, tt.e, tt.want)
 	}
