@@ -71,6 +71,22 @@ func samples() map[string]Event {
 					DNSNames: []string{"api.example.test"},
 				},
 				{Comm: "nc", Exe: "/usr/bin/nc.openbsd", PIDs: []uint32{99}, Blocked: []string{"tcp://ssh.example.test:22"}},
+				{Comm: "sh", Exe: "/bin/sh", PIDs: []uint32{1200}},
+			}, Tree: []Node{
+				{PID: 1200, Comm: "sh", Exe: "/bin/sh", Argv: []string{"sh", "-c", "curl -s https://api.example.test/v1/items; nc ssh.example.test 22"}},
+				{
+					PID: 99, PPID: 1200, Depth: 1, Comm: "nc", Exe: "/usr/bin/nc.openbsd", Argv: []string{"nc", "ssh.example.test", "22"},
+					Refused: []Refusal{{Kind: RefusedConnection, What: "tcp://ssh.example.test:22", Reason: "non-HTTP", Count: 1}},
+				},
+				{
+					PID: 1234, PPID: 1200, Depth: 1, Comm: "curl", Exe: "/usr/bin/curl",
+					Argv: []string{"curl", "-s", "https://api.example.test/v1/items"},
+					Hosts: []Host{{
+						Host: "api.example.test", Port: 443, Methods: map[string]int{"GET": 1, "POST": 1},
+						Allowed: 1, Denied: 1, BytesUp: 180, BytesDown: 1234,
+					}},
+					DNSNames: []string{"api.example.test"},
+				},
 			}},
 		},
 	}
@@ -168,7 +184,7 @@ func TestSchemaDocumentsEveryField(t *testing.T) {
 		documented[name] = true
 	}
 	var all []string
-	for _, typ := range []reflect.Type{reflect.TypeFor[Event](), reflect.TypeFor[Summary](), reflect.TypeFor[Process](), reflect.TypeFor[Host]()} {
+	for _, typ := range []reflect.Type{reflect.TypeFor[Event](), reflect.TypeFor[Summary](), reflect.TypeFor[Process](), reflect.TypeFor[Host](), reflect.TypeFor[Node](), reflect.TypeFor[Refusal]()} {
 		for _, tag := range jsonTags(typ) {
 			all = append(all, tag)
 			if !documented[tag] {
