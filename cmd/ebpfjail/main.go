@@ -69,6 +69,7 @@ type options struct {
 	attack      bool          // check --attack
 	targets     []string      // check --attack --target
 	control     *control.Args // watch, ps
+	report      *reportArgs   // report EVENTS -o FILE
 	command     []string
 }
 
@@ -173,6 +174,9 @@ func parseArgs(args []string) (*options, error) {
 		}
 		o.testArgs = rest
 		return o, checkRules(o)
+	}
+	if fs.ArgsLenAtDash() == -1 && len(rest) > 0 && rest[0] == "report" {
+		return o, parseReport(o, rest[1:])
 	}
 	if fs.ArgsLenAtDash() == -1 && len(rest) > 0 && rest[0] == "check" {
 		o.check = true
@@ -397,6 +401,8 @@ func mainStatus(args []string) int {
 	defer stopProfile()
 	var status int
 	switch {
+	case o.report != nil:
+		status, err = runReport(os.Stdout, o.report)
 	case o.check && o.attack:
 		status, err = runAttack(os.Stdout, o, log)
 	case o.check:

@@ -30,8 +30,6 @@ import (
 //	     refused: tcp://ssh.test:22 (non-HTTP)
 func (a *Audit) WriteTable(w io.Writer, s event.Summary) error {
 	var b strings.Builder
-	var requests, allowed, denied, refused int
-	names := map[string]bool{}
 	// Column widths over the whole table.
 	var wHost, wMeth, wAllow, wDeny, wUp, wDown int
 	prefixes := treePrefixes(s.Tree)
@@ -39,9 +37,6 @@ func (a *Audit) WriteTable(w io.Writer, s event.Summary) error {
 	rows := make([][]hostRow, len(s.Tree))
 	for i, n := range s.Tree {
 		for _, h := range n.Hosts {
-			requests += h.Allowed + h.Denied
-			allowed += h.Allowed
-			denied += h.Denied
 			r := hostRow{
 				host:    prefixes[i].detail + clean(joinHostPort(h.Host, h.Port)),
 				methods: methodList(h.Methods),
@@ -55,16 +50,8 @@ func (a *Audit) WriteTable(w io.Writer, s event.Summary) error {
 			wUp, wDown = max(wUp, len(r.up)), max(wDown, len(r.down))
 			rows[i] = append(rows[i], r)
 		}
-		for _, name := range n.DNSNames {
-			names[name] = true
-		}
-		for _, r := range n.Refused {
-			refused += r.Count
-		}
 	}
-	fmt.Fprintf(&b, "ebpfjail audit: %s, %s (%d allowed, %d denied), %s, %d refused\n",
-		plural(len(s.Tree), "process", "processes"), plural(requests, "request", "requests"),
-		allowed, denied, plural(len(names), "DNS name", "DNS names"), refused)
+	b.WriteString("ebpfjail audit: " + totals(s) + "\n")
 	for i, n := range s.Tree {
 		b.WriteString(prefixes[i].node + nodeLine(n) + "\n")
 		for _, r := range rows[i] {
@@ -84,6 +71,29 @@ func (a *Audit) WriteTable(w io.Writer, s event.Summary) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// totals sums up a summary: "2 processes, 3 requests (2 allowed, 1
+// denied), 1 DNS name, 1 refused".
+func totals(s event.Summary) string {
+	var requests, allowed, denied, refused int
+	names := map[string]bool{}
+	for _, n := range s.Tree {
+		for _, h := range n.Hosts {
+			requests += h.Allowed + h.Denied
+			allowed += h.Allowed
+			denied += h.Denied
+		}
+		for _, name := range n.DNSNames {
+			names[name] = true
+		}
+		for _, r := range n.Refused {
+			refused += r.Count
+		}
+	}
+	return fmt.Sprintf("%s, %s (%d allowed, %d denied), %s, %d refused",
+		plural(len(s.Tree), "process", "processes"), plural(requests, "request", "requests"),
+		allowed, denied, plural(len(names), "DNS name", "DNS names"), refused)
 }
 
 // nodeLine names a process: "curl pid 1234  /usr/bin/curl  curl -s URL".
