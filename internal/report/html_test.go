@@ -88,10 +88,10 @@ func TestReportBadInput(t *testing.T) {
 		{filepath.Join(dir, "missing.jsonl"), "no such file"},
 		{write("empty.jsonl", ""), "has no events"},
 		{write("blank.jsonl", "\n\n"), "has no events"},
-		{write("bad.jsonl", good + "\n" + good + "\n{not json\n"), "line 3 is not an ebpfjail event"},
-		{write("notype.jsonl", good + "\n" + `{"v":1}` + "\n"), "line 2 is not an ebpfjail event"},
-		{write("v2.jsonl", `{"v":2,"type":"dns"}` + "\n"), "line 1 has schema version 2"},
-		{write("long.jsonl", good + "\n" + strings.Repeat("x", maxLine+10)), "line 2: line longer than"},
+		{write("bad.jsonl", good+"\n"+good+"\n{not json\n"), "line 3 is not an ebpfjail event"},
+		{write("notype.jsonl", good+"\n"+`{"v":1}`+"\n"), "line 2 is not an ebpfjail event"},
+		{write("v2.jsonl", `{"v":2,"type":"dns"}`+"\n"), "line 1 has schema version 2"},
+		{write("long.jsonl", good+"\n"+strings.Repeat("x", maxLine+10)), "line 2: line longer than"},
 	} {
 		_, err := ReadSession(tc.path)
 		var ie *InputError
