@@ -218,7 +218,7 @@ func checkReportDOM(t *testing.T, dom string, childPID uint32) {
 	if !strings.Contains(dom, `data-rendered="1"`) {
 		t.Fatalf("the page's script did not finish: no data-rendered on <html>:\n%.3000s", dom)
 	}
-	if strings.Contains(dom, "data-pwned") || strings.Contains(dom, "<title>pwned") || strings.Contains(dom, "<img") {
+	if regexp.MustCompile(`<html[^>]*data-pwned|<title>pwned|<img`).MatchString(dom) {
 		t.Errorf("markup from a process name ran or became an element:\n%s", dom)
 	}
 	child := strconv.FormatUint(uint64(childPID), 10)
@@ -257,3 +257,29 @@ func appendEvents(t *testing.T, path string, events []map[string]any) {
 	}
 }
 
+
+// TestReportBadInputIsOneErrorAndAHint: a missing file, an empty one and a
+// malformed line each give one error line (with the line number) and a
+// hint, exit 2, and no page.
+func TestReportBadInputIsOneErrorAndAHint(t *testing.T) {
+	dir := t.TempDir()
+	good := `{"v":1,"type":"dns","time":"2026-01-02T03:04:05Z","pid":1,"name":"a.test"}`
+	os.WriteFile(filepath.Join(dir, "empty.jsonl"), nil, 0o644)
+	os.WriteFile(filepath.Join(dir, "bad.jsonl"), []byte(good+"\n"+good+"\n{\"v\":1,\"type\":\n"), 0o644)
+	for file, want := range map[string]string{
+		"missing.jsonl": "no such file or directory",
+		"empty.jsonl":   "has no events",
+		"bad.jsonl":     "line 3 is not an ebpfjail event",
+	} {
+		out := filepath.Join(dir, file+".html")
+		r := jail(t, runOpts{}, "report", filepath.Join(dir, file), "-o", out)
+		lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
+		if r.code != 2 || len(lines) != 2 || !strings.HasPrefix(lines[0], "ebpfjail: error: ") ||
+			!strings.Contains(lines[0], want) || !strings.HasPrefix(lines[1], "ebpfjail: hint: ") {
+			t.Errorf("%s: got %s\nwant exit 2, an error saying %q and a hint", file, r, want)
+		}
+		if _, err := os.Stat(out); err == nil {
+			t.Errorf("%s: a page was written", file)
+		}
+	}
+}
