@@ -25,8 +25,8 @@
     var y = top + rowH * i;
     var g = el("g", { "class": "lane", "data-pid": l.pid });
     g.appendChild(el("line", { "class": "axis", x1: left, x2: width - 8, y1: y + rowH / 2, y2: y + rowH / 2 }));
-    var label = new Array(Math.min(l.depth, 8) + 1).join("  ") + l.label;
-    g.appendChild(el("text", { x: 6, y: y + rowH / 2 + 4, "class": "lane-label" }, label));
+    var x = 6 + 12 * Math.min(l.depth, 10);
+    g.appendChild(el("text", { x: x, y: y + rowH / 2 + 4, "class": "lane-label" }, l.label));
     svg.appendChild(g);
     groups.push(g);
   });
