@@ -48,6 +48,7 @@ fuzz: ## run each fuzz target for FUZZTIME (default 60s); a crash is left in the
 	$(GO) test -run '^$$' -fuzz '^FuzzLineProcessReply$$' -fuzztime $(FUZZTIME) ./internal/rules
 	$(GO) test -run '^$$' -fuzz '^FuzzJSRequestObject$$' -fuzztime $(FUZZTIME) ./internal/rules
 	$(GO) test -run '^$$' -fuzz '^FuzzRequestObject$$' -fuzztime $(FUZZTIME) ./internal/proxy
+	$(GO) test -run '^$$' -fuzz '^FuzzReadSessionAndWriteHTML$$' -fuzztime $(FUZZTIME) ./internal/report
 
 # The README's picture of `ebpfjail report`: the sample session rendered
 # and photographed by headless Chromium (Debian's chromium; as root it

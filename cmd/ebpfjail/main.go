@@ -91,7 +91,7 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	fs.BoolVar(&o.testSet, "test", false, "evaluate the rule once for the [METHOD] URL that follow; print ALLOW or DENY (exit 0 or 1); no jail, no root")
 	fs.StringVar(&o.requestLog, "request-log", "", "append one line per request decision to `FILE` (httpjail's format)")
 	fs.StringVar(&o.logJSON, "log-json", "", "write every event as one JSON object per line to `FILE` (- for stdout)")
-	fs.BoolVar(&o.audit, "audit", false, "allow everything, record everything, print a table per process at exit (a rule is still asked, for the record)")
+	fs.BoolVar(&o.audit, "audit", false, "allow everything, record everything, print the process tree and what each process did at exit (a rule is still asked, for the record)")
 	fs.BoolVar(&o.server, "server", false, "run only an explicit HTTP/CONNECT proxy (no jail, no root) until interrupted")
 	fs.StringVar(&o.listen, "listen", "", "with --server: listen on `ADDR` (ip:port, :port, port or ip; default 127.0.0.1:8080)")
 	fs.BoolVar(&o.weak, "weak", false, "no root, no eBPF: only tell the command to use the proxy (HTTP_PROXY, ...); software that ignores it is not covered")

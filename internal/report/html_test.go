@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -123,4 +124,21 @@ func TestReportTimelineInTimeOrder(t *testing.T) {
 	if len(s.Timeline) != 2 || s.Timeline[0].Label != "GET http://early.test/" || s.Timeline[1].MS != 1000 {
 		t.Errorf("got %+v", s.Timeline)
 	}
+}
+
+// FuzzReadSessionAndWriteHTML: no events file makes ebpfjail panic, and
+// what it reads always renders.
+func FuzzReadSessionAndWriteHTML(f *testing.F) {
+	f.Add([]byte(`{"v":1,"type":"exec","time":"2026-01-02T03:04:05Z","pid":2,"ppid":1,"argv":["a"]}` + "\n" +
+		`{"v":1,"type":"request","time":"2026-01-02T03:04:06Z","pid":3,"ppid":2,"url":"http://[::1]:0/","verdict":"allow"}`))
+	f.Add([]byte(`{"v":1,"type":"connection","pid":1,"ppid":1,"reason":"TLS handshake failed"}` + "\n" + `{"v":1,"type":"refused"}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		s, err := readSession(bytes.NewReader(b), "fuzz")
+		if err != nil {
+			return
+		}
+		if err := WriteHTML(io.Discard, s); err != nil {
+			t.Fatal(err)
+		}
+	})
 }
