@@ -257,7 +257,6 @@ func appendEvents(t *testing.T, path string, events []map[string]any) {
 	}
 }
 
-
 // TestReportBadInputIsOneErrorAndAHint: a missing file, an empty one and a
 // malformed line each give one error line (with the line number) and a
 // hint, exit 2, and no page.
