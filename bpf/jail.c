@@ -161,22 +161,27 @@ struct {
 	__type(value, struct proc_exe);
 } exe_by_exec SEC(".maps");
 
-/* identify fills in who is calling: its parent and the exec it runs. */
-static __always_inline void identify(struct orig_dst *o)
+/* identify_task fills in who is calling (process tgid): its parent and the
+ * exec it runs. */
+static __always_inline void identify_task(__u32 tgid, __u32 *ppid, struct exec_id *exe)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	__u32 tgid = o->pid;
 	struct exec_id *id;
 
-	o->ppid = BPF_CORE_READ(task, real_parent, tgid);
+	*ppid = BPF_CORE_READ(task, real_parent, tgid);
 	id = bpf_map_lookup_elem(&exec_of_tgid, &tgid);
 	if (!id) {
 		stat_inc(STAT_EXE_UNKNOWN);
 		return;
 	}
-	o->exe = *id;
+	*exe = *id;
 	/* Touch it: the LRU keeps the execs that connect. */
 	bpf_map_lookup_elem(&exe_by_exec, id);
+}
+
+static __always_inline void identify(struct orig_dst *o)
+{
+	identify_task(o->pid, &o->ppid, &o->exe);
 }
 
 /* leader_comm copies the process's name (its main thread's comm): the
@@ -207,6 +212,79 @@ static __always_inline int record(struct bpf_sock_addr *ctx, struct orig_dst *o)
 		return 0;
 	}
 	return 1;
+}
+
+/* ---------------- refused events ---------------- */
+
+/*
+ * What the programs below refuse (EPERM) is also reported, as a side effect:
+ * one refused_event per attempt into the refused ring buffer, while a reader
+ * is there (refused_events, set by internal/bpf). The verdict never depends
+ * on the event: a full buffer drops the event and counts it
+ * (STAT_REFUSED_DROPPED), the reader reports the count. A flood costs one
+ * reserve per attempt and at most the buffer's bytes.
+ */
+const struct refused_event *const refused_event_type __attribute__((unused)) = 0;
+
+#define REFUSED_RING_BYTES (64 * 1024) /* ~330 events of 192 (+8) bytes */
+#define REFUSED_WAKEUP_BYTES (REFUSED_RING_BYTES / 4)
+
+volatile __u32 refused_events = 0;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, REFUSED_RING_BYTES);
+} refused SEC(".maps");
+
+/* refused_begin reserves and fills an event with the caller (a task of the
+ * jail: every hook that calls it runs in the refused task's context).
+ * NULL: no reader, or no room (counted). */
+static __always_inline struct refused_event *refused_begin(__u16 op, __u16 why, __u16 family, __u16 type,
+							   __u16 proto)
+{
+	struct refused_event *e;
+
+	if (!refused_events)
+		return NULL;
+	e = bpf_ringbuf_reserve(&refused, sizeof(*e), 0);
+	if (!e) {
+		stat_inc(STAT_REFUSED_DROPPED);
+		return NULL;
+	}
+	__builtin_memset(e, 0, sizeof(*e));
+	e->pid = bpf_get_current_pid_tgid() >> 32;
+	e->uid = (__u32)bpf_get_current_uid_gid();
+	e->op = op;
+	e->why = why;
+	e->family = family;
+	e->type = type;
+	e->proto = proto;
+	leader_comm(e->comm);
+	identify_task(e->pid, &e->ppid, &e->exe);
+	return e;
+}
+
+/* As for exec events, the reader polls; it is woken only when a quarter
+ * of the buffer waits. */
+static __always_inline void refused_submit(struct refused_event *e)
+{
+	bpf_ringbuf_submit(e, bpf_ringbuf_query(&refused, BPF_RB_AVAIL_DATA) >= REFUSED_WAKEUP_BYTES ?
+				      BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
+}
+
+/* refused_udp reports a UDP connect() or send the jail refuses. */
+static __always_inline void refused_udp(struct bpf_sock_addr *ctx, struct orig_dst *o, __u16 op)
+{
+	struct refused_event *e = refused_begin(op, REFUSED_UDP, ctx->family, ctx->type, ctx->protocol);
+
+	if (!e)
+		return;
+	e->addr[0] = o->addr[0];
+	e->addr[1] = o->addr[1];
+	e->addr[2] = o->addr[2];
+	e->addr[3] = o->addr[3];
+	e->port = o->port;
+	refused_submit(e);
 }
 
 static __always_inline void set_v4(struct bpf_sock_addr *ctx, __u16 port)
@@ -284,6 +362,7 @@ int jail_connect4(struct bpf_sock_addr *ctx)
 		return 1;
 	}
 	stat_inc(STAT_UDP_DENIED);
+	refused_udp(ctx, &o, REFUSED_CONNECT);
 	return 0; /* EPERM: QUIC and other UDP fall back to TCP or fail */
 }
 
@@ -308,6 +387,7 @@ int jail_connect6(struct bpf_sock_addr *ctx)
 		return 1;
 	}
 	stat_inc(STAT_UDP_DENIED);
+	refused_udp(ctx, &o, REFUSED_CONNECT);
 	return 0;
 }
 
@@ -332,6 +412,7 @@ int jail_sendmsg4(struct bpf_sock_addr *ctx)
 		return 1;
 	}
 	stat_inc(STAT_UDP_DENIED);
+	refused_udp(ctx, &o, REFUSED_SENDMSG);
 	return 0;
 }
 
@@ -355,6 +436,7 @@ int jail_sendmsg6(struct bpf_sock_addr *ctx)
 	if (mapped && o.addr[3] == bpf_htonl(LOOPBACK4) && o.port == bpf_htons(dns_port4))
 		return 1;
 	stat_inc(STAT_UDP_DENIED);
+	refused_udp(ctx, &o, REFUSED_SENDMSG);
 	return 0;
 }
 
@@ -505,14 +587,25 @@ int jail_sockops(struct bpf_sock_ops *skops)
 
 /* ---------------- socket creation policy ---------------- */
 
+/* Set by internal/bpf while lsm/socket_create is attached. */
+volatile __u32 socket_observed = 0;
+
 SEC("cgroup/sock_create")
 int jail_sock_create(struct bpf_sock *sk)
 {
+	struct refused_event *e;
+
 	if (sk->type == SOCK_STREAM && sk->protocol == IPPROTO_TCP)
 		return 1;
 	if (sk->type == SOCK_DGRAM && sk->protocol == IPPROTO_UDP)
 		return 1;
 	stat_inc(STAT_SOCK_DENIED);
+	/* lsm/socket_create reports it, when it runs: it also sees the sockets
+	 * the kernel refuses before this hook (raw without CAP_NET_RAW, ICMP
+	 * outside ping_group_range). */
+	e = socket_observed ? NULL : refused_begin(REFUSED_SOCKET, REFUSED_SOCK, sk->family, sk->type, sk->protocol);
+	if (e)
+		refused_submit(e);
 	return 0; /* raw, ICMP ping, SCTP, MPTCP, UDP-Lite ... -> EPERM */
 }
 
@@ -539,12 +632,69 @@ int jail_sock_release(struct bpf_sock *sk)
  * another device and is dropped: a jailed server on 0.0.0.0 is not a way
  * in. Attached unless ebpfjail was told to allow inbound.
  */
+/*
+ * Dropped inbound packets are counted per source address, not reported one
+ * by one (a flood would be one event per packet): the reader looks at the
+ * counts every second and reports what grew. The program runs in softirq
+ * context, for a socket of the jail, not for a process.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1024);
+	__type(key, struct inbound_key);
+	__type(value, struct inbound_count);
+} inbound_by_src SEC(".maps");
+
+#define ETH_P_IP 0x0800
+#define ETH_P_IPV6 0x86DD
+
+/* count_inbound reads the source of a packet from its IP header (cgroup_skb
+ * sees the packet from the network header on). */
+static __always_inline void count_inbound(struct __sk_buff *skb)
+{
+	struct inbound_key k = {};
+	struct inbound_count c = {.packets = 1};
+	struct inbound_count *v;
+	__u8 proto = 0, vihl = 0;
+	__u16 port = 0;
+	__u32 off;
+
+	if (!refused_events)
+		return;
+	if (skb->protocol == bpf_htons(ETH_P_IP)) {
+		if (bpf_skb_load_bytes(skb, 0, &vihl, 1) || bpf_skb_load_bytes(skb, 9, &proto, 1) ||
+		    bpf_skb_load_bytes(skb, 12, &k.addr[3], 4))
+			return;
+		k.addr[2] = bpf_htonl(0x0000ffff);
+		off = (vihl & 0xf) * 4;
+	} else if (skb->protocol == bpf_htons(ETH_P_IPV6)) {
+		if (bpf_skb_load_bytes(skb, 6, &proto, 1) || bpf_skb_load_bytes(skb, 8, k.addr, 16))
+			return;
+		off = 40; /* extension headers are not walked: no port then */
+	} else {
+		return;
+	}
+	if ((proto == IPPROTO_TCP || proto == IPPROTO_UDP) && !bpf_skb_load_bytes(skb, off + 2, &port, 2))
+		port = bpf_ntohs(port);
+	v = bpf_map_lookup_elem(&inbound_by_src, &k);
+	if (v) {
+		__sync_fetch_and_add(&v->packets, 1);
+		v->proto = proto;
+		v->port = port;
+		return;
+	}
+	c.proto = proto;
+	c.port = port;
+	bpf_map_update_elem(&inbound_by_src, &k, &c, BPF_NOEXIST);
+}
+
 SEC("cgroup_skb/ingress")
 int jail_ingress(struct __sk_buff *skb)
 {
 	if (skb->ingress_ifindex == LOOPBACK_IFINDEX)
 		return 1;
 	stat_inc(STAT_INBOUND_DROPPED);
+	count_inbound(skb);
 	return 0;
 }
 
@@ -626,6 +776,21 @@ static __always_inline int unix_key(struct unix_key_buf *buf, const char *src, _
 	return bpf_probe_read_kernel_str(buf->k.path, len + 1, src) < 0 ? -1 : 0;
 }
 
+#define AF_UNIX 1
+
+/* refused_unix reports a unix address or peer the jail refuses: the
+ * address's first len bytes (0: unknown). */
+static __always_inline void refused_unix(__u16 op, __u16 why, __u16 type, struct unix_path *addr, __u32 len)
+{
+	struct refused_event *e = refused_begin(op, why, AF_UNIX, type, 0);
+
+	if (!e)
+		return;
+	__builtin_memcpy(e->path, addr->path, sizeof(e->path));
+	e->path_len = len;
+	refused_submit(e);
+}
+
 /*
  * unix_verdict returns 1 to let the address through and 0 (EPERM) when it is
  * in unix_deny. The key is the address as the kernel will read it: a
@@ -637,11 +802,12 @@ static __always_inline int unix_key(struct unix_key_buf *buf, const char *src, _
  * path or a symlink to a denied socket are other keys: the unix guard
  * (below) catches them once the kernel has resolved them.
  */
-static __always_inline int unix_verdict(struct bpf_sock_addr *ctx)
+static __always_inline int unix_verdict(struct bpf_sock_addr *ctx, __u16 op)
 {
 	struct bpf_sock_addr_kern *sa = bpf_cast_to_kern_ctx(ctx);
 	struct unix_key_buf buf = {};
 	__u32 len = sa->uaddrlen;
+	__u32 named = 0; /* bytes of buf.k that hold the address */
 	__u8 *v;
 
 	/* unix_validate_addr() has checked this already; be safe anyway. */
@@ -650,6 +816,7 @@ static __always_inline int unix_verdict(struct bpf_sock_addr *ctx)
 	len -= SUN_PATH_OFFSET;
 	if (unix_key(&buf, (char *)sa->uaddr + SUN_PATH_OFFSET, len))
 		goto deny;
+	named = len;
 	v = bpf_map_lookup_elem(&unix_deny, &buf.k);
 	if (v) {
 		if (*v == UNIX_ALLOW)
@@ -661,6 +828,7 @@ static __always_inline int unix_verdict(struct bpf_sock_addr *ctx)
 	return 1;
 deny:
 	stat_inc(STAT_UNIX_DENIED);
+	refused_unix(op, REFUSED_UNIX_ADDR, ctx->type, &buf.k, named);
 	return 0;
 }
 
@@ -668,14 +836,14 @@ deny:
 SEC("cgroup/connect_unix")
 int jail_connect_unix(struct bpf_sock_addr *ctx)
 {
-	return unix_verdict(ctx);
+	return unix_verdict(ctx, REFUSED_CONNECT);
 }
 
 /* sendto()/sendmsg() with an address on a datagram unix socket. */
 SEC("cgroup/sendmsg_unix")
 int jail_sendmsg_unix(struct bpf_sock_addr *ctx)
 {
-	return unix_verdict(ctx);
+	return unix_verdict(ctx, REFUSED_SENDMSG);
 }
 
 /* ---------------- unix guard (BPF LSM) ---------------- */
@@ -723,7 +891,12 @@ static __always_inline void guard_probe(__u32 bit)
 }
 
 /* Just the kernel fields we read; CO-RE relocates them. */
+struct sock {
+	__u16 sk_type;
+} __attribute__((preserve_access_index));
+
 struct socket {
+	short type;
 	struct sock *sk;
 } __attribute__((preserve_access_index));
 
@@ -765,7 +938,7 @@ struct unix_sock {
 } __attribute__((preserve_access_index));
 
 /* unix_guard returns 0 to let the caller reach peer and -EPERM to refuse. */
-static __always_inline int unix_guard(struct unix_sock *peer)
+static __always_inline int unix_guard(struct unix_sock *peer, __u16 op, __u16 type)
 {
 	struct unix_ino ik = {};
 	struct unix_key_buf buf = {};
@@ -773,6 +946,7 @@ static __always_inline int unix_guard(struct unix_sock *peer)
 	struct dentry *dentry;
 	struct inode *inode;
 	const char *name;
+	__u32 named = 0; /* bytes of buf.k that hold the peer's name */
 	__u32 len;
 	__u8 *v;
 
@@ -802,11 +976,13 @@ static __always_inline int unix_guard(struct unix_sock *peer)
 	name = (const char *)addr + bpf_core_field_offset(struct unix_address, name) + SUN_PATH_OFFSET;
 	if (unix_key(&buf, name, len))
 		goto deny;
+	named = len;
 	v = bpf_map_lookup_elem(&unix_deny, &buf.k);
 	if (!v || *v == UNIX_ALLOW)
 		return 0;
 deny:
 	stat_inc(STAT_UNIX_GUARD_DENIED);
+	refused_unix(op, REFUSED_UNIX_PEER, type, &buf.k, named);
 	return -EPERM;
 }
 
@@ -825,7 +1001,7 @@ int jail_unix_stream_connect(__u64 *ctx)
 	guard_probe(GUARD_PROBE_CONNECT);
 	if (ret)
 		return ret;
-	return unix_guard(other);
+	return unix_guard(other, REFUSED_CONNECT, BPF_CORE_READ((struct sock *)ctx[0], sk_type));
 }
 
 /*
@@ -842,7 +1018,41 @@ int jail_unix_may_send(__u64 *ctx)
 	guard_probe(GUARD_PROBE_SEND);
 	if (ret)
 		return ret;
-	return unix_guard((struct unix_sock *)BPF_CORE_READ(other, sk));
+	return unix_guard((struct unix_sock *)BPF_CORE_READ(other, sk), REFUSED_SENDMSG,
+			  BPF_CORE_READ((struct socket *)ctx[0], type));
+}
+
+/* ---------------- socket observer (BPF LSM) ---------------- */
+
+#define SOCK_TYPE_MASK 0xf
+
+/*
+ * security_socket_create(int family, int type, int protocol, int kern),
+ * before the family creates the socket: it sees the inet sockets the jail
+ * will not get, whoever refuses them (the capability check for raw
+ * sockets, ping_group_range for ICMP, or jail_sock_create), and reports
+ * them. It decides nothing: it returns what the LSMs before it did. The
+ * families the seccomp filter refuses never get this far.
+ */
+SEC("lsm/socket_create")
+int jail_socket_create(__u64 *ctx)
+{
+	int family = (int)ctx[0], type = (int)ctx[1] & SOCK_TYPE_MASK, protocol = (int)ctx[2];
+	int kern = (int)ctx[3], ret = (int)ctx[4];
+	struct refused_event *e;
+
+	if (ret || kern || (family != AF_INET && family != AF_INET6))
+		return ret;
+	if (type == SOCK_STREAM && (protocol == 0 || protocol == IPPROTO_TCP))
+		return 0;
+	if (type == SOCK_DGRAM && (protocol == 0 || protocol == IPPROTO_UDP))
+		return 0;
+	if (bpf_current_task_under_cgroup(&jail_cgroup, 0) != 1)
+		return 0;
+	e = refused_begin(REFUSED_SOCKET, REFUSED_SOCK, family, type, protocol);
+	if (e)
+		refused_submit(e);
+	return 0;
 }
 
 /* ---------------- exec events ---------------- */

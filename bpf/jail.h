@@ -22,6 +22,9 @@ struct exec_id {
 	__u64 ns;
 };
 
+/* sun_path of a struct sockaddr_un. */
+#define UNIX_PATH_MAX 108
+
 /* Size of the path kept per exec; a longer path is cut (and says so). */
 #define PROC_EXE_MAX 256
 
@@ -72,8 +75,6 @@ struct exec_event {
 	char args[EXEC_ARGS_MAX];
 };
 
-/* sun_path of a struct sockaddr_un. */
-#define UNIX_PATH_MAX 108
 
 /* Key of the unix_deny map: a unix socket address as the kernel reads it,
  * zero padded. A pathname ends at its first NUL (bytes after it are zeroed);
@@ -92,6 +93,55 @@ struct unix_ino {
 	__u64 ino;
 };
 
+/* What a refused_event reports: the operation the kernel refused ... */
+enum refused_op {
+	REFUSED_CONNECT = 1,
+	REFUSED_SENDMSG,
+	REFUSED_SOCKET,
+};
+
+/* ... and which rule refused it. */
+enum refused_why {
+	REFUSED_UDP = 1,    /* UDP other than DNS (connect4|6, sendmsg4|6) */
+	REFUSED_SOCK,       /* a socket other than TCP or UDP (sock_create) */
+	REFUSED_UNIX_ADDR,  /* a unix address in unix_deny (connect_unix, sendmsg_unix) */
+	REFUSED_UNIX_PEER,  /* a unix peer the unix guard refused (BPF LSM) */
+};
+
+/* One attempt the kernel refused in the jail, sent through the refused ring
+ * buffer while a reader is there (refused_events). Inbound packets are not
+ * sent one by one: they are counted per source in inbound_by_src. */
+struct refused_event {
+	__u32 pid;       /* tgid of the caller */
+	__u32 ppid;      /* tgid of its real parent */
+	__u32 uid;       /* its real uid */
+	__u16 op;        /* enum refused_op */
+	__u16 why;       /* enum refused_why */
+	__u16 family;    /* AF_* of the socket */
+	__u16 type;      /* SOCK_* of the socket */
+	__u16 proto;     /* its protocol (IPPROTO_*), 0 for the family's default */
+	__u16 port;      /* destination port, network order (inet only) */
+	__u32 addr[4];   /* destination, network order; IPv4 as ::ffff:a.b.c.d (inet only) */
+	__u32 path_len;  /* bytes of path: a unix address (abstract: leading NUL) */
+	char comm[16];   /* the process name (main thread's comm), NUL padded */
+	__u32 pad;
+	struct exec_id exe; /* the exec it ran, as in orig_dst */
+	char path[UNIX_PATH_MAX];
+};
+
+/* Key of inbound_by_src: where refused inbound packets came from. */
+struct inbound_key {
+	__u32 addr[4];   /* source address, network order; IPv4 as ::ffff:a.b.c.d */
+};
+
+/* Value of inbound_by_src: packets from one source the jail did not take. */
+struct inbound_count {
+	__u64 packets;
+	__u16 proto;     /* IPPROTO_* of the last one */
+	__u16 port;      /* its destination port, host order (TCP/UDP), else 0 */
+	__u32 pad;
+};
+
 /* Indexes of the per-CPU counters in the stats map (`ebpfjail -vv` prints them). */
 enum stat_idx {
 	STAT_TCP_REDIR,
@@ -108,6 +158,7 @@ enum stat_idx {
 	STAT_UNIX_GUARD_DENIED,
 	STAT_INBOUND_DROPPED,
 	STAT_EXE_UNKNOWN,
+	STAT_REFUSED_DROPPED,
 	STAT_MAX,
 };
 

@@ -32,6 +32,19 @@ type jailExecId struct {
 	Ns   uint64
 }
 
+type jailInboundCount struct {
+	_       structs.HostLayout
+	Packets uint64
+	Proto   uint16
+	Port    uint16
+	Pad     uint32
+}
+
+type jailInboundKey struct {
+	_    structs.HostLayout
+	Addr [4]uint32
+}
+
 type jailOrigDst struct {
 	_      structs.HostLayout
 	Addr   [4]uint32
@@ -51,6 +64,26 @@ type jailProcExe struct {
 	Path      [256]int8
 	Truncated uint32
 	Pad       uint32
+}
+
+type jailRefusedEvent struct {
+	_       structs.HostLayout
+	Pid     uint32
+	Ppid    uint32
+	Uid     uint32
+	Op      uint16
+	Why     uint16
+	Family  uint16
+	Type    uint16
+	Proto   uint16
+	Port    uint16
+	Addr    [4]uint32
+	PathLen uint32
+	Comm    [16]int8
+	Pad     uint32
+	Exe     jailExecId
+	Path    [108]int8
+	_       [4]byte
 }
 
 type jailTupleKey struct {
@@ -78,9 +111,11 @@ const (
 	jailMapExeByExec              = "exe_by_exec"
 	jailMapExecOfTgid             = "exec_of_tgid"
 	jailMapExecs                  = "execs"
+	jailMapInboundBySrc           = "inbound_by_src"
 	jailMapJailCgroup             = "jail_cgroup"
 	jailMapOrigByCookie           = "orig_by_cookie"
 	jailMapOrigByTuple            = "orig_by_tuple"
+	jailMapRefused                = "refused"
 	jailMapStats                  = "stats"
 	jailMapUnixDeny               = "unix_deny"
 	jailMapUnixDenyIno            = "unix_deny_ino"
@@ -100,6 +135,7 @@ const (
 	jailProgJailSendmsgUnix       = "jail_sendmsg_unix"
 	jailProgJailSockCreate        = "jail_sock_create"
 	jailProgJailSockRelease       = "jail_sock_release"
+	jailProgJailSocketCreate      = "jail_socket_create"
 	jailProgJailSockops           = "jail_sockops"
 	jailProgJailUnixMaySend       = "jail_unix_may_send"
 	jailProgJailUnixStreamConnect = "jail_unix_stream_connect"
@@ -112,6 +148,9 @@ const (
 	jailVarGuardProbeTgid         = "guard_probe_tgid"
 	jailVarListenPort4            = "listen_port4"
 	jailVarListenPort6            = "listen_port6"
+	jailVarRefusedEventType       = "refused_event_type"
+	jailVarRefusedEvents          = "refused_events"
+	jailVarSocketObserved         = "socket_observed"
 )
 
 // loadJail returns the embedded CollectionSpec for jail.
@@ -172,6 +211,7 @@ type jailProgramSpecs struct {
 	JailSendmsgUnix       *ebpf.ProgramSpec `ebpf:"jail_sendmsg_unix"`
 	JailSockCreate        *ebpf.ProgramSpec `ebpf:"jail_sock_create"`
 	JailSockRelease       *ebpf.ProgramSpec `ebpf:"jail_sock_release"`
+	JailSocketCreate      *ebpf.ProgramSpec `ebpf:"jail_socket_create"`
 	JailSockops           *ebpf.ProgramSpec `ebpf:"jail_sockops"`
 	JailUnixMaySend       *ebpf.ProgramSpec `ebpf:"jail_unix_may_send"`
 	JailUnixStreamConnect *ebpf.ProgramSpec `ebpf:"jail_unix_stream_connect"`
@@ -184,9 +224,11 @@ type jailMapSpecs struct {
 	ExeByExec    *ebpf.MapSpec `ebpf:"exe_by_exec"`
 	ExecOfTgid   *ebpf.MapSpec `ebpf:"exec_of_tgid"`
 	Execs        *ebpf.MapSpec `ebpf:"execs"`
+	InboundBySrc *ebpf.MapSpec `ebpf:"inbound_by_src"`
 	JailCgroup   *ebpf.MapSpec `ebpf:"jail_cgroup"`
 	OrigByCookie *ebpf.MapSpec `ebpf:"orig_by_cookie"`
 	OrigByTuple  *ebpf.MapSpec `ebpf:"orig_by_tuple"`
+	Refused      *ebpf.MapSpec `ebpf:"refused"`
 	Stats        *ebpf.MapSpec `ebpf:"stats"`
 	UnixDeny     *ebpf.MapSpec `ebpf:"unix_deny"`
 	UnixDenyIno  *ebpf.MapSpec `ebpf:"unix_deny_ino"`
@@ -205,6 +247,9 @@ type jailVariableSpecs struct {
 	GuardProbeTgid    *ebpf.VariableSpec `ebpf:"guard_probe_tgid"`
 	ListenPort4       *ebpf.VariableSpec `ebpf:"listen_port4"`
 	ListenPort6       *ebpf.VariableSpec `ebpf:"listen_port6"`
+	RefusedEventType  *ebpf.VariableSpec `ebpf:"refused_event_type"`
+	RefusedEvents     *ebpf.VariableSpec `ebpf:"refused_events"`
+	SocketObserved    *ebpf.VariableSpec `ebpf:"socket_observed"`
 }
 
 // jailObjects contains all objects after they have been loaded into the kernel.
@@ -230,9 +275,11 @@ type jailMaps struct {
 	ExeByExec    *ebpf.Map `ebpf:"exe_by_exec"`
 	ExecOfTgid   *ebpf.Map `ebpf:"exec_of_tgid"`
 	Execs        *ebpf.Map `ebpf:"execs"`
+	InboundBySrc *ebpf.Map `ebpf:"inbound_by_src"`
 	JailCgroup   *ebpf.Map `ebpf:"jail_cgroup"`
 	OrigByCookie *ebpf.Map `ebpf:"orig_by_cookie"`
 	OrigByTuple  *ebpf.Map `ebpf:"orig_by_tuple"`
+	Refused      *ebpf.Map `ebpf:"refused"`
 	Stats        *ebpf.Map `ebpf:"stats"`
 	UnixDeny     *ebpf.Map `ebpf:"unix_deny"`
 	UnixDenyIno  *ebpf.Map `ebpf:"unix_deny_ino"`
@@ -243,9 +290,11 @@ func (m *jailMaps) Close() error {
 		m.ExeByExec,
 		m.ExecOfTgid,
 		m.Execs,
+		m.InboundBySrc,
 		m.JailCgroup,
 		m.OrigByCookie,
 		m.OrigByTuple,
+		m.Refused,
 		m.Stats,
 		m.UnixDeny,
 		m.UnixDenyIno,
@@ -265,6 +314,9 @@ type jailVariables struct {
 	GuardProbeTgid    *ebpf.Variable `ebpf:"guard_probe_tgid"`
 	ListenPort4       *ebpf.Variable `ebpf:"listen_port4"`
 	ListenPort6       *ebpf.Variable `ebpf:"listen_port6"`
+	RefusedEventType  *ebpf.Variable `ebpf:"refused_event_type"`
+	RefusedEvents     *ebpf.Variable `ebpf:"refused_events"`
+	SocketObserved    *ebpf.Variable `ebpf:"socket_observed"`
 }
 
 // jailPrograms contains all programs after they have been loaded into the kernel.
@@ -287,6 +339,7 @@ type jailPrograms struct {
 	JailSendmsgUnix       *ebpf.Program `ebpf:"jail_sendmsg_unix"`
 	JailSockCreate        *ebpf.Program `ebpf:"jail_sock_create"`
 	JailSockRelease       *ebpf.Program `ebpf:"jail_sock_release"`
+	JailSocketCreate      *ebpf.Program `ebpf:"jail_socket_create"`
 	JailSockops           *ebpf.Program `ebpf:"jail_sockops"`
 	JailUnixMaySend       *ebpf.Program `ebpf:"jail_unix_may_send"`
 	JailUnixStreamConnect *ebpf.Program `ebpf:"jail_unix_stream_connect"`
@@ -310,6 +363,7 @@ func (p *jailPrograms) Close() error {
 		p.JailSendmsgUnix,
 		p.JailSockCreate,
 		p.JailSockRelease,
+		p.JailSocketCreate,
 		p.JailSockops,
 		p.JailUnixMaySend,
 		p.JailUnixStreamConnect,

@@ -582,6 +582,10 @@ func (ls *Links) Close() error {
 	if o := ls.guard; o != nil {
 		o.cgMu.Lock()
 		o.guardOn--
+		if o.guardOn == 0 {
+			// The cgroup hook reports refused sockets again.
+			o.objs.SocketObserved.Set(uint32(0))
+		}
 		o.cgMu.Unlock()
 		ls.guard = nil
 	}

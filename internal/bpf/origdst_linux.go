@@ -131,7 +131,7 @@ var statNames = []string{
 	"tcp_redirected", "dns_redirected", "udp_denied", "socket_denied", "record_failed",
 	"tuple_filled", "tuple_without_record", "peer_rewritten", "reply_rewritten",
 	"exec_dropped", "unix_denied", "unix_guard_denied", "inbound_dropped",
-	"exe_unknown",
+	"exe_unknown", "refused_dropped",
 }
 
 // Stats sums the kernel side's per-CPU counters by name.

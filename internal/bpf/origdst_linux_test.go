@@ -21,6 +21,9 @@ func TestStructSizesMatchC(t *testing.T) {
 	if got, want := unsafe.Sizeof(jailExecEvent{}), uintptr(804); got != want {
 		t.Errorf("sizeof(struct exec_event): got %d, want %d", got, want)
 	}
+	if got, want := unsafe.Sizeof(jailRefusedEvent{}), uintptr(192); got != want {
+		t.Errorf("sizeof(struct refused_event): got %d, want %d", got, want)
+	}
 	if got, want := unsafe.Offsetof(jailExecEvent{}.Args), uintptr(292); got != want {
 		t.Errorf("offsetof(struct exec_event, args): got %d, want %d", got, want)
 	}

@@ -100,7 +100,7 @@ func (h *Hub) count(e event.Event) {
 		} else {
 			h.denied.Add(1)
 		}
-	case event.TypeConnection:
+	case event.TypeConnection, event.TypeRefused:
 		if e.Verdict != event.Allow {
 			h.refused.Add(1)
 		}

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -473,7 +474,7 @@ func (s *Shim) logQuery(q *query, resp *dns.Msg, d time.Duration, err error) {
 	if s.events != nil {
 		e := event.Event{
 			V: event.Version, Type: event.TypeDNS, Time: time.Now().UTC(),
-			Name: hostname.Fold(name), QType: qtype, Rcode: rcodeString(resp.Rcode), Answer: firstAddr(resp),
+			Name: asAsked(name), QType: qtype, Rcode: rcodeString(resp.Rcode), Answer: firstAddr(resp),
 			Scheme: "dns", Verdict: event.Allow, Reason: q.reason, DurationMS: float64(d.Microseconds()) / 1000,
 		}
 		if q.verdict == "-" {
@@ -483,10 +484,23 @@ func (s *Shim) logQuery(q *query, resp *dns.Msg, d time.Duration, err error) {
 			e.Reason = err.Error()
 		}
 		if q.known {
-			e.PID, e.UID, e.Comm = q.who.PID, q.who.UID, q.who.Comm
+			e.PID, e.PPID, e.UID, e.Comm = q.who.PID, q.who.PPID, q.who.UID, q.who.Comm
+			if q.who.ExeFrom == origin.ExeKernel {
+				e.Exe = q.who.Exe
+			}
+			if q.who.Dst.IsValid() {
+				e.Server = q.who.Dst.String()
+			}
 		}
 		s.events(e)
 	}
+}
+
+// asAsked is a query name for the record: the case the client sent is kept
+// (a mixed-case label may be a payload a reviewer must see; matching folds
+// it elsewhere), only the root's trailing dot goes.
+func asAsked(name string) string {
+	return strings.TrimSuffix(name, ".")
 }
 
 func rcodeString(rcode int) string {

@@ -17,12 +17,13 @@ import (
 //	exec        the process: parent, comm, exe and the head of argv (the
 //	            last exec of a pid wins)
 //	request     the host:port entry: a method count, allowed or denied, bytes
-//	dns         the process's DNS names, as asked (a trailing dot dropped)
-//	connection  with verdict deny, a refusal: of kind "tls" when the client
-//	            rejected the handshake (with the --no-mitm hint), else
-//	            "connection" (the URL, and the reason's gist)
+//	dns         the process's DNS names, as asked (a trailing dot dropped),
+//	            and the servers it sent them to
+//	connection  with verdict deny, a refusal: of kind "tls" when the TLS
+//	            handshake failed (most often: the client does not trust the
+//	            CA; with the --no-mitm hint), else "connection" (the URL)
 //	refused     a refusal of kind "kernel": what the kernel did not let
-//	            the process do
+//	            the process do ("udp sendmsg 192.0.2.9:9999"), counted
 //
 // A process with no exec event (the command itself when its exec was not
 // seen, a forked child that did not exec) is still a node, named by the
@@ -70,6 +71,7 @@ type node struct {
 	argv      []string
 	hosts     map[hostKey]*event.Host
 	names     map[string]bool
+	servers   map[string]bool
 	refused   map[refusalKey]*event.Refusal
 }
 
@@ -81,7 +83,8 @@ type hostKey struct {
 type refusalKey struct{ kind, what string }
 
 func newNode() *node {
-	return &node{hosts: map[hostKey]*event.Host{}, names: map[string]bool{}, refused: map[refusalKey]*event.Refusal{}}
+	return &node{hosts: map[hostKey]*event.Host{}, names: map[string]bool{}, servers: map[string]bool{},
+		refused: map[refusalKey]*event.Refusal{}}
 }
 
 // NewAudit returns an empty Audit.
@@ -89,16 +92,13 @@ func NewAudit() *Audit {
 	return &Audit{nodes: map[uint32]*node{}, max: maxAuditEntries}
 }
 
-// typeRefused is the event of what the kernel refused in the jail.
-const typeRefused = "refused"
-
 // Emit adds e to the aggregate.
 func (a *Audit) Emit(e event.Event) {
 	if a == nil {
 		return
 	}
 	switch e.Type {
-	case event.TypeRequest, event.TypeDNS, event.TypeExec, typeRefused:
+	case event.TypeRequest, event.TypeDNS, event.TypeExec, event.TypeRefused:
 	case event.TypeConnection:
 		if e.Verdict == event.Allow {
 			return // not produced in schema v1; nothing was refused
@@ -124,7 +124,10 @@ func (a *Audit) Emit(e event.Event) {
 		if name := strings.TrimSuffix(e.Name, "."); name != "" && !n.names[name] && a.room() {
 			n.names[name] = true
 		}
-	case event.TypeConnection, typeRefused:
+		if e.Server != "" && !n.servers[e.Server] && a.room() {
+			n.servers[e.Server] = true
+		}
+	case event.TypeConnection, event.TypeRefused:
 		a.refusal(n, refusalOf(e))
 	}
 }
@@ -140,7 +143,7 @@ func (n *node) identify(e event.Event) {
 		n.argv = argvHead(e.Argv)
 		return
 	}
-	if (e.Type == event.TypeRequest || e.Type == event.TypeConnection) && e.Exe != "" {
+	if e.Type != event.TypeDNS && e.Exe != "" {
 		n.procExe = e.Exe
 	}
 	if n.ppid == 0 {
@@ -208,50 +211,44 @@ func (a *Audit) refusal(n *node, r event.Refusal) {
 // hintTLS is what a reader can do about a client that refused the CA.
 const hintTLS = "client does not trust the CA: likely pinned or its own bundle; try --no-mitm "
 
+// hintHandshake is the same for a handshake that failed otherwise.
+const hintHandshake = "TLS handshake failed: if the client pins its server's certificate or brings its own CA bundle, try --no-mitm "
+
 // refusalOf is the refusal a connection or refused event stands for.
 func refusalOf(e event.Event) event.Refusal {
 	host, port := hostPort(e)
+	r := event.Refusal{Kind: event.RefusedConnection, What: e.URL, Reason: e.Reason, Count: 1}
 	switch {
-	case e.Type == typeRefused:
-		what := e.Dst
-		if what == "" {
-			what = e.URL
-		}
-		if what == "" {
-			what = "(no address)"
-		}
-		return event.Refusal{Kind: event.RefusedKernel, What: what, Reason: e.Reason, Count: 1}
-	case isTLSRefusal(e):
-		what := e.URL
-		if what == "" {
-			what = "https://" + joinHostPort(host, port)
-		}
-		return event.Refusal{Kind: event.RefusedTLS, What: what, Reason: e.Reason, Hint: hintTLS + host, Count: 1}
+	case e.Type == event.TypeRefused:
+		r.Kind, r.What, r.Count = event.RefusedKernel, refusedWhat(e), max(e.Count, 1)
+		return r
+	case strings.HasPrefix(e.Reason, UntrustedCA):
+		r.Kind, r.Hint = event.RefusedTLS, hintTLS+host
+	case strings.HasPrefix(e.Reason, "TLS handshake failed"):
+		r.Kind, r.Hint = event.RefusedTLS, hintHandshake+host
 	}
-	what := e.URL
-	if what == "" {
+	if r.What == "" {
 		scheme := e.Scheme
-		if scheme == "" {
+		switch {
+		case scheme == "" && r.Kind == event.RefusedTLS:
+			scheme = "https"
+		case scheme == "":
 			scheme = "tcp"
 		}
-		what = scheme + "://" + joinHostPort(host, port)
+		r.What = scheme + "://" + joinHostPort(host, port)
 	}
-	return event.Refusal{Kind: event.RefusedConnection, What: what, Reason: e.Reason, Count: 1}
-}
-
-// isTLSRefusal tells a handshake the client broke off (it did not trust
-// ebpfjail's certificate) from the connections ebpfjail refused.
-func isTLSRefusal(e event.Event) bool {
-	return strings.HasPrefix(e.Reason, "TLS handshake failed") ||
-		strings.HasPrefix(strings.ToLower(e.Reason), "tls handshake: client does not trust the ca")
+	return r
 }
 
 // blockedEntry is a refusal as the summary's per-executable list names
 // it: what was attempted, with the reason's gist unless it is the
-// expected non-HTTP refusal.
+// expected non-HTTP refusal or one of the kernel's (whose what says it).
 func blockedEntry(r event.Refusal) string {
-	if r.Reason == "" || r.Reason == "non-HTTP" {
+	switch {
+	case r.Reason == "" || r.Reason == "non-HTTP" || r.Kind == event.RefusedKernel:
 		return r.What
+	case strings.HasPrefix(r.Reason, UntrustedCA):
+		return r.What + " (client does not trust the CA)"
 	}
 	gist, _, _ := strings.Cut(r.Reason, ":")
 	return r.What + " (" + gist + ")"

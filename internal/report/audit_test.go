@@ -30,7 +30,7 @@ func auditEvents() []event.Event {
 		{Type: event.TypeExec, PID: 1, Comm: "sh", Exe: "/bin/sh", Argv: []string{"sh", "-c", "..."}},
 		{Type: event.TypeExec, PID: 1234, PPID: 1, Comm: "curl", Exe: "/usr/bin/curl"},
 		// DNS events have no exe; the audit folds them into curl's entry.
-		{Type: event.TypeDNS, Verdict: event.Allow, PID: 1234, Comm: "curl", Name: "Allowed.TEST.", QType: "A"},
+		{Type: event.TypeDNS, Verdict: event.Allow, PID: 1234, Comm: "curl", Name: "Allowed.TEST.", QType: "A", Server: "192.0.2.53:53"},
 		{Type: event.TypeDNS, Verdict: event.Allow, PID: 1234, Comm: "curl", Name: "allowed.test", QType: "AAAA"},
 		// A curl that never connected: folded by its comm alone.
 		{Type: event.TypeDNS, Verdict: event.Deny, PID: 1250, Comm: "curl", Name: "nope.test", QType: "A", Rcode: "NXDOMAIN"},
@@ -51,10 +51,12 @@ func auditEvents() []event.Event {
 			URL: "tcp://ssh.test:22", Scheme: "tcp", Host: "ssh.test", Port: 22},
 		{Type: event.TypeConnection, Verdict: event.Deny, Reason: "TLS handshake failed: remote error: tls: bad certificate",
 			PID: 2000, Comm: "python3", Exe: "/usr/bin/python3.12", URL: "https://pinned.test:443", Scheme: "https", Host: "pinned.test", Port: 443},
-		// What the kernel refused, twice.
-		{Type: typeRefused, PID: 2000, Comm: "python3", Exe: "/usr/bin/python3.12", Dst: "198.51.100.7:9", Reason: "udp: not in the jail"},
-		{Type: typeRefused, PID: 2000, Comm: "python3", Exe: "/usr/bin/python3.12", Dst: "198.51.100.7:9", Reason: "udp: not in the jail"},
-		// A forked child of curl that did not exec.
+		// What the kernel refused, with the program it ran.
+		{Type: event.TypeRefused, Verdict: event.Deny, Reason: "UDP is refused except DNS (port 53)", PID: 2000, Comm: "python3",
+			Exe: "/usr/bin/python3.12", Op: "sendmsg", Family: "inet", SockType: "dgram", Proto: "udp", Dst: "192.0.2.9:9999", Count: 3},
+		{Type: event.TypeRefused, Verdict: event.Deny, Reason: "only TCP and UDP sockets", PID: 2000, Comm: "python3",
+			Exe: "/usr/bin/python3.12", Op: "socket", Family: "inet", SockType: "raw", Proto: "icmp"},
+		// A forked child of curl that did not exec, whose client does not trust the CA.
 		{Type: event.TypeConnection, Verdict: event.Deny, Reason: "tls handshake: client does not trust the CA: bad certificate",
 			PID: 1235, PPID: 1234, Comm: "curl", Exe: "/usr/bin/curl", URL: "https://pinned.test:443", Scheme: "https", Host: "pinned.test", Port: 443},
 		// A DNS query whose process was not found.
@@ -73,12 +75,12 @@ func wantSummary() event.Summary {
 			{Host: "allowed.test", Port: 443, Methods: map[string]int{"GET": 2}, Allowed: 2, BytesUp: 180, BytesDown: 1229},
 			{Host: "allowed.test", Port: 8443, Methods: map[string]int{"GET": 1}, Allowed: 1, BytesDown: 5 << 20},
 			{Host: "denied.test", Port: 443, Methods: map[string]int{"POST": 1}, Denied: 1},
-		}, DNSNames: []string{"allowed.test", "nope.test"}, Blocked: []string{"https://pinned.test:443 (tls handshake)"}},
+		}, DNSNames: []string{"Allowed.TEST", "allowed.test", "nope.test"}, Blocked: []string{"https://pinned.test:443 (client does not trust the CA)"}},
 		{Comm: "nc", Exe: "/usr/bin/nc.openbsd", PIDs: []uint32{99}, Blocked: []string{"tcp://ssh.test:22"}},
 		{Comm: "python3", Exe: "/usr/bin/python3.12", PIDs: []uint32{2000}, Hosts: []event.Host{
 			{Host: "127.0.0.1", Port: 80, Methods: map[string]int{"GET": 1}, Denied: 1},
 			{Host: "2001:db8::5", Port: 8080, Methods: map[string]int{"GET": 1}, Allowed: 1, BytesDown: 10},
-		}, Blocked: []string{"198.51.100.7:9 (udp)", "https://pinned.test:443 (TLS handshake failed)"}},
+		}, Blocked: []string{"https://pinned.test:443 (TLS handshake failed)", "socket inet raw icmp", "udp sendmsg 192.0.2.9:9999"}},
 		{Comm: "sh", Exe: "/bin/sh", PIDs: []uint32{1}},
 	}, Tree: wantTree()}
 }
@@ -91,7 +93,8 @@ func wantTree() []event.Node {
 	return []event.Node{
 		{PID: 0, DNSNames: []string{"orphan.test"}},
 		{PID: 1, Comm: "sh", Exe: "/bin/sh", Argv: []string{"sh", "-c", "..."}},
-		{PID: 1234, PPID: 1, Depth: 1, Comm: "curl", Exe: "/usr/bin/curl", Hosts: curlHosts, DNSNames: []string{"Allowed.TEST", "allowed.test"}},
+		{PID: 1234, PPID: 1, Depth: 1, Comm: "curl", Exe: "/usr/bin/curl", Hosts: curlHosts, DNSNames: []string{"Allowed.TEST", "allowed.test"},
+			DNSServers: []string{"192.0.2.53:53"}},
 		{PID: 1235, PPID: 1234, Depth: 2, Comm: "curl", Exe: "/usr/bin/curl", Refused: []event.Refusal{{
 			Kind: event.RefusedTLS, What: "https://pinned.test:443", Reason: "tls handshake: client does not trust the CA: bad certificate",
 			Hint: pinnedHint, Count: 1,
@@ -100,8 +103,10 @@ func wantTree() []event.Node {
 			{Host: "127.0.0.1", Port: 80, Methods: map[string]int{"GET": 1}, Denied: 1},
 			{Host: "2001:db8::5", Port: 8080, Methods: map[string]int{"GET": 1}, Allowed: 1, BytesDown: 10},
 		}, Refused: []event.Refusal{
-			{Kind: event.RefusedKernel, What: "198.51.100.7:9", Reason: "udp: not in the jail", Count: 2},
-			{Kind: event.RefusedTLS, What: "https://pinned.test:443", Reason: "TLS handshake failed: remote error: tls: bad certificate", Hint: pinnedHint, Count: 1},
+			{Kind: event.RefusedKernel, What: "socket inet raw icmp", Reason: "only TCP and UDP sockets", Count: 1},
+			{Kind: event.RefusedKernel, What: "udp sendmsg 192.0.2.9:9999", Reason: "UDP is refused except DNS (port 53)", Count: 3},
+			{Kind: event.RefusedTLS, What: "https://pinned.test:443", Reason: "TLS handshake failed: remote error: tls: bad certificate",
+				Hint: "TLS handshake failed: if the client pins its server's certificate or brings its own CA bundle, try --no-mitm pinned.test", Count: 1},
 		}},
 		{PID: 99, Comm: "nc", Exe: "/usr/bin/nc.openbsd", Refused: []event.Refusal{
 			{Kind: event.RefusedConnection, What: "tcp://ssh.test:22", Reason: "non-HTTP", Count: 2},

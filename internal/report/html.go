@@ -64,14 +64,15 @@ type lane struct {
 }
 
 type nodeView struct {
-	PID, PPID uint32
-	Depth     int
-	Comm, Exe string
-	Argv      string
-	Quiet     bool
-	Hosts     []hostView
-	DNSNames  []string
-	Refused   []refusalView
+	PID, PPID  uint32
+	Depth      int
+	Comm, Exe  string
+	Argv       string
+	Quiet      bool
+	Hosts      []hostView
+	DNSNames   []string
+	DNSServers []string
+	Refused    []refusalView
 }
 
 type hostView struct {
@@ -127,7 +128,7 @@ func WriteHTML(w io.Writer, s *Session) error {
 }
 
 func viewNode(n event.Node) nodeView {
-	nv := nodeView{PID: n.PID, PPID: n.PPID, Depth: n.Depth, Comm: n.Comm, Exe: n.Exe, DNSNames: n.DNSNames,
+	nv := nodeView{PID: n.PID, PPID: n.PPID, Depth: n.Depth, Comm: n.Comm, Exe: n.Exe, DNSNames: n.DNSNames, DNSServers: n.DNSServers,
 		Quiet: len(n.Hosts) == 0 && len(n.DNSNames) == 0 && len(n.Refused) == 0}
 	if nv.Comm == "" {
 		nv.Comm = "(unknown)"
@@ -154,7 +155,7 @@ func viewNode(n event.Node) nodeView {
 		}
 		switch r.Kind {
 		case event.RefusedTLS:
-			rv.Title = "TLS refused by the client"
+			rv.Title = "TLS handshake failed"
 		case event.RefusedKernel:
 			rv.Title = "refused by the kernel"
 		default:

@@ -44,7 +44,7 @@ func TestReportHTMLEscapesWhatTheProgramChose(t *testing.T) {
 		{Type: event.TypeDNS, PID: 10, Comm: "<b>x", Name: hostile, QType: "A"},
 		{Type: event.TypeRequest, Verdict: event.Deny, PID: 10, Comm: "<b>x", Method: "GET", URL: "https://" + hostile + "/",
 			Host: hostile, Port: 443},
-		{Type: typeRefused, PID: 10, Comm: "<b>x", Dst: hostile, Reason: hostile},
+		{Type: event.TypeRefused, PID: 10, Comm: "<b>x", Dst: hostile, Reason: hostile},
 	})
 	s, err := ReadSession(path)
 	if err != nil {

@@ -32,6 +32,7 @@ import (
 //	ebpfjail: allowed GET https://x.test/ 200 (curl pid 1) 12ms
 //	ebpfjail: dns A x.test 198.18.0.7 (curl pid 1)
 //	ebpfjail: exec /usr/bin/curl -s https://x.test/ (curl pid 12, parent 10)
+//	ebpfjail: refused udp sendmsg 192.0.2.9:9999 (python3 pid 12): UDP is refused except DNS (port 53)
 //
 // A hint is printed the first time it comes up, not on every line: the
 // tenth blocked connection needs no repeat of what --tcp does.
@@ -109,6 +110,8 @@ func (h *Human) format(e event.Event) (string, int) {
 		return h.dns(e)
 	case event.TypeExec:
 		return h.exec(e), 2
+	case event.TypeRefused:
+		return h.refused(e)
 	case event.TypeSummary:
 		return summaryLine(e), 2
 	}
@@ -163,6 +166,9 @@ func (h *Human) connection(e event.Event) (string, int) {
 		// noise when it is the usual one.
 		if port == 443 {
 			where = clean(joinHostPort(host, 0))
+		}
+		if detail, ok := strings.CutPrefix(e.Reason, UntrustedCA); ok {
+			return join("client does not trust the CA of", where, procLabel(e)) + clean(detail), 0
 		}
 		detail := strings.TrimPrefix(e.Reason, "TLS handshake failed: ")
 		return join("TLS handshake failed for", where, procLabel(e)) + ": " + clean(detail), 0

@@ -155,11 +155,14 @@ func timeline(events []event.Event, start time.Time) []Mark {
 			m.Label = e.Method + " " + e.URL
 		case event.TypeDNS:
 			m.Label = "dns " + e.QType + " " + e.Name
-		case event.TypeConnection, typeRefused:
+			if e.Server != "" {
+				m.Label += " via " + e.Server
+			}
+		case event.TypeConnection, event.TypeRefused:
 			r := refusalOf(e)
 			m.Kind, m.Label = r.Kind, r.What+" "+r.Reason
 			if r.Kind == event.RefusedKernel {
-				m.Kind = typeRefused
+				m.Kind = event.TypeRefused
 			}
 			m.Verdict = event.Deny
 		default:

@@ -62,6 +62,9 @@ func (a *Audit) WriteTable(w io.Writer, s event.Summary) error {
 		if len(n.DNSNames) > 0 {
 			b.WriteString(prefixes[i].detail + "dns: " + clean(strings.Join(n.DNSNames, ", ")) + "\n")
 		}
+		if len(n.DNSServers) > 0 {
+			b.WriteString(prefixes[i].detail + "dns servers: " + clean(strings.Join(n.DNSServers, ", ")) + "\n")
+		}
 		for _, r := range n.Refused {
 			b.WriteString(prefixes[i].detail + refusalLine(r) + "\n")
 		}
@@ -125,7 +128,7 @@ func refusalLine(r event.Refusal) string {
 	line := "refused: " + clean(r.What)
 	switch {
 	case r.Kind == event.RefusedTLS:
-		line = "TLS refused by the client: " + clean(r.What) + " (" + clean(r.Hint) + ")"
+		line = "TLS handshake failed: " + clean(r.What) + " (" + clean(r.Hint) + ")"
 	case r.Kind == event.RefusedKernel && r.Reason != "":
 		line = "refused by the kernel: " + clean(r.What) + " (" + clean(r.Reason) + ")"
 	case r.Kind == event.RefusedKernel:

@@ -26,6 +26,7 @@ type TallyCounts struct {
 	Connections int // connections refused (not HTTP, or not allowed)
 	Handshakes  int // TLS handshakes the client rejected (it does not trust the CA)
 	Failed      int // allowed requests and lookups ebpfjail could not forward
+	Kernel      int // attempts the kernel refused (UDP, raw sockets, unix side doors, inbound packets)
 }
 
 // NewTally returns an empty Tally.
@@ -62,6 +63,10 @@ func (t *Tally) Emit(e event.Event) {
 		default:
 			t.counts.Connections++
 		}
+	case event.TypeRefused:
+		if refusedLevel(e) == 0 {
+			t.counts.Kernel += max(e.Count, 1)
+		}
 	}
 }
 
@@ -86,6 +91,7 @@ func (c TallyCounts) Line(where string) string {
 	add(c.Connections, "connection", "connections", "refused")
 	add(c.Handshakes, "TLS handshake", "TLS handshakes", "failed")
 	add(c.Failed, "request", "requests", "failed upstream")
+	add(c.Kernel, "attempt", "attempts", "refused by the kernel")
 	if len(parts) == 0 {
 		return ""
 	}

@@ -6,7 +6,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/ebpfjail/ebpfjail/internal/hostname"
 	"github.com/ebpfjail/ebpfjail/pkg/event"
 )
 
@@ -55,6 +54,7 @@ func (n *node) snapshot(pid uint32) event.Node {
 		return cmp.Or(cmp.Compare(x.Host, y.Host), cmp.Compare(x.Port, y.Port))
 	})
 	out.DNSNames = sortedKeys(n.names)
+	out.DNSServers = sortedKeys(n.servers)
 	for _, r := range n.refused {
 		out.Refused = append(out.Refused, *r)
 	}
@@ -155,9 +155,7 @@ func byExecutable(nodes []event.Node) []event.Process {
 		}
 		p.Hosts = addHosts(p.Hosts, n.Hosts)
 		for _, name := range n.DNSNames {
-			if f := hostname.Fold(name); f != "" {
-				names[k][f] = true
-			}
+			names[k][name] = true
 		}
 		for _, r := range n.Refused {
 			blocked[k][blockedEntry(r)] = true

@@ -11,6 +11,7 @@ const (
 	TypeConnection = "connection" // a connection that carried no request: non-HTTP, a failed TLS handshake
 	TypeDNS        = "dns"        // one lookup answered by the shim
 	TypeExec       = "exec"       // a process started in the jail
+	TypeRefused    = "refused"    // something the kernel refused in the jail: a socket, a send, a unix address, inbound packets
 	TypeSummary    = "summary"    // at exit: what the jail did, per process
 )
 
@@ -38,22 +39,32 @@ type Event struct {
 	Exe  string `json:"exe,omitempty"`
 
 	// request and connection
-	Method     string  `json:"method,omitempty"`
-	URL        string  `json:"url,omitempty"`
-	Scheme     string  `json:"scheme,omitempty"` // http, https, tcp, dns
-	Host       string  `json:"host,omitempty"`
-	Port       int     `json:"port,omitempty"`
-	Dst        string  `json:"dst,omitempty"`    // address:port the process connected to
-	Status     int     `json:"status,omitempty"` // HTTP status sent to the client
-	BytesUp    int64   `json:"bytes_up,omitempty"`
-	BytesDown  int64   `json:"bytes_down,omitempty"`
-	DurationMS float64 `json:"duration_ms,omitempty"`
+	Method      string  `json:"method,omitempty"`
+	URL         string  `json:"url,omitempty"`
+	Scheme      string  `json:"scheme,omitempty"` // http, https, tcp, dns
+	Host        string  `json:"host,omitempty"`
+	Port        int     `json:"port,omitempty"`
+	Dst         string  `json:"dst,omitempty"`    // address:port the process connected to
+	Status      int     `json:"status,omitempty"` // HTTP status sent to the client
+	BytesUp     int64   `json:"bytes_up,omitempty"`
+	BytesDown   int64   `json:"bytes_down,omitempty"`
+	DurationMS  float64 `json:"duration_ms,omitempty"`
+	Upstream    string  `json:"upstream,omitempty"`     // request: address:port ebpfjail dialled
+	DenyMessage string  `json:"deny_message,omitempty"` // request: the rule's deny message
 
 	// dns
 	Name   string `json:"name,omitempty"`
 	QType  string `json:"qtype,omitempty"`
 	Rcode  string `json:"rcode,omitempty"`
 	Answer string `json:"answer,omitempty"` // first address answered
+	Server string `json:"server,omitempty"` // address:port the process sent the query to
+
+	// refused (dst is the destination, when there is one)
+	Op       string `json:"op,omitempty"`       // connect, sendmsg, socket, bind, inbound, ...
+	Family   string `json:"family,omitempty"`   // inet, inet6, unix, packet, netlink, ... or the number
+	SockType string `json:"socktype,omitempty"` // stream, dgram, raw, seqpacket, ... or the number
+	Proto    string `json:"proto,omitempty"`    // tcp, udp, icmp, icmpv6, ... or the number
+	Count    int    `json:"count,omitempty"`    // attempts this event stands for, when more than one
 
 	// exec
 	Argv []string `json:"argv,omitempty"`
@@ -98,15 +109,17 @@ type Host struct {
 
 // Node is one process (one pid) of the tree: what it ran and what it did.
 type Node struct {
-	PID      uint32    `json:"pid"`
-	PPID     uint32    `json:"ppid,omitempty"`
-	Depth    int       `json:"depth"` // 0 for a process whose parent is not in the tree
-	Comm     string    `json:"comm,omitempty"`
-	Exe      string    `json:"exe,omitempty"`
-	Argv     []string  `json:"argv,omitempty"` // the head of its last execve's arguments
-	Hosts    []Host    `json:"hosts,omitempty"`
-	DNSNames []string  `json:"dns_names,omitempty"`
-	Refused  []Refusal `json:"refused,omitempty"`
+	PID      uint32   `json:"pid"`
+	PPID     uint32   `json:"ppid,omitempty"`
+	Depth    int      `json:"depth"` // 0 for a process whose parent is not in the tree
+	Comm     string   `json:"comm,omitempty"`
+	Exe      string   `json:"exe,omitempty"`
+	Argv     []string `json:"argv,omitempty"` // the head of its last execve's arguments
+	Hosts    []Host   `json:"hosts,omitempty"`
+	DNSNames []string `json:"dns_names,omitempty"`
+	// DNSServers are the addresses it sent its DNS queries to.
+	DNSServers []string  `json:"dns_servers,omitempty"`
+	Refused    []Refusal `json:"refused,omitempty"`
 }
 
 // Kinds of refusal.

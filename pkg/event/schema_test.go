@@ -34,7 +34,14 @@ func samples() map[string]Event {
 			PID: 1234, PPID: 1200, UID: 1000, Comm: "curl", Exe: "/usr/bin/curl",
 			Method: "POST", URL: "https://api.example.test/v1/items?page=2", Scheme: "https",
 			Host: "api.example.test", Port: 443, Dst: "198.18.0.7:443", Status: 201,
-			BytesUp: 180, BytesDown: 1234, DurationMS: 12.345,
+			BytesUp: 180, BytesDown: 1234, DurationMS: 12.345, Upstream: "192.0.2.7:443",
+		},
+		"request-denied": {
+			V: Version, Type: TypeRequest, Time: at("2026-01-02T03:04:05.7Z"),
+			Verdict: Deny, Reason: "rule", DenyMessage: "uploads go through the review bot",
+			PID: 1234, PPID: 1200, UID: 1000, Comm: "curl", Exe: "/usr/bin/curl",
+			Method: "PUT", URL: "https://api.example.test/v1/upload", Scheme: "https",
+			Host: "api.example.test", Port: 443, Dst: "198.18.0.7:443", Status: 403,
 		},
 		"connection-tcp": {
 			V: Version, Type: TypeConnection, Time: at("2026-01-02T03:04:06.001Z"),
@@ -44,15 +51,27 @@ func samples() map[string]Event {
 		},
 		"connection-tls": {
 			V: Version, Type: TypeConnection, Time: at("2026-01-02T03:04:07Z"),
-			Verdict: Deny, Reason: "TLS handshake failed: remote error: tls: unknown certificate authority",
-			Hint: "the client may not trust the ebpfjail CA: use --no-mitm x.example.test, or point the variable its runtime reads (SSL_CERT_FILE, NODE_EXTRA_CA_CERTS, REQUESTS_CA_BUNDLE, ...) at the bundle",
+			Verdict: Deny, Reason: "tls handshake: client does not trust the CA: remote error: tls: unknown certificate authority",
+			Hint: "likely pinned or its own CA bundle; try --no-mitm x.example.test",
 			PID:  5, PPID: 1, UID: 1000, Comm: "node", Exe: "/usr/bin/node",
 			URL: "https://x.example.test:443", Scheme: "https", Host: "x.example.test", Port: 443, Dst: "198.18.0.11:443",
 		},
 		"dns": {
 			V: Version, Type: TypeDNS, Time: at("2026-01-02T03:04:05.601Z"),
 			Verdict: Allow, PID: 1234, UID: 1000, Comm: "curl", Scheme: "dns", DurationMS: 0.042,
-			Name: "api.example.test", QType: "A", Rcode: "NOERROR", Answer: "198.18.0.7",
+			Name: "c2VjcmV0.Example.test", QType: "A", Rcode: "NOERROR", Answer: "198.18.0.7", Server: "192.0.2.53:53",
+		},
+		"refused-udp": {
+			V: Version, Type: TypeRefused, Time: at("2026-01-02T03:04:05.9Z"),
+			Verdict: Deny, Reason: "UDP is refused except DNS (port 53)",
+			PID: 1234, PPID: 1200, UID: 1000, Comm: "python3", Exe: "/usr/bin/python3.13",
+			Op: "sendmsg", Family: "inet", SockType: "dgram", Proto: "udp", Dst: "192.0.2.9:9999", Count: 3,
+		},
+		"refused-raw": {
+			V: Version, Type: TypeRefused, Time: at("2026-01-02T03:04:06Z"),
+			Verdict: Deny, Reason: "only TCP and UDP sockets",
+			PID: 1234, PPID: 1200, Comm: "ping", Exe: "/usr/bin/ping",
+			Op: "socket", Family: "inet", SockType: "raw", Proto: "icmp",
 		},
 		"exec": {
 			V: Version, Type: TypeExec, Time: at("2026-01-02T03:04:05.5Z"),
@@ -85,7 +104,7 @@ func samples() map[string]Event {
 						Host: "api.example.test", Port: 443, Methods: map[string]int{"GET": 1, "POST": 1},
 						Allowed: 1, Denied: 1, BytesUp: 180, BytesDown: 1234,
 					}},
-					DNSNames: []string{"api.example.test"},
+					DNSNames: []string{"api.example.test"}, DNSServers: []string{"10.0.0.53:53"},
 				},
 			}},
 		},
@@ -192,7 +211,7 @@ func TestSchemaDocumentsEveryField(t *testing.T) {
 			}
 		}
 	}
-	for _, typ := range []string{TypeRequest, TypeConnection, TypeDNS, TypeExec, TypeSummary} {
+	for _, typ := range []string{TypeRequest, TypeConnection, TypeDNS, TypeExec, TypeRefused, TypeSummary} {
 		documented[typ] = true // the table of types has a row per type
 	}
 	for name := range documented {
@@ -203,7 +222,7 @@ func TestSchemaDocumentsEveryField(t *testing.T) {
 }
 
 func isType(s string) bool {
-	return s == TypeRequest || s == TypeConnection || s == TypeDNS || s == TypeExec || s == TypeSummary
+	return s == TypeRequest || s == TypeConnection || s == TypeDNS || s == TypeExec || s == TypeRefused || s == TypeSummary
 }
 
 // TestSchemaSectionsAndExamples checks that each type has its section and
@@ -214,7 +233,7 @@ func TestSchemaSectionsAndExamples(t *testing.T) {
 	if !strings.HasPrefix(doc, "# ebpfjail event schema, version 1\n") || Version != 1 {
 		t.Errorf("SCHEMA.md's title must name version %d", Version)
 	}
-	for _, typ := range []string{TypeRequest, TypeConnection, TypeDNS, TypeExec, TypeSummary} {
+	for _, typ := range []string{TypeRequest, TypeConnection, TypeDNS, TypeExec, TypeRefused, TypeSummary} {
 		if !strings.Contains(doc, "\n## `"+typ+"`\n") {
 			t.Errorf("SCHEMA.md has no section \"## `%s`\"", typ)
 		}

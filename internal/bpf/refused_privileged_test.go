@@ -1,0 +1,107 @@
+//go:build linux
+
+package bpf
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cilium/ebpf/ringbuf"
+)
+
+// collectRefused closes w after the jail's program ran and returns every
+// event, one line each.
+func collectRefused(t *testing.T, w *RefusedWatcher) []Refused {
+	t.Helper()
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var out []Refused
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		r, err := w.Next()
+		if errors.Is(err, ringbuf.ErrClosed) {
+			return out
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, r)
+	}
+	t.Fatal("refused events never ended")
+	return nil
+}
+
+func refusedLine(r Refused) string {
+	return fmt.Sprintf("%s %s %s %s %s n=%d pid>0=%v comm=%s (%s)", r.Op, r.Family, r.SockType, r.Proto, r.Dst, r.Count, r.PID > 0, r.Comm, r.Reason)
+}
+
+// What the kernel refuses is reported with the process, the socket and the
+// destination, while the attempt still fails; a burst of the same attempt
+// is one event plus one counted event.
+func TestPrivilegedRefusedAttemptsAreReported(t *testing.T) {
+	k := newKernelJail(t)
+	w, err := k.objs.WatchRefused()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := k.python(t, `
+import socket, errno
+def try_(what, f):
+    try:
+        f(); print(what, "ALLOWED")
+    except OSError as e:
+        print(what, errno.errorcode.get(e.errno, e.errno))
+try_("udp-connect", lambda: socket.socket(socket.AF_INET, socket.SOCK_DGRAM).connect(("198.51.100.77", 443)))
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for i in range(50):
+    try_("udp-sendto", lambda: s.sendto(b"x", ("198.51.100.77", 9999)))
+try_("udp6-sendto", lambda: socket.socket(socket.AF_INET6, socket.SOCK_DGRAM).sendto(b"x", ("2001:db8:eb::77", 5353)))
+try_("raw", lambda: socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP))
+`)
+	if err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if strings.Contains(out, "ALLOWED") {
+		t.Fatalf("an attempt got through: %s", out)
+	}
+	// Unprivileged, the kernel refuses a raw socket before the cgroup hook
+	// (no CAP_NET_RAW): the BPF LSM observer, where it runs, reports it.
+	out, err = k.run(t, "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/python3", "-c", `
+import socket
+try:
+    socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6); print("raw6 ALLOWED")
+except OSError as e:
+    print("raw6", e.errno)`)
+	if err != nil || strings.Contains(out, "ALLOWED") {
+		t.Fatalf("unprivileged raw socket: %v: %s", err, out)
+	}
+	var lines []string
+	for _, r := range collectRefused(t, w) {
+		lines = append(lines, refusedLine(r))
+	}
+	got := strings.Join(lines, "\n")
+	want := []string{
+		"connect inet dgram udp 198.51.100.77:443 n=1 pid>0=true comm=python3 (UDP is refused except DNS (port 53))",
+		"sendmsg inet dgram udp 198.51.100.77:9999 n=1 pid>0=true comm=python3",
+		"sendmsg inet dgram udp 198.51.100.77:9999 n=49 pid>0=true comm=python3",
+		"sendmsg inet6 dgram udp [2001:db8:eb::77]:5353 n=1 pid>0=true",
+		"socket inet raw icmp  n=1 pid>0=true comm=python3 (only TCP and UDP sockets)",
+	}
+	if k.links.UnixGuard() == nil {
+		want = append(want, "socket inet6 raw icmpv6  n=1 pid>0=true comm=python3")
+	} else {
+		t.Logf("no BPF LSM (%v): an unprivileged raw socket is not reported", k.links.UnixGuard())
+	}
+	for _, want := range want {
+		if !strings.Contains(got, want) {
+			t.Errorf("missing %q\ngot:\n%s", want, got)
+		}
+	}
+	if len(lines) != len(want) {
+		t.Errorf("got %d events, want %d:\n%s", len(lines), len(want), got)
+	}
+}
