@@ -587,7 +587,7 @@ int jail_sockops(struct bpf_sock_ops *skops)
 
 /* ---------------- socket creation policy ---------------- */
 
-/* Set by internal/bpf while lsm/socket_create is attached. */
+/* Set by internal/bpf while tp_btf/sys_exit reports refused sockets. */
 volatile __u32 socket_observed = 0;
 
 SEC("cgroup/sock_create")
@@ -600,9 +600,9 @@ int jail_sock_create(struct bpf_sock *sk)
 	if (sk->type == SOCK_DGRAM && sk->protocol == IPPROTO_UDP)
 		return 1;
 	stat_inc(STAT_SOCK_DENIED);
-	/* lsm/socket_create reports it, when it runs: it also sees the sockets
-	 * the kernel refuses before this hook (raw without CAP_NET_RAW, ICMP
-	 * outside ping_group_range). */
+	/* tp_btf/sys_exit reports it, when it runs: it also sees the sockets
+	 * refused before this hook (raw without CAP_NET_RAW, ICMP outside
+	 * ping_group_range, the families the seccomp filter refuses). */
 	e = socket_observed ? NULL : refused_begin(REFUSED_SOCKET, REFUSED_SOCK, sk->family, sk->type, sk->protocol);
 	if (e)
 		refused_submit(e);
@@ -1022,34 +1022,52 @@ int jail_unix_may_send(__u64 *ctx)
 			  BPF_CORE_READ((struct socket *)ctx[0], type));
 }
 
-/* ---------------- socket observer (BPF LSM) ---------------- */
-
-#define SOCK_TYPE_MASK 0xf
+/* ---------------- socket() observer ---------------- */
 
 /*
- * security_socket_create(int family, int type, int protocol, int kern),
- * before the family creates the socket: it sees the inet sockets the jail
- * will not get, whoever refuses them (the capability check for raw
- * sockets, ping_group_range for ICMP, or jail_sock_create), and reports
- * them. It decides nothing: it returns what the LSMs before it did. The
- * families the seccomp filter refuses never get this far.
+ * socket() calls of the jail that fail with EPERM, EACCES or EAFNOSUPPORT,
+ * whoever refused them: jail_sock_create, the kernel's own checks that run
+ * before it (CAP_NET_RAW for raw sockets, ping_group_range for ICMP), or
+ * the seccomp filter (every family but unix, inet, inet6 and netlink). It
+ * decides nothing. A syscall exit tracepoint puts every syscall of the host
+ * on the slow path while it is attached, so internal/bpf attaches it only
+ * when asked (--audit); jail_sock_create reports what it refuses otherwise.
+ *
+ * The syscall's number and arguments are read from its saved registers:
+ * x86-64 only (on other architectures the program returns at once).
  */
-SEC("lsm/socket_create")
-int jail_socket_create(__u64 *ctx)
-{
-	int family = (int)ctx[0], type = (int)ctx[1] & SOCK_TYPE_MASK, protocol = (int)ctx[2];
-	int kern = (int)ctx[3], ret = (int)ctx[4];
-	struct refused_event *e;
+volatile const __u32 nr_socket = 0; /* socket(2)'s number; 0: not known */
 
-	if (ret || kern || (family != AF_INET && family != AF_INET6))
-		return ret;
-	if (type == SOCK_STREAM && (protocol == 0 || protocol == IPPROTO_TCP))
+#define EACCES 13
+#define EAFNOSUPPORT 97
+
+struct pt_regs___x86 {
+	unsigned long di;
+	unsigned long si;
+	unsigned long dx;
+	unsigned long orig_ax;
+} __attribute__((preserve_access_index));
+
+SEC("tp_btf/sys_exit")
+int jail_sys_exit(__u64 *ctx)
+{
+	struct pt_regs___x86 *regs = (struct pt_regs___x86 *)ctx[0];
+	long ret = (long)ctx[1];
+	struct refused_event *e;
+	__u16 why = REFUSED_SOCK;
+
+	if (ret != -EPERM && ret != -EACCES && ret != -EAFNOSUPPORT)
 		return 0;
-	if (type == SOCK_DGRAM && (protocol == 0 || protocol == IPPROTO_UDP))
+	if (!nr_socket || !bpf_core_field_exists(regs->orig_ax))
+		return 0;
+	if (BPF_CORE_READ(regs, orig_ax) != nr_socket)
 		return 0;
 	if (bpf_current_task_under_cgroup(&jail_cgroup, 0) != 1)
 		return 0;
-	e = refused_begin(REFUSED_SOCKET, REFUSED_SOCK, family, type, protocol);
+	if (ret == -EAFNOSUPPORT)
+		why = REFUSED_FAMILY;
+	e = refused_begin(REFUSED_SOCKET, why, BPF_CORE_READ(regs, di), BPF_CORE_READ(regs, si) & 0xf,
+			  BPF_CORE_READ(regs, dx));
 	if (e)
 		refused_submit(e);
 	return 0;

@@ -106,6 +106,7 @@ enum refused_why {
 	REFUSED_SOCK,       /* a socket other than TCP or UDP (sock_create) */
 	REFUSED_UNIX_ADDR,  /* a unix address in unix_deny (connect_unix, sendmsg_unix) */
 	REFUSED_UNIX_PEER,  /* a unix peer the unix guard refused (BPF LSM) */
+	REFUSED_FAMILY,     /* a socket family the seccomp filter refuses */
 };
 
 /* One attempt the kernel refused in the jail, sent through the refused ring

@@ -25,10 +25,10 @@ import (
 
 // guardPrograms are the guard's programs, left out of the load when
 // probeUnixGuard fails.
-var guardPrograms = []string{jailProgJailUnixStreamConnect, jailProgJailUnixMaySend, jailProgJailSocketCreate}
+var guardPrograms = []string{jailProgJailUnixStreamConnect, jailProgJailUnixMaySend}
 
 // guardNames name the guard's programs in errors.
-var guardNames = []string{"lsm_unix_stream_connect", "lsm_unix_may_send", "lsm_socket_create"}
+var guardNames = []string{"lsm_unix_stream_connect", "lsm_unix_may_send"}
 
 // probeUnixGuard loads a minimal LSM program on unix_may_send: a kernel
 // without CONFIG_BPF_LSM has no such hook to attach to, and one that cannot
@@ -70,7 +70,7 @@ func (o *Objects) attachGuard() ([]link.Link, error) {
 		}
 	}
 	p := &o.objs.jailPrograms
-	for i, prog := range []*ebpf.Program{p.JailUnixStreamConnect, p.JailUnixMaySend, p.JailSocketCreate} {
+	for i, prog := range []*ebpf.Program{p.JailUnixStreamConnect, p.JailUnixMaySend} {
 		l, err := link.AttachLSM(link.LSMOptions{Program: prog})
 		if err != nil {
 			closeAll()
@@ -81,12 +81,6 @@ func (o *Objects) attachGuard() ([]link.Link, error) {
 	if err := o.guardRuns(); err != nil {
 		closeAll()
 		return nil, fmt.Errorf("%w: %w", ebpf.ErrNotSupported, err)
-	}
-	// The socket observer reports refused sockets from now on; the cgroup
-	// hook stops reporting them (once is enough).
-	if err := o.objs.SocketObserved.Set(uint32(1)); err != nil {
-		closeAll()
-		return nil, fmt.Errorf("socket observer: %w", err)
 	}
 	return links, nil
 }

@@ -135,8 +135,8 @@ const (
 	jailProgJailSendmsgUnix       = "jail_sendmsg_unix"
 	jailProgJailSockCreate        = "jail_sock_create"
 	jailProgJailSockRelease       = "jail_sock_release"
-	jailProgJailSocketCreate      = "jail_socket_create"
 	jailProgJailSockops           = "jail_sockops"
+	jailProgJailSysExit           = "jail_sys_exit"
 	jailProgJailUnixMaySend       = "jail_unix_may_send"
 	jailProgJailUnixStreamConnect = "jail_unix_stream_connect"
 	jailVarAbstractAllowOnly      = "abstract_allow_only"
@@ -148,6 +148,7 @@ const (
 	jailVarGuardProbeTgid         = "guard_probe_tgid"
 	jailVarListenPort4            = "listen_port4"
 	jailVarListenPort6            = "listen_port6"
+	jailVarNrSocket               = "nr_socket"
 	jailVarRefusedEventType       = "refused_event_type"
 	jailVarRefusedEvents          = "refused_events"
 	jailVarSocketObserved         = "socket_observed"
@@ -211,8 +212,8 @@ type jailProgramSpecs struct {
 	JailSendmsgUnix       *ebpf.ProgramSpec `ebpf:"jail_sendmsg_unix"`
 	JailSockCreate        *ebpf.ProgramSpec `ebpf:"jail_sock_create"`
 	JailSockRelease       *ebpf.ProgramSpec `ebpf:"jail_sock_release"`
-	JailSocketCreate      *ebpf.ProgramSpec `ebpf:"jail_socket_create"`
 	JailSockops           *ebpf.ProgramSpec `ebpf:"jail_sockops"`
+	JailSysExit           *ebpf.ProgramSpec `ebpf:"jail_sys_exit"`
 	JailUnixMaySend       *ebpf.ProgramSpec `ebpf:"jail_unix_may_send"`
 	JailUnixStreamConnect *ebpf.ProgramSpec `ebpf:"jail_unix_stream_connect"`
 }
@@ -247,6 +248,7 @@ type jailVariableSpecs struct {
 	GuardProbeTgid    *ebpf.VariableSpec `ebpf:"guard_probe_tgid"`
 	ListenPort4       *ebpf.VariableSpec `ebpf:"listen_port4"`
 	ListenPort6       *ebpf.VariableSpec `ebpf:"listen_port6"`
+	NrSocket          *ebpf.VariableSpec `ebpf:"nr_socket"`
 	RefusedEventType  *ebpf.VariableSpec `ebpf:"refused_event_type"`
 	RefusedEvents     *ebpf.VariableSpec `ebpf:"refused_events"`
 	SocketObserved    *ebpf.VariableSpec `ebpf:"socket_observed"`
@@ -314,6 +316,7 @@ type jailVariables struct {
 	GuardProbeTgid    *ebpf.Variable `ebpf:"guard_probe_tgid"`
 	ListenPort4       *ebpf.Variable `ebpf:"listen_port4"`
 	ListenPort6       *ebpf.Variable `ebpf:"listen_port6"`
+	NrSocket          *ebpf.Variable `ebpf:"nr_socket"`
 	RefusedEventType  *ebpf.Variable `ebpf:"refused_event_type"`
 	RefusedEvents     *ebpf.Variable `ebpf:"refused_events"`
 	SocketObserved    *ebpf.Variable `ebpf:"socket_observed"`
@@ -339,8 +342,8 @@ type jailPrograms struct {
 	JailSendmsgUnix       *ebpf.Program `ebpf:"jail_sendmsg_unix"`
 	JailSockCreate        *ebpf.Program `ebpf:"jail_sock_create"`
 	JailSockRelease       *ebpf.Program `ebpf:"jail_sock_release"`
-	JailSocketCreate      *ebpf.Program `ebpf:"jail_socket_create"`
 	JailSockops           *ebpf.Program `ebpf:"jail_sockops"`
+	JailSysExit           *ebpf.Program `ebpf:"jail_sys_exit"`
 	JailUnixMaySend       *ebpf.Program `ebpf:"jail_unix_may_send"`
 	JailUnixStreamConnect *ebpf.Program `ebpf:"jail_unix_stream_connect"`
 }
@@ -363,8 +366,8 @@ func (p *jailPrograms) Close() error {
 		p.JailSendmsgUnix,
 		p.JailSockCreate,
 		p.JailSockRelease,
-		p.JailSocketCreate,
 		p.JailSockops,
+		p.JailSysExit,
 		p.JailUnixMaySend,
 		p.JailUnixStreamConnect,
 	)

@@ -182,6 +182,9 @@ func (p *Prepared) Load(cfg Config) (*Objects, error) {
 			return nil, fmt.Errorf("set %s: %w", name, err)
 		}
 	}
+	if err := spec.Variables[jailVarNrSocket].Set(uint32(unix.SYS_SOCKET)); err != nil {
+		return nil, fmt.Errorf("set %s: %w", jailVarNrSocket, err)
+	}
 	o := &Objects{unixErr: p.unixErr}
 	if err := p.loadGroups(spec, &o.objs, &o.guardErr); err != nil {
 		o.objs.Close()
@@ -582,10 +585,6 @@ func (ls *Links) Close() error {
 	if o := ls.guard; o != nil {
 		o.cgMu.Lock()
 		o.guardOn--
-		if o.guardOn == 0 {
-			// The cgroup hook reports refused sockets again.
-			o.objs.SocketObserved.Set(uint32(0))
-		}
 		o.cgMu.Unlock()
 		ls.guard = nil
 	}

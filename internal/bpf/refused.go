@@ -14,6 +14,8 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/ringbuf"
 )
 
@@ -52,6 +54,8 @@ type RefusedWatcher struct {
 	rd   *ringbuf.Reader
 	rec  ringbuf.Record
 
+	sockets link.Link // the socket() observer, when asked for
+
 	closeOnce sync.Once
 	closing   chan struct{}
 
@@ -66,7 +70,14 @@ type RefusedWatcher struct {
 // WatchRefused starts reporting what the kernel refuses in the jail. Events
 // wait in a 64 KiB kernel buffer (about 330) until Next reads them; beyond
 // that they are counted and reported as one Refused with Op "dropped".
-func (o *Objects) WatchRefused() (*RefusedWatcher, error) {
+//
+// With sockets, every socket() of the jail that fails with EPERM, EACCES or
+// EAFNOSUPPORT is reported, also those refused before the jail's socket
+// hook (an unprivileged raw or ICMP socket) or by the seccomp filter (other
+// families), at a price: a syscall exit tracepoint puts every syscall of the
+// host on its slow path while the watcher runs. Without it, only the
+// sockets the hook itself refuses are reported. One watcher per Objects.
+func (o *Objects) WatchRefused(sockets bool) (*RefusedWatcher, error) {
 	rd, err := ringbuf.NewReader(o.objs.Refused)
 	if err != nil {
 		return nil, fmt.Errorf("open refused event buffer: %w", err)
@@ -77,11 +88,43 @@ func (o *Objects) WatchRefused() (*RefusedWatcher, error) {
 		lastSweep: time.Now(),
 	}
 	w.dropped, _ = o.statCount(statRefusedDropped)
+	if sockets {
+		if w.sockets, err = o.observeSockets(); err != nil {
+			rd.Close()
+			return nil, err
+		}
+	}
 	if err := o.objs.RefusedEvents.Set(uint32(1)); err != nil {
+		w.stopSockets()
 		rd.Close()
 		return nil, fmt.Errorf("refused events: switch on: %w", err)
 	}
 	return w, nil
+}
+
+// observeSockets attaches the socket() observer and silences the socket
+// hook's own reports (one report per refusal).
+func (o *Objects) observeSockets() (link.Link, error) {
+	l, err := link.AttachTracing(link.TracingOptions{Program: o.objs.JailSysExit, AttachType: ebpf.AttachTraceRawTp})
+	if err != nil {
+		return nil, fmt.Errorf("attach socket observer (tp_btf/sys_exit): %w", err)
+	}
+	if err := o.objs.SocketObserved.Set(uint32(1)); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("socket observer: %w", err)
+	}
+	return l, nil
+}
+
+// stopSockets detaches the socket() observer, if attached.
+func (w *RefusedWatcher) stopSockets() error {
+	if w.sockets == nil {
+		return nil
+	}
+	err := w.sockets.Close()
+	w.objs.objs.SocketObserved.Set(uint32(0))
+	w.sockets = nil
+	return err
 }
 
 // Next blocks until the next refused attempt or count. After Close it
@@ -134,6 +177,9 @@ func (w *RefusedWatcher) Close() error {
 	w.closeOnce.Do(func() {
 		if e := w.objs.objs.RefusedEvents.Set(uint32(0)); e != nil {
 			err = fmt.Errorf("refused events: switch off: %w", e)
+		}
+		if e := w.stopSockets(); e != nil {
+			err = errors.Join(err, fmt.Errorf("detach socket observer: %w", e))
 		}
 		close(w.closing)
 		if e := w.rd.Flush(); e != nil && !errors.Is(e, os.ErrClosed) {
@@ -232,7 +278,7 @@ func (w *RefusedWatcher) decode(raw []byte) (Refused, bool) {
 		return Refused{}, false
 	}
 	r := Refused{
-		Op: opName(e.Op), Reason: whyText(e.Why, e.Path[0] == 0 && e.PathLen > 0),
+		Op: opName(e.Op), Reason: whyText(e.Why, e.Family, e.Path[0] == 0 && e.PathLen > 0),
 		Family: familyName(e.Family), SockType: typeName(e.Type), Proto: protoName(e.Family, e.Proto),
 		Count: 1, PID: e.Pid, PPID: e.Ppid, UID: e.Uid, Comm: cChars(e.Comm[:]),
 	}
@@ -315,11 +361,14 @@ func opName(op uint16) string {
 }
 
 // whyText is the reason of enum refused_why.
-func whyText(why uint16, abstract bool) string {
+func whyText(why, family uint16, abstract bool) string {
 	switch why {
 	case 1:
 		return "UDP is refused except DNS (port 53)"
 	case 2:
+		if family != afInet && family != afInet6 {
+			return "socket refused"
+		}
 		return "only TCP and UDP sockets"
 	case 3:
 		if abstract {
@@ -328,6 +377,8 @@ func whyText(why uint16, abstract bool) string {
 		return "unix socket on the deny list"
 	case 4:
 		return "unix peer on the deny list"
+	case 5:
+		return "socket family not allowed in the jail"
 	}
 	return "refused"
 }

@@ -30,6 +30,9 @@ func (c *conn) requestEvent(req *rules.Request, v rules.Verdict) event.Event {
 	if v.Allow {
 		e.Verdict = event.Allow
 	}
+	// Under --audit, an allowed request may carry what the rule would have
+	// said.
+	e.DenyMessage = v.DenyMessage
 	return e
 }
 

@@ -88,10 +88,11 @@ func (p *Proxy) forwardRequest(c *conn, w http.ResponseWriter, r *http.Request, 
 		r.Body = body
 	}
 	fw := &forward{scheme: c.scheme, hostport: t.hostport(), dialIP: c.dialIP, tx: tx}
-	ctx = withForward(ctx, fw)
+	ctx = withUpstreamTrace(withForward(ctx, fw), fw)
 	ctx = context.WithValue(ctx, watchKey{}, watch)
 	finish := func() {
 		e.Status, e.BytesDown, e.DurationMS = cw.status, cw.n, sinceMS(start)
+		e.Upstream = fw.upstreamAddr()
 		if fw.err != "" {
 			e.Reason = "upstream error: " + fw.err
 		}

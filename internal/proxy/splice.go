@@ -63,6 +63,7 @@ func (p *Proxy) splice(c *conn, pc, raw net.Conn, t target, req *rules.Request) 
 		}
 		return
 	}
+	e.Upstream = up.RemoteAddr().String()
 	p.track(up, true)
 	defer p.track(up, false)
 	start := time.Now()

@@ -3,8 +3,12 @@ package proxy
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
+	"io"
 	"net"
+	"strings"
+	"syscall"
 
 	"golang.org/x/net/http2"
 
@@ -64,11 +68,14 @@ func (p *Proxy) serveTLS(c *conn, pc net.Conn, res sniff.Result) {
 	err := handshake(ctx, conn)
 	cancel()
 	if err != nil {
-		// Most often the client does not trust the ebpfjail CA.
 		e := tc.newEvent(event.TypeConnection)
 		e.Verdict, e.Reason = event.Deny, "TLS handshake failed: "+err.Error()
 		e.Scheme, e.Host, e.Port, e.URL = "https", name, tc.port, "https://"+hostname.JoinPort(name, tc.port)
 		e.Hint = "the client may not trust the ebpfjail CA: use --no-mitm " + name + ", or point the variable its runtime reads (SSL_CERT_FILE, NODE_EXTRA_CA_CERTS, REQUESTS_CA_BUNDLE, ...) at the bundle"
+		if why, ok := untrustedCA(err); ok {
+			e.Reason = untrustedCAReason + ": " + why
+			e.Hint = "likely pinned or its own CA bundle; try --no-mitm " + name
+		}
 		p.emit(e)
 		return
 	}
@@ -130,6 +137,29 @@ func handshake(ctx context.Context, conn *tls.Conn) error {
 	errc := make(chan error, 1)
 	go func() { errc <- conn.HandshakeContext(ctx) }()
 	return <-errc
+}
+
+// untrustedCAReason begins the reason of a handshake the client gave up
+// because it does not trust the CA (pkg/event's schema names the prefix).
+const untrustedCAReason = "tls handshake: client does not trust the CA"
+
+// untrustedCA reports whether a failed server handshake is the client
+// refusing ebpfjail's certificate: an unknown-CA, bad-certificate or
+// certificate-unknown alert, or a close right after the certificate (the
+// ClientHello was already read, so an EOF or reset comes after the
+// server's flight: what clients that pin keys, or check against a bundle
+// of their own, do without a word). why says which.
+func untrustedCA(err error) (why string, ok bool) {
+	msg := err.Error()
+	for _, alert := range []string{"unknown certificate authority", "bad certificate", "certificate unknown"} {
+		if strings.Contains(msg, "remote error: tls: "+alert) {
+			return msg, true
+		}
+	}
+	if errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) {
+		return "it closed the connection after the certificate (" + msg + ")", true
+	}
+	return "", false
 }
 
 // noMITM reports whether name matches a --no-mitm glob.

@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/netip"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/ebpfjail/ebpfjail/internal/hostname"
@@ -89,6 +91,27 @@ type forward struct {
 	tx *txBudget
 	// local is set when the name led to this host itself (checkLocal).
 	local error
+	// upstream is the address:port of the connection the request went
+	// out on (dialled or reused), for the request's event.
+	upstream atomic.Pointer[string]
+}
+
+// withUpstreamTrace has the transport tell fw which connection it used.
+func withUpstreamTrace(ctx context.Context, fw *forward) context.Context {
+	return httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) {
+		if i.Conn != nil {
+			a := i.Conn.RemoteAddr().String()
+			fw.upstream.Store(&a)
+		}
+	}})
+}
+
+// upstreamAddr is what withUpstreamTrace saw, "" if nothing.
+func (fw *forward) upstreamAddr() string {
+	if a := fw.upstream.Load(); a != nil {
+		return *a
+	}
+	return ""
 }
 
 type forwardKey struct{}

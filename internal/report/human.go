@@ -130,7 +130,11 @@ func (h *Human) request(e event.Event) (string, int) {
 		if e.Status != 0 && e.Status != http.StatusForbidden {
 			status = strconv.Itoa(e.Status) // 413 for max_tx_bytes says more than "denied"
 		}
-		return withReason(join("denied", target, status, procLabel(e)), e), 0
+		line := withReason(join("denied", target, status, procLabel(e)), e)
+		if e.DenyMessage != "" {
+			line += "; message: " + shorten(clean(e.DenyMessage), maxURL)
+		}
+		return line, 0
 	}
 	status := ""
 	if e.Status != 0 {

@@ -44,6 +44,8 @@ func TestHumanLevels(t *testing.T) {
 	evilComm := req(event.Deny, "GET", "https://x.test/\x1b[2J")
 	evilComm.Comm = "a\x1b]0;pwned\x07b"
 	anon := event.Event{Type: event.TypeRequest, Verdict: event.Deny, Reason: "no rule", Method: "GET", URL: "http://h/"}
+	withMessage := req(event.Deny, "PUT", "https://x.test/up")
+	withMessage.DenyMessage = "uploads go through the review bot"
 	udp := event.Event{Type: event.TypeRefused, Verdict: event.Deny, Reason: "UDP is refused except DNS (port 53)", PID: 9, Comm: "python3",
 		Op: "sendmsg", Family: "inet", SockType: "dgram", Proto: "udp", Dst: "192.0.2.9:9999"}
 	udpBurst := udp
@@ -85,6 +87,7 @@ func TestHumanLevels(t *testing.T) {
 		{"summary", summary, [3]string{"", "", "summary: exit status 1 after 1.5s, 3 processes"}},
 		{"escape sequences are defused", evilComm, all("denied GET https://x.test/?[2J (a?]0;pwned?b pid 123): rule")},
 		{"no process", anon, all("denied GET http://h/: no rule")},
+		{"deny message", withMessage, all("denied PUT https://x.test/up (curl pid 123): rule; message: uploads go through the review bot")},
 		{"refused udp send", udp, all("refused udp sendmsg 192.0.2.9:9999 (python3 pid 9): UDP is refused except DNS (port 53)")},
 		{"refused udp burst", udpBurst, all("refused udp sendmsg 192.0.2.9:9999 (python3 pid 9) 49 more times: UDP is refused except DNS (port 53)")},
 		{"glibc's udp connect", udpProbe, [3]string{"", "refused udp connect 198.18.0.7:443 (python3 pid 9): UDP is refused except DNS (port 53)",

@@ -57,6 +57,10 @@ type Config struct {
 	AllowUnix   []string                // sockets taken off the deny list; @NAME: abstract ones
 	DenyUnix    []string                // sockets denied on top of the default list
 	Timeout     time.Duration           // 0: none
+	// RefusedSockets reports every socket() the jail is refused, whoever
+	// refused it (a host-wide syscall tracepoint while the jail runs);
+	// without it, those the jail's socket hook refuses.
+	RefusedSockets bool
 
 	Warn  func(msg string) // a warning for the user; required
 	Stats io.Writer        // where the stats line goes on SIGUSR1; nil: nowhere

@@ -54,7 +54,7 @@ func startJail(c Config, log *slog.Logger, svc *services, paths jail.Paths) (*ru
 		r.teardown()
 		return nil, err
 	}
-	stopExec, stopRefused := watchExec(svc.objs, j.Cgroup, c.Event, log), watchRefused(svc.objs, c.Event, log)
+	stopExec, stopRefused := watchExec(svc.objs, j.Cgroup, c.Event, log), watchRefused(svc.objs, c.RefusedSockets, c.Event, log)
 	r.stopExec = func() { stopExec(); stopRefused() }
 	openAbstract := abstractAllowed(c.AllowUnix)
 	if err := allowAbstract(svc.objs, links, openAbstract); err != nil {

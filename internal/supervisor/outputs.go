@@ -147,7 +147,7 @@ func (a auditEngine) Evaluate(ctx context.Context, r *rules.Request) rules.Verdi
 	if v.Allow {
 		return rules.Verdict{Allow: true, Reason: "audit: the rule allows"}
 	}
-	return rules.Verdict{Allow: true, Reason: "audit: the rule would deny (" + v.Reason + ")"}
+	return rules.Verdict{Allow: true, Reason: "audit: the rule would deny (" + v.Reason + ")", DenyMessage: v.DenyMessage}
 }
 
 func (a auditEngine) Close() error {

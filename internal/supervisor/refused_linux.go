@@ -11,9 +11,15 @@ import (
 // watchRefused reports what the kernel refuses in the jail (UDP other than
 // DNS, raw and other sockets, unix side doors, inbound packets) as refused
 // events. The refusals do not depend on it: without the buffer the jail
-// refuses the same, silently.
-func watchRefused(objs *bpf.Objects, emit func(event.Event), log *slog.Logger) (stop func()) {
-	w, err := objs.WatchRefused()
+// refuses the same, silently. With sockets, every refused socket() is
+// reported, whoever refused it (at a cost to every syscall of the host
+// while the jail runs: see bpf.WatchRefused).
+func watchRefused(objs *bpf.Objects, sockets bool, emit func(event.Event), log *slog.Logger) (stop func()) {
+	w, err := objs.WatchRefused(sockets)
+	if err != nil && sockets {
+		log.Warn("refused sockets: only those the jail's hook refuses are reported", "err", err)
+		w, err = objs.WatchRefused(false)
+	}
 	if err != nil {
 		log.Warn("no refused events", "err", err)
 		return func() {}

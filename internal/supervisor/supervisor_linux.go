@@ -56,6 +56,8 @@ func Jail(o Options, userFlag string, log *slog.Logger) (int, error) {
 	}
 	defer removeTrust()
 	c.Rules, c.CA, c.Event, c.Done = engine, ca, out.Emit, out.Finish
+	// --audit is to miss nothing the command tried, at a cost to the host.
+	c.RefusedSockets = o.Records.Audit
 	c.Control = control.NewHub(c.Command, c.User.Name, c.User.UID, os.Getpid())
 	if o.Rule.Ask {
 		c.Rules = control.Ask(engine, c.Control, o.Rule.AskTimeout)
