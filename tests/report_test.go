@@ -282,3 +282,44 @@ func TestReportBadInputIsOneErrorAndAHint(t *testing.T) {
 		}
 	}
 }
+
+// TestPrivilegedAuditeeAttemptsAreUnderTheirProcess: every attempt of the
+// auditee is in the table under the process that made it: both HTTPS
+// hosts, the refused UDP send and raw socket, the DNS server it chose and
+// the name as asked under the script; the forked child's request under
+// the child, which is under the script.
+func TestPrivilegedAuditeeAttemptsAreUnderTheirProcess(t *testing.T) {
+	s := newSite(t)
+	a := runAuditee(t, s)
+	table := a.r.stderr[strings.Index(a.r.stderr, "ebpfjail audit:"):]
+	t.Logf("audit table:\n%s", table)
+	rows := parseAuditTree(table)
+	byPID := map[int]int{}
+	for i, row := range rows {
+		byPID[row.pid] = i
+	}
+	pi, ok1 := byPID[int(a.parent)]
+	ci, ok2 := byPID[int(a.child)]
+	if !ok1 || !ok2 || ci != pi+1 || rows[ci].depth != rows[pi].depth+1 {
+		t.Fatalf("want the script (pid %d) and right under it its child (pid %d); got %+v", a.parent, a.child, rows)
+	}
+	ip := s.h.IPv4.String()
+	under := func(row auditRow, want string) {
+		for _, d := range row.details {
+			if strings.Contains(d, want) {
+				return
+			}
+		}
+		t.Errorf("%s pid %d: no line with %q; its lines: %q", row.comm, row.pid, want, row.details)
+	}
+	for _, want := range []string{"allowed.test:443 ", "denied.test:443 ", "udp sendmsg " + ip + ":9999",
+		"socket inet raw icmp", "c2VjcmV0.Exfil.test", "dns servers: ", ip + ":53"} {
+		under(rows[pi], want)
+	}
+	under(rows[ci], "allowed.test:80 ")
+	for _, d := range rows[pi].details {
+		if strings.HasPrefix(d, "allowed.test:80 ") {
+			t.Errorf("the child's request is listed under the script too: %q", rows[pi].details)
+		}
+	}
+}
