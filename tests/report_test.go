@@ -229,7 +229,7 @@ func checkReportDOM(t *testing.T, dom string, childPID uint32) {
 		"the child's host":                           `data-pid="` + child + `"[\s\S]*?<td class="host">allowed.test:80</td>`,
 		"curl's host":                                `<span class="comm">curl</span>[\s\S]*?<td class="host">allowed.test:443</td>`,
 		"the parent's DNS name":                      `<span class="name">parent-lookup.allowed.test</span>`,
-		"the refused UDP send":                       `<span class="what">198.51.100.9:9999</span>`,
+		"the refused UDP send":                       `<span class="what">udp sendmsg 198.51.100.9:9999</span> <span class="count">×2</span>`,
 		"the hostile name, as text":                  `&lt;script&gt;document.documentElement`,
 		"the filter's status, written by the script": `<span id="status">\d+ of \d+ processes shown`,
 	} {
