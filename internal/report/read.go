@@ -153,6 +153,12 @@ func timeline(events []event.Event, start time.Time) []Mark {
 			m.Label = "exec " + strings.Join(argvHead(e.Argv), " ")
 		case event.TypeRequest:
 			m.Label = e.Method + " " + e.URL
+			if e.Upstream != "" {
+				m.Label += " → " + e.Upstream
+			}
+			if e.DenyMessage != "" {
+				m.Label += ": " + e.DenyMessage
+			}
 		case event.TypeDNS:
 			m.Label = "dns " + e.QType + " " + e.Name
 			if e.Server != "" {
