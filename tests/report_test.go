@@ -224,7 +224,7 @@ func checkReportDOM(t *testing.T, dom string, childPID uint32) {
 	child := strconv.FormatUint(uint64(childPID), 10)
 	for what, re := range map[string]string{
 		"the child's lane, drawn by the script":      `<g class="lane" data-pid="` + child + `"><line[^>]*></line><text[^>]*>\s*python3 ` + child + `</text>`,
-		"the child's request on the timeline":        `<title>[^<]*request allow\s+GET http://allowed.test/child</title>`,
+		"the child's request on the timeline":        `<title>[^<]*request allow\s+GET http://allowed.test/child( → [^<]*)?</title>`,
 		"the child in the tree, under its parent":    `<div class="proc" data-pid="` + child + `" style="--depth: 2">`,
 		"the child's host":                           `data-pid="` + child + `"[\s\S]*?<td class="host">allowed.test:80</td>`,
 		"curl's host":                                `<span class="comm">curl</span>[\s\S]*?<td class="host">allowed.test:443</td>`,
