@@ -5,11 +5,18 @@ package bpf
 import (
 	"errors"
 	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/cilium/ebpf/ringbuf"
+
+	"github.com/ebpfjail/ebpfjail/internal/testutil"
 )
 
 // collectRefused closes w after the jail's program ran and returns every
@@ -101,4 +108,94 @@ except OSError as e:
 	if len(lines) != len(want) {
 		t.Errorf("got %d events, want %d:\n%s", len(lines), len(want), got)
 	}
+}
+
+// A unix address on the deny list is reported by path; packets from
+// another host are counted per source, not reported one by one.
+func TestPrivilegedRefusedUnixAndInboundAreReported(t *testing.T) {
+	k := newKernelJail(t)
+	h := testutil.NewHost(t)
+	if len(k.links.Missing()) > 0 {
+		t.Skipf("no cgroup unix hooks: %v", k.links.Missing())
+	}
+	denied := filepath.Join(t.TempDir(), "denied.sock")
+	if err := k.objs.DenyUnix([]string{denied}); err != nil {
+		t.Fatal(err)
+	}
+	w, err := k.objs.WatchRefused(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := freeUDPPort(t)
+	ready := filepath.Join(t.TempDir(), "ready")
+	done := make(chan string, 1)
+	go func() {
+		out, err := k.python(t, `
+import socket, sys, time
+try:
+    socket.socket(socket.AF_UNIX, socket.SOCK_STREAM).connect(sys.argv[1]); print("unix ALLOWED")
+except OSError as e:
+    print("unix", e.errno)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("0.0.0.0", int(sys.argv[2])))
+s.settimeout(0.2)
+open(sys.argv[3], "w").close()
+end = time.time() + 2
+while time.time() < end:
+    try:
+        print("received", s.recv(100)); break
+    except socket.timeout:
+        pass
+`, denied, strconv.Itoa(port), ready)
+		done <- fmt.Sprintf("%s %v", out, err)
+	}()
+	waitFile(t, ready)
+	c, err := h.Dial("udp", netip.AddrPortFrom(h.HostIPv4, uint16(port)).String(), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		c.Write([]byte("knock"))
+	}
+	c.Close()
+	out := <-done
+	if strings.Contains(out, "ALLOWED") || strings.Contains(out, "received") {
+		t.Fatalf("got through: %s", out)
+	}
+	var unixSeen bool
+	packets := 0
+	var all []string
+	for _, r := range collectRefused(t, w) {
+		all = append(all, refusedLine(r))
+		switch {
+		case r.Op == "connect" && r.Family == "unix" && r.SockType == "stream" && r.Dst == denied && r.PID > 0:
+			unixSeen = true
+		case r.Op == "inbound" && r.Family == "inet" && r.Proto == "udp" && r.Dst == h.IPv4.String():
+			packets += r.Count
+		}
+	}
+	if !unixSeen || packets != 5 {
+		t.Errorf("unix connect reported %v, inbound packets counted %d (want 5); events:\n%s", unixSeen, packets, strings.Join(all, "\n"))
+	}
+}
+
+func freeUDPPort(t *testing.T) int {
+	t.Helper()
+	pc, err := net.ListenPacket("udp4", "0.0.0.0:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	return pc.LocalAddr().(*net.UDPAddr).Port
+}
+
+func waitFile(t *testing.T, path string) {
+	t.Helper()
+	for range 200 {
+		if _, err := os.Stat(path); err == nil {
+			return
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	t.Fatalf("%s never appeared", path)
 }

@@ -22,11 +22,14 @@ func TestTallyCountsWhatTheHumanLogTellsByDefault(t *testing.T) {
 		{Type: event.TypeDNS, Verdict: event.Deny, Name: "x.test"},                                                       // denied name
 		{Type: event.TypeDNS, Verdict: event.Allow, Rcode: "SERVFAIL"},                                                   // failed
 		{Type: event.TypeExec, Argv: []string{"curl"}},                                                                   // not a problem
+		{Type: event.TypeRefused, Verdict: event.Deny, Op: "sendmsg", Family: "inet", Proto: "udp", Count: 3},            // 3 refused
+		{Type: event.TypeRefused, Verdict: event.Deny, Op: "socket", Family: "inet", SockType: "raw"},                    // 1 refused
+		{Type: event.TypeRefused, Verdict: event.Deny, Op: "connect", Family: "inet", Proto: "udp"},                      // glibc's probe: -v
 	}
 	for _, e := range evs {
 		tl.Emit(e)
 	}
-	want := TallyCounts{Requests: 2, Names: 1, Connections: 1, Handshakes: 1, Failed: 2}
+	want := TallyCounts{Requests: 2, Names: 1, Connections: 1, Handshakes: 1, Failed: 2, Kernel: 4}
 	if got := tl.Counts(); got != want {
 		t.Fatalf("counts = %+v, want %+v", got, want)
 	}
@@ -44,6 +47,7 @@ func TestTallyLine(t *testing.T) {
 		{TallyCounts{Requests: 3, Connections: 1}, "ebpfjail: 3 requests denied, 1 connection refused (WHERE)\n"},
 		{TallyCounts{Names: 2, Connections: 2, Failed: 1}, "ebpfjail: 2 DNS names denied, 2 connections refused, 1 request failed upstream (WHERE)\n"},
 		{TallyCounts{Handshakes: 1}, "ebpfjail: 1 TLS handshake failed (WHERE)\n"},
+		{TallyCounts{Kernel: 2}, "ebpfjail: 2 attempts refused by the kernel (WHERE)\n"},
 	} {
 		if got := tc.c.Line("WHERE"); got != tc.want {
 			t.Errorf("%+v: Line = %q, want %q", tc.c, got, tc.want)

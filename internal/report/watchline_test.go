@@ -12,6 +12,8 @@ func TestWatchLineShowsEveryEventAndColoursTheVerdict(t *testing.T) {
 	allowed := event.Event{Type: event.TypeRequest, Verdict: event.Allow, Reason: "rule", Method: "GET", URL: "https://x.test/", Status: 200, PID: 7, Comm: "curl"}
 	exec := event.Event{Type: event.TypeExec, PID: 7, PPID: 1, Comm: "curl", Exe: "/usr/bin/curl", Argv: []string{"curl", "-s", "https://x.test/"}}
 	dns := event.Event{Type: event.TypeDNS, Verdict: event.Allow, Name: "x.test", QType: "A", Answer: "198.18.0.7", PID: 7, Comm: "curl"}
+	unixDoor := event.Event{Type: event.TypeRefused, Verdict: event.Deny, Reason: "unix socket on the deny list", PID: 7, Comm: "docker",
+		Op: "connect", Family: "unix", SockType: "stream", Dst: "/run/docker.sock"}
 	for _, c := range []struct {
 		e           event.Event
 		plain, tint string
@@ -20,6 +22,8 @@ func TestWatchLineShowsEveryEventAndColoursTheVerdict(t *testing.T) {
 		{allowed, "allowed GET https://x.test/ 200 (curl pid 7)", "\x1b[32mallowed\x1b[0m GET"},
 		{exec, "exec /usr/bin/curl -s https://x.test/ (curl pid 7, parent 1)", "exec /usr/bin/curl"},
 		{dns, "dns A x.test 198.18.0.7 (curl pid 7)", "\x1b[32mdns\x1b[0m A"},
+		// Shown in watch even where the terminal log waits for -v.
+		{unixDoor, "refused unix stream connect /run/docker.sock (docker pid 7): unix socket on the deny list", "\x1b[31mrefused\x1b[0m unix"},
 	} {
 		if got := WatchLine(c.e, false); got != c.plain {
 			t.Errorf("WatchLine(%s) = %q, want %q", c.e.Type, got, c.plain)
