@@ -49,6 +49,19 @@ fuzz: ## run each fuzz target for FUZZTIME (default 60s); a crash is left in the
 	$(GO) test -run '^$$' -fuzz '^FuzzJSRequestObject$$' -fuzztime $(FUZZTIME) ./internal/rules
 	$(GO) test -run '^$$' -fuzz '^FuzzSwap$$' -fuzztime $(FUZZTIME) ./internal/secrets
 	$(GO) test -run '^$$' -fuzz '^FuzzRequestObject$$' -fuzztime $(FUZZTIME) ./internal/proxy
+	$(GO) test -run '^$$' -fuzz '^FuzzReadSessionAndWriteHTML$$' -fuzztime $(FUZZTIME) ./internal/report
+
+# The README's picture of `ebpfjail report`: the sample session rendered
+# and photographed by headless Chromium (Debian's chromium; as root it
+# needs --no-sandbox).
+.PHONY: report-screenshot
+report-screenshot: build ## render tests/testdata/report-sample.jsonl and photograph it into docs/report.png (needs chromium)
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	./$(BIN) report tests/testdata/report-sample.jsonl -o "$$tmp/report.html" && \
+	timeout 120 chromium --headless --no-sandbox --disable-gpu --no-first-run --disable-extensions \
+		--disable-background-networking --user-data-dir="$$tmp/profile" --hide-scrollbars \
+		--window-size=1200,1500 --screenshot="$(CURDIR)/docs/report.png" "file://$$tmp/report.html" && \
+	echo "wrote docs/report.png"
 
 test-unit: ## tests that need no root
 	$(GO) test -count=1 -short ./...

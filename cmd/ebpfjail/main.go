@@ -77,6 +77,7 @@ type options struct {
 	targets     []string      // check --attack --target
 	control     *control.Args // watch, ps
 	replay      *replayArgs   // replay, rule-from
+	report      *reportArgs   // report EVENTS -o FILE
 	command     []string
 }
 
@@ -98,7 +99,7 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	fs.BoolVar(&o.testSet, "test", false, "evaluate the rule once for the [METHOD] URL that follow; print ALLOW or DENY (exit 0 or 1); no jail, no root")
 	fs.StringVar(&o.requestLog, "request-log", "", "append one line per request decision to `FILE` (httpjail's format)")
 	fs.StringVar(&o.logJSON, "log-json", "", "write every event as one JSON object per line to `FILE` (- for stdout)")
-	fs.BoolVar(&o.audit, "audit", false, "allow everything, record everything, print a table per process at exit (a rule is still asked, for the record)")
+	fs.BoolVar(&o.audit, "audit", false, "allow everything, record everything, print the process tree and what each process did at exit (a rule is still asked, for the record)")
 	fs.BoolVar(&o.server, "server", false, "run only an explicit proxy (no jail, no root) until interrupted: HTTP and CONNECT on --listen, CONNECT and direct TLS on --listen-https, as httpjail")
 	fs.StringVar(&o.listen, "listen", "", "with --server: serve HTTP and CONNECT on `ADDR` (ip:port, :port, port or ip; default HTTPJAIL_HTTP_BIND, else 127.0.0.1:8080)")
 	fs.StringVar(&o.listenTLS, "listen-https", "", "with --server: serve CONNECT and direct TLS (for its server name, port 443) on `ADDR` (default HTTPJAIL_HTTPS_BIND, else 127.0.0.1:8443)")
@@ -195,6 +196,9 @@ func parseArgs(args []string) (*options, error) {
 		}
 		o.testArgs = rest
 		return o, checkRules(o)
+	}
+	if fs.ArgsLenAtDash() == -1 && len(rest) > 0 && rest[0] == "report" {
+		return o, parseReport(o, rest[1:])
 	}
 	if fs.ArgsLenAtDash() == -1 && len(rest) > 0 && rest[0] == "check" {
 		o.check = true
@@ -496,6 +500,8 @@ func mainStatus(args []string) int {
 	var status int
 	start := time.Now()
 	switch {
+	case o.report != nil:
+		status, err = runReport(os.Stdout, o.report)
 	case o.check && o.attack:
 		status, err = runAttack(os.Stdout, o, log)
 	case o.check:

@@ -1,6 +1,8 @@
 // Package report turns the jail's events (pkg/event) into what the user
 // reads: the --request-log file, the --log-json stream, the human log on
-// stderr, and the --audit summary.
+// stderr, the --audit summary (a process tree, [Audit]), and the HTML page
+// of a recorded session (`ebpfjail report`: [ReadSession], [WriteHTML],
+// with its template, style and script under page/).
 //
 // Every consumer is a [Sink]: it has one method, Emit, that never fails and
 // never blocks on anything but its writer, so the proxy and the DNS shim can
@@ -19,7 +21,9 @@
 //     whitespace and control bytes so a URL cannot forge a line; the human
 //     log and the audit table replace control characters so a comm cannot
 //     send escape sequences to the user's terminal. JSON escapes them by
-//     itself.
+//     itself. The HTML page is made by html/template, which escapes each
+//     string for where it goes, and its Content-Security-Policy lets no
+//     script run but its own and nothing be fetched.
 //   - A write error is kept (Err) rather than returned, because a full disk
 //     must not stop the jail from deciding requests; ebpfjail reports it at
 //     exit.

@@ -263,8 +263,12 @@ func summaryLine(e event.Event) string {
 		return "summary"
 	}
 	s := e.Summary
+	n := len(s.Tree) // processes; an older summary has only executables
+	if n == 0 {
+		n = len(s.Processes)
+	}
 	return "summary: exit status " + strconv.Itoa(s.ExitStatus) + " after " + humanMS(s.DurationMS) +
-		", " + plural(len(s.Processes), "process", "processes")
+		", " + plural(n, "process", "processes")
 }
 
 // url shortens a URL for a line, below -vv.

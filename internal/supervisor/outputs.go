@@ -16,7 +16,7 @@ import (
 type Records struct {
 	RequestLog string // a file to append httpjail's request log lines to
 	JSON       string // a file to append JSON events to; "-" is Stdout
-	Audit      bool   // a table per process at Finish
+	Audit      bool   // the process tree at Finish
 	Verbose    int    // the human log's detail: 0 denials, 1 every request
 	// Quiet is for a terminal the command shares (QuietTerminal): the
 	// human log only counts what it would tell, and Finish says the

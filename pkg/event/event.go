@@ -84,9 +84,12 @@ type Summary struct {
 	ExitStatus int       `json:"exit_status"`
 	DurationMS float64   `json:"duration_ms"`
 	Processes  []Process `json:"processes"`
-	// Dropped counts the distinct entries (processes, pids, hosts, names,
-	// blocked attempts) left out because the aggregate was full.
+	// Dropped counts the distinct entries (processes, hosts, names,
+	// refused attempts) left out because the aggregate was full.
 	Dropped int `json:"dropped,omitempty"`
+	// Tree is the same run per process (pid), parents before their
+	// children: what each process did, who started it.
+	Tree []Node `json:"tree,omitempty"`
 }
 
 // Process groups what one executable (comm and exe) did.
@@ -108,4 +111,35 @@ type Host struct {
 	Denied    int            `json:"denied"`
 	BytesUp   int64          `json:"bytes_up"`
 	BytesDown int64          `json:"bytes_down"`
+}
+
+// Node is one process (one pid) of the tree: what it ran and what it did.
+type Node struct {
+	PID      uint32   `json:"pid"`
+	PPID     uint32   `json:"ppid,omitempty"`
+	Depth    int      `json:"depth"` // 0 for a process whose parent is not in the tree
+	Comm     string   `json:"comm,omitempty"`
+	Exe      string   `json:"exe,omitempty"`
+	Argv     []string `json:"argv,omitempty"` // the head of its last execve's arguments
+	Hosts    []Host   `json:"hosts,omitempty"`
+	DNSNames []string `json:"dns_names,omitempty"`
+	// DNSServers are the addresses it sent its DNS queries to.
+	DNSServers []string  `json:"dns_servers,omitempty"`
+	Refused    []Refusal `json:"refused,omitempty"`
+}
+
+// Kinds of refusal.
+const (
+	RefusedConnection = "connection" // ebpfjail refused a connection that carried no request
+	RefusedTLS        = "tls"        // the client refused ebpfjail's certificate
+	RefusedKernel     = "kernel"     // the kernel refused a socket, send or connect
+)
+
+// Refusal is one kind of attempt of one process that did not get through.
+type Refusal struct {
+	Kind   string `json:"kind"`
+	What   string `json:"what"` // the attempt: "tcp://ssh.example.test:22", "udp 198.51.100.7:9"
+	Reason string `json:"reason,omitempty"`
+	Hint   string `json:"hint,omitempty"`
+	Count  int    `json:"count"`
 }

@@ -85,20 +85,42 @@ func samples() map[string]Event {
 			Method: "POST", URL: "https://paste.example.test/api", Scheme: "https", Host: "paste.example.test", Port: 443,
 			Dst: "198.18.0.12:443", Secret: "ANTHROPIC_API_KEY", Where: "header:x-api-key",
 		},
-		"summary": {
-			V: Version, Type: TypeSummary, Time: at("2026-01-02T03:04:09.123Z"),
-			Summary: &Summary{ExitStatus: 0, DurationMS: 3500.25, Processes: []Process{
-				{
-					Comm: "curl", Exe: "/usr/bin/curl", PIDs: []uint32{1234},
-					Hosts: []Host{{
-						Host: "api.example.test", Port: 443, Methods: map[string]int{"GET": 1, "POST": 1},
-						Allowed: 1, Denied: 1, BytesUp: 180, BytesDown: 1234,
-					}},
-					DNSNames: []string{"api.example.test"},
-				},
-				{Comm: "nc", Exe: "/usr/bin/nc.openbsd", PIDs: []uint32{99}, Blocked: []string{"tcp://ssh.example.test:22"}},
-			}},
-		},
+		"summary": summarySample(at("2026-01-02T03:04:09.123Z")),
+	}
+}
+
+// summarySample is the summary of the run the other samples are from: per
+// executable and as a process tree.
+func summarySample(t time.Time) Event {
+	return Event{
+		V: Version, Type: TypeSummary, Time: t,
+		Summary: &Summary{ExitStatus: 0, DurationMS: 3500.25, Processes: []Process{
+			{
+				Comm: "curl", Exe: "/usr/bin/curl", PIDs: []uint32{1234},
+				Hosts: []Host{{
+					Host: "api.example.test", Port: 443, Methods: map[string]int{"GET": 1, "POST": 1},
+					Allowed: 1, Denied: 1, BytesUp: 180, BytesDown: 1234,
+				}},
+				DNSNames: []string{"api.example.test"},
+			},
+			{Comm: "nc", Exe: "/usr/bin/nc.openbsd", PIDs: []uint32{99}, Blocked: []string{"tcp://ssh.example.test:22"}},
+			{Comm: "sh", Exe: "/bin/sh", PIDs: []uint32{1200}},
+		}, Tree: []Node{
+			{PID: 1200, Comm: "sh", Exe: "/bin/sh", Argv: []string{"sh", "-c", "curl -s https://api.example.test/v1/items; nc ssh.example.test 22"}},
+			{
+				PID: 99, PPID: 1200, Depth: 1, Comm: "nc", Exe: "/usr/bin/nc.openbsd", Argv: []string{"nc", "ssh.example.test", "22"},
+				Refused: []Refusal{{Kind: RefusedConnection, What: "tcp://ssh.example.test:22", Reason: "non-HTTP", Count: 1}},
+			},
+			{
+				PID: 1234, PPID: 1200, Depth: 1, Comm: "curl", Exe: "/usr/bin/curl",
+				Argv: []string{"curl", "-s", "https://api.example.test/v1/items"},
+				Hosts: []Host{{
+					Host: "api.example.test", Port: 443, Methods: map[string]int{"GET": 1, "POST": 1},
+					Allowed: 1, Denied: 1, BytesUp: 180, BytesDown: 1234,
+				}},
+				DNSNames: []string{"api.example.test"}, DNSServers: []string{"10.0.0.53:53"},
+			},
+		}},
 	}
 }
 
@@ -194,7 +216,7 @@ func TestSchemaDocumentsEveryField(t *testing.T) {
 		documented[name] = true
 	}
 	var all []string
-	for _, typ := range []reflect.Type{reflect.TypeFor[Event](), reflect.TypeFor[Summary](), reflect.TypeFor[Process](), reflect.TypeFor[Host]()} {
+	for _, typ := range []reflect.Type{reflect.TypeFor[Event](), reflect.TypeFor[Summary](), reflect.TypeFor[Process](), reflect.TypeFor[Host](), reflect.TypeFor[Node](), reflect.TypeFor[Refusal]()} {
 		for _, tag := range jsonTags(typ) {
 			all = append(all, tag)
 			if !documented[tag] {
