@@ -49,7 +49,7 @@ func Jail(o Options, userFlag string, log *slog.Logger) (int, error) {
 		out.Close()
 		return 0, &Error{Step: StepCA, Err: err}
 	}
-	trustEnv, removeTrust, err := TrustFiles(ca, log)
+	trustEnv, removeTrust, err := TrustFiles(ca, c.Env, log)
 	if err != nil {
 		out.Close()
 		return 0, err
