@@ -116,7 +116,36 @@ func writeTrust(dir string, ca *tlsca.CA, env []string) ([]string, error) {
 	if v, ok := phpScanDir(lookupEnv(env, "PHP_INI_SCAN_DIR"), phpDir); ok {
 		set = append(set, "PHP_INI_SCAN_DIR="+v)
 	}
+	wgetrc, err := writeWgetrc(dir, bundle, env)
+	if err != nil {
+		return nil, err
+	}
+	if wgetrc != "" {
+		set = append(set, "WGETRC="+wgetrc)
+	}
 	return set, nil
+}
+
+// writeWgetrc writes a wgetrc naming the bundle, for Debian's wget: built
+// on GnuTLS, it reads no CA variable, only ca_certificate from a wgetrc.
+// WGETRC replaces the user's ~/.wgetrc (the system's /etc/wgetrc is read
+// either way), and the user's file is not copied into a directory the
+// jailed user reads, so a user who has a wgetrc of their own keeps it and
+// gets none ("" returned): they add ca_certificate themselves.
+func writeWgetrc(dir, bundle string, env []string) (string, error) {
+	if lookupEnv(env, "WGETRC") != "" {
+		return "", nil
+	}
+	if home := lookupEnv(env, "HOME"); home != "" {
+		if _, err := os.Lstat(filepath.Join(home, ".wgetrc")); err == nil {
+			return "", nil
+		}
+	}
+	path := filepath.Join(dir, "wgetrc")
+	if err := os.WriteFile(path, []byte("ca_certificate = "+bundle+"\n"), 0o644); err != nil {
+		return "", fmt.Errorf("write wgetrc: %w", err)
+	}
+	return path, os.Chmod(path, 0o644)
 }
 
 // javaOptions appends the trust store to the user's JAVA_TOOL_OPTIONS:

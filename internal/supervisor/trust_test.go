@@ -37,6 +37,9 @@ func TestTrustFilesPointEveryRuntimeAtTheBundle(t *testing.T) {
 	if got, want := lookupEnv(set, "PHP_INI_SCAN_DIR"), "/etc/php.d:"+filepath.Join(dir, "php"); got != want {
 		t.Errorf("PHP_INI_SCAN_DIR=%q, want %q", got, want)
 	}
+	if rc, err := os.ReadFile(lookupEnv(set, "WGETRC")); err != nil || string(rc) != "ca_certificate = "+bundle+"\n" {
+		t.Errorf("wgetrc: %q (%v), want ca_certificate naming the bundle", rc, err)
+	}
 	ini, err := os.ReadFile(filepath.Join(dir, "php", "ebpfjail-ca.ini"))
 	if err != nil || !strings.Contains(string(ini), `curl.cainfo="`+bundle+`"`) {
 		t.Errorf("php ini: %q (%v), want curl.cainfo naming the bundle", ini, err)
@@ -48,12 +51,15 @@ func TestTrustFilesPointEveryRuntimeAtTheBundle(t *testing.T) {
 	}
 }
 
-func TestTrustFilesKeepPHPsOwnDirectoryWhenTheUserSetNone(t *testing.T) {
+func TestTrustFilesKeepTheUsersOwnSettings(t *testing.T) {
 	if got, _ := phpScanDir("", "/t/php"); got != ":/t/php" {
 		t.Errorf("got %q, want %q (the empty entry is PHP's compiled-in directory)", got, ":/t/php")
 	}
 	if _, ok := phpScanDir("", "/t:x/php"); ok {
 		t.Error("a directory holding the list separator was added")
+	}
+	if got, _ := writeWgetrc(t.TempDir(), "/b.pem", []string{"WGETRC=/mine"}); got != "" {
+		t.Errorf("the user's own WGETRC was replaced by %q", got)
 	}
 	if _, ok := javaOptions("", "/t x/store.p12"); ok {
 		t.Error("a trust store path holding a space was put in JAVA_TOOL_OPTIONS")

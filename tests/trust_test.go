@@ -1,0 +1,218 @@
+package tests
+
+import (
+	"crypto/tls"
+	"errors"
+	"log"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ebpfjail/ebpfjail/internal/testutil"
+)
+
+// trustBody is what the trust origin answers on /c/NAME.
+const trustBody = "hello from the trust origin\n"
+
+// trustOrigin is a TLS origin (allowed.test on 443, certificate from a test
+// CA that only ebpfjail trusts) serving what each client fetches. A client
+// proves it trusts the jail's CA when the origin saw its request and the
+// client exited 0: ebpfjail terminates its TLS with a leaf of the jail's
+// CA, so a client still on the system roots (or its own) aborts the
+// handshake before any request goes out.
+type trustOrigin struct {
+	*site
+	mu    sync.Mutex
+	seen  []string
+	files map[string]trustFile
+}
+
+type trustFile struct {
+	ctype string
+	body  []byte
+}
+
+func newTrustOrigin(t *testing.T) *trustOrigin {
+	t.Helper()
+	testutil.RequireRoot(t)
+	h := testutil.NewHost(t)
+	o := &trustOrigin{site: &site{h: h, ca: testutil.NewTestCA(t)}, files: map[string]trustFile{}}
+	o.dns = h.ServeDNS(t, 53)
+	ln := h.Listen(t, "tcp", "[::]:443")
+	srv := &http.Server{
+		Handler:           http.HandlerFunc(o.serve),
+		ReadHeaderTimeout: 30 * time.Second,
+		TLSConfig: &tls.Config{
+			Certificates: []tls.Certificate{o.ca.Leaf(t, "allowed.test")},
+			NextProtos:   []string{"h2", "http/1.1"},
+		},
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := srv.ServeTLS(ln, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Printf("trust origin: %v", err)
+		}
+	}()
+	t.Cleanup(func() {
+		srv.Close()
+		<-done
+	})
+	return o
+}
+
+// add serves body at path.
+func (o *trustOrigin) add(path, ctype string, body []byte) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.files[path] = trustFile{ctype, body}
+}
+
+func (o *trustOrigin) serve(w http.ResponseWriter, r *http.Request) {
+	o.mu.Lock()
+	o.seen = append(o.seen, r.URL.Path)
+	f, ok := o.files[r.URL.Path]
+	o.mu.Unlock()
+	switch {
+	case ok:
+		w.Header().Set("Content-Type", f.ctype)
+		w.Write(f.body)
+	case strings.HasPrefix(r.URL.Path, "/c/"):
+		w.Header().Set("Content-Type", "text/plain")
+		w.Write([]byte(trustBody))
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+// saw reports whether the origin received a request for path.
+func (o *trustOrigin) saw(path string) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for _, p := range o.seen {
+		if p == path {
+			return true
+		}
+	}
+	return false
+}
+
+// fetch runs command jailed (as nobody, MITM, every request allowed) and
+// fails unless it exited 0 and the origin received path.
+func (o *trustOrigin) fetch(t *testing.T, path string, command ...string) result {
+	t.Helper()
+	r := o.run(t, "true", nil, command...)
+	if r.code != 0 || !o.saw(path) {
+		t.Fatalf("got exit %d and origin saw %s: %v, want exit 0 and the request to have arrived\n%s",
+			r.code, path, o.saw(path), r)
+	}
+	return r
+}
+
+// trustScript writes a client script into a directory the jailed user
+// reads and returns its path.
+func trustScript(t *testing.T, dir, name, text string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// trustClient is one runtime's fetch of a URL.
+type trustClient struct {
+	name string
+	tool string // skipped when not installed
+	argv func(t *testing.T, dir, url string) []string
+}
+
+var trustClients = []trustClient{
+	{"curl", "curl", func(t *testing.T, dir, u string) []string { return []string{"curl", "-sSf", u} }},
+	{"wget", "wget", func(t *testing.T, dir, u string) []string { return []string{"wget", "-q", "-O-", u} }},
+	{"go", "go", func(t *testing.T, dir, u string) []string { return []string{goClient(t), u} }},
+	{"node", "node", func(t *testing.T, dir, u string) []string {
+		return []string{"node", "-e", `fetch(process.argv[1]).then(r => r.text()).then(b => console.log(b)).catch(e => { console.error(e.cause || e); process.exit(1) })`, u}
+	}},
+	{"python-urllib", "python3", func(t *testing.T, dir, u string) []string {
+		return []string{python(t), "-c", "import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode())", u}
+	}},
+	{"python-requests", "python3", func(t *testing.T, dir, u string) []string {
+		requirePyModule(t, "requests")
+		return []string{python(t), "-c", "import sys, requests; r = requests.get(sys.argv[1], timeout=10); r.raise_for_status(); print(r.text)", u}
+	}},
+	{"python-httplib2", "python3", func(t *testing.T, dir, u string) []string {
+		requirePyModule(t, "httplib2")
+		return []string{python(t), "-c", "import sys, httplib2; resp, body = httplib2.Http(timeout=10).request(sys.argv[1]); assert resp.status == 200, resp.status; print(body.decode())", u}
+	}},
+	{"ruby", "ruby", func(t *testing.T, dir, u string) []string {
+		return []string{"ruby", "-rnet/http", "-e", "r = Net::HTTP.get_response(URI(ARGV[0])); exit 1 unless r.code == '200'; puts r.body", u}
+	}},
+	{"php-stream", "php", func(t *testing.T, dir, u string) []string {
+		return []string{"php", "-r", `$b = file_get_contents($argv[1]); if ($b === false) exit(1); echo $b;`, u}
+	}},
+	{"php-curl", "php", func(t *testing.T, dir, u string) []string {
+		requirePHPExtension(t, "curl")
+		return []string{"php", "-r", `$c = curl_init($argv[1]); curl_setopt($c, CURLOPT_RETURNTRANSFER, true); $b = curl_exec($c); if ($b === false) { fwrite(STDERR, curl_error($c) . "\n"); exit(1); } echo $b;`, u}
+	}},
+	{"java", "java", func(t *testing.T, dir, u string) []string {
+		src := trustScript(t, dir, "Fetch.java", javaFetch)
+		return []string{"java", src, u}
+	}},
+}
+
+const javaFetch = `import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+
+public class Fetch {
+    public static void main(String[] args) throws Exception {
+        HttpResponse<String> r = HttpClient.newHttpClient().send(
+            HttpRequest.newBuilder(URI.create(args[0])).build(), HttpResponse.BodyHandlers.ofString());
+        if (r.statusCode() != 200) System.exit(1);
+        System.out.print(r.body());
+    }
+}
+`
+
+// TestPrivilegedEveryRuntimeTrustsTheJailsCA fetches over HTTPS through the
+// MITM with each runtime's own client, as nobody, with nothing but what
+// ebpfjail puts in the command's environment to make it trust the jail.
+func TestPrivilegedEveryRuntimeTrustsTheJailsCA(t *testing.T) {
+	o := newTrustOrigin(t)
+	for _, c := range trustClients {
+		t.Run(c.name, func(t *testing.T) {
+			requireTool(t, c.tool)
+			dir := sharedDir(t)
+			path := "/c/" + c.name
+			argv := append([]string{"env", "HOME=" + dir}, c.argv(t, dir, "https://allowed.test"+path)...)
+			r := o.fetch(t, path, argv...)
+			contains(t, c.name+" output", r.stdout, strings.TrimSpace(trustBody))
+		})
+	}
+	noJailsLeft(t)
+}
+
+// requirePyModule skips when the jail's python3 lacks module (Debian's
+// python3-NAME package installs it).
+func requirePyModule(t *testing.T, module string) {
+	t.Helper()
+	if err := exec.Command(python(t), "-c", "import "+module).Run(); err != nil {
+		t.Skipf("python3 module %s not installed (Debian: python3-%s)", module, module)
+	}
+}
+
+// requirePHPExtension skips when php lacks extension (Debian: php-NAME).
+func requirePHPExtension(t *testing.T, ext string) {
+	t.Helper()
+	out, err := exec.Command("php", "-m").Output()
+	if err != nil || !strings.Contains("\n"+string(out), "\n"+ext+"\n") {
+		t.Skipf("php extension %s not installed (Debian: php-%s)", ext, ext)
+	}
+}
