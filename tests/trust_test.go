@@ -1,7 +1,13 @@
 package tests
 
 import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"crypto/sha512"
 	"crypto/tls"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"log"
 	"net/http"
@@ -215,4 +221,77 @@ func requirePHPExtension(t *testing.T, ext string) {
 	if err != nil || !strings.Contains("\n"+string(out), "\n"+ext+"\n") {
 		t.Skipf("php extension %s not installed (Debian: php-%s)", ext, ext)
 	}
+}
+
+// npmPackage builds the tarball of a package with only a package.json and
+// returns it with its npm integrity string.
+func npmPackage(t *testing.T, name, version string) ([]byte, string) {
+	t.Helper()
+	pkg := []byte(`{"name":"` + name + `","version":"` + version + `","description":"installed through ebpfjail"}` + "\n")
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(zw)
+	hdr := &tar.Header{Name: "package/package.json", Mode: 0o644, Size: int64(len(pkg)), ModTime: time.Unix(1e9, 0)}
+	if err := tw.WriteHeader(hdr); err != nil {
+		t.Fatal(err)
+	}
+	tw.Write(pkg)
+	if err := errors.Join(tw.Close(), zw.Close()); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha512.Sum512(buf.Bytes())
+	return buf.Bytes(), "sha512-" + base64.StdEncoding.EncodeToString(sum[:])
+}
+
+// serveNPM makes the origin an npm registry at https://allowed.test/npm/
+// holding one package, and returns the registry's URL.
+func (o *trustOrigin) serveNPM(t *testing.T, name, version string) string {
+	t.Helper()
+	reg := "https://allowed.test/npm/"
+	tgz, integrity := npmPackage(t, name, version)
+	tarball := "/npm/" + name + "/-/" + name + "-" + version + ".tgz"
+	doc := map[string]any{
+		"name":      name,
+		"dist-tags": map[string]string{"latest": version},
+		"versions": map[string]any{version: map[string]any{
+			"name": name, "version": version,
+			"dist": map[string]string{"tarball": "https://allowed.test" + tarball, "integrity": integrity},
+		}},
+	}
+	packument, err := json.Marshal(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.add("/npm/"+name, "application/json", packument)
+	o.add(tarball, "application/octet-stream", tgz)
+	return reg
+}
+
+// TestPrivilegedNPMInstallsThroughTheMITMDespiteAnNpmrcCafile installs a
+// package with the real npm from a registry on the test origin. The
+// project's .npmrc names the system bundle as cafile, as Debian's
+// /usr/etc/npmrc does: npm hands a configured cafile to node as the whole
+// CA list, so NODE_EXTRA_CA_CERTS alone is not enough.
+func TestPrivilegedNPMInstallsThroughTheMITMDespiteAnNpmrcCafile(t *testing.T) {
+	requireTool(t, "npm")
+	o := newTrustOrigin(t)
+	reg := o.serveNPM(t, "ebpfjail-tiny", "1.0.0")
+	dir := sharedDir(t)
+	proj := filepath.Join(dir, "proj")
+	if err := os.Mkdir(proj, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(proj, 0o777) // past the umask: npm runs as nobody
+	trustScript(t, proj, ".npmrc", "cafile=/etc/ssl/certs/ca-certificates.crt\n")
+	trustScript(t, proj, "package.json", `{"name":"proj","version":"1.0.0","private":true}`+"\n")
+	// No retries: a client that rejects the CA fails at once instead of
+	// backing off for a minute.
+	script := "cd " + proj + " && npm install --no-save --no-audit --no-fund --no-update-notifier --fetch-retries=0 --registry " + reg + " ebpfjail-tiny"
+	r := o.fetch(t, "/npm/ebpfjail-tiny/-/ebpfjail-tiny-1.0.0.tgz",
+		"env", "HOME="+dir, "npm_config_cache="+filepath.Join(dir, "cache"), "sh", "-c", script)
+	b, err := os.ReadFile(filepath.Join(proj, "node_modules", "ebpfjail-tiny", "package.json"))
+	if err != nil || !strings.Contains(string(b), "installed through ebpfjail") {
+		t.Errorf("installed package.json: %q (%v), want the registry's\n%s", b, err, r)
+	}
+	noJailsLeft(t)
 }
