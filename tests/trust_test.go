@@ -2,6 +2,7 @@ package tests
 
 import (
 	"archive/tar"
+	"archive/zip"
 	"bytes"
 	"compress/gzip"
 	"crypto/sha512"
@@ -9,6 +10,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"io"
 	"log"
 	"net/http"
 	"os"
@@ -293,5 +295,94 @@ func TestPrivilegedNPMInstallsThroughTheMITMDespiteAnNpmrcCafile(t *testing.T) {
 	if err != nil || !strings.Contains(string(b), "installed through ebpfjail") {
 		t.Errorf("installed package.json: %q (%v), want the registry's\n%s", b, err, r)
 	}
+	noJailsLeft(t)
+}
+
+// wheel builds a pure-Python wheel of one empty module.
+func wheel(t *testing.T, name, version string) []byte {
+	t.Helper()
+	info := name + "-" + version + ".dist-info/"
+	files := []struct{ name, body string }{
+		{name + "/__init__.py", ""},
+		{info + "METADATA", "Metadata-Version: 2.1\nName: " + name + "\nVersion: " + version + "\n"},
+		{info + "WHEEL", "Wheel-Version: 1.0\nGenerator: ebpfjail-test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"},
+		{info + "RECORD", name + "/__init__.py,,\n" + info + "METADATA,,\n" + info + "WHEEL,,\n" + info + "RECORD,,\n"},
+	}
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	for _, f := range files {
+		w, err := zw.Create(f.name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.WriteString(w, f.body)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// TestPrivilegedPipAndGitFetchThroughTheMITM downloads a wheel with pip
+// (PIP_CERT) and lists a repository's refs with git (GIT_SSL_CAINFO) over
+// git's dumb HTTP protocol.
+func TestPrivilegedPipAndGitFetchThroughTheMITM(t *testing.T) {
+	o := newTrustOrigin(t)
+	t.Run("pip", func(t *testing.T) {
+		if err := exec.Command(python(t), "-m", "pip", "--version").Run(); err != nil {
+			t.Skip("pip not installed for python3 (Debian: python3-pip)")
+		}
+		dir := sharedDir(t)
+		whl := "/pip/ebpfjail_tiny-1.0-py3-none-any.whl"
+		o.add(whl, "application/octet-stream", wheel(t, "ebpfjail_tiny", "1.0"))
+		o.fetch(t, whl, "env", "HOME="+dir, python(t), "-m", "pip", "download", "--no-deps", "--no-cache-dir",
+			"--disable-pip-version-check", "--retries", "0", "-d", dir, "https://allowed.test"+whl)
+		if _, err := os.Stat(filepath.Join(dir, filepath.Base(whl))); err != nil {
+			t.Errorf("pip downloaded no wheel: %v", err)
+		}
+	})
+	t.Run("git", func(t *testing.T) {
+		requireTool(t, "git")
+		const ref = "0123456789abcdef0123456789abcdef01234567\trefs/heads/main\n"
+		o.add("/git/repo.git/info/refs", "text/plain", []byte(ref))
+		r := o.fetch(t, "/git/repo.git/info/refs", "env", "HOME="+sharedDir(t), "git", "ls-remote", "https://allowed.test/git/repo.git")
+		contains(t, "git ls-remote", r.stdout, ref)
+	})
+	noJailsLeft(t)
+}
+
+// npmBinary installs an npm package that ships a binary (no install
+// script runs) into a directory the jailed user reads, and returns the
+// binary's path; it skips when the npm registry cannot be reached.
+func npmBinary(t *testing.T, pkg, rel string) string {
+	t.Helper()
+	requireTool(t, "npm")
+	dir := sharedDir(t)
+	cmd := exec.Command("npm", "install", "--prefix", dir, "--no-save", "--ignore-scripts", "--no-audit", "--no-fund", "--no-update-notifier", pkg)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Skipf("cannot install %s from the npm registry (unreachable?): %v\n%s", pkg, err, out)
+	}
+	return filepath.Join(dir, "node_modules", rel)
+}
+
+// TestPrivilegedDenoAndBunTrustTheJailsCA fetches with Deno (DENO_CERT) and
+// Bun (NODE_EXTRA_CA_CERTS), both installed from the npm registry.
+func TestPrivilegedDenoAndBunTrustTheJailsCA(t *testing.T) {
+	o := newTrustOrigin(t)
+	t.Run("deno", func(t *testing.T) {
+		deno := npmBinary(t, "@deno/linux-x64-glibc@2", "@deno/linux-x64-glibc/deno")
+		dir := sharedDir(t)
+		js := trustScript(t, dir, "fetch.js", `const r = await fetch(Deno.args[0]); if (!r.ok) Deno.exit(1); console.log(await r.text());`+"\n")
+		r := o.fetch(t, "/c/deno", "env", "HOME="+dir, "DENO_DIR="+filepath.Join(dir, "deno"), "DENO_NO_UPDATE_CHECK=1",
+			deno, "run", "--allow-net", js, "https://allowed.test/c/deno")
+		contains(t, "deno output", r.stdout, strings.TrimSpace(trustBody))
+	})
+	t.Run("bun", func(t *testing.T) {
+		bun := npmBinary(t, "@oven/bun-linux-x64@1", "@oven/bun-linux-x64/bin/bun")
+		dir := sharedDir(t)
+		js := trustScript(t, dir, "fetch.mjs", `const r = await fetch(process.argv[2]); if (!r.ok) process.exit(1); console.log(await r.text());`+"\n")
+		r := o.fetch(t, "/c/bun", "env", "HOME="+dir, bun, js, "https://allowed.test/c/bun")
+		contains(t, "bun output", r.stdout, strings.TrimSpace(trustBody))
+	})
 	noJailsLeft(t)
 }
