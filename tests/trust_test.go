@@ -386,3 +386,53 @@ func TestPrivilegedDenoAndBunTrustTheJailsCA(t *testing.T) {
 	})
 	noJailsLeft(t)
 }
+
+// TestPrivilegedARejectedCAIsHintedWithTheClientsOwnSetting makes each
+// client trust the system roots only, through a flag that beats what
+// ebpfjail sets, and reads the hint ebpfjail logs for the handshake the
+// client aborted: it names that client's own setting.
+func TestPrivilegedARejectedCAIsHintedWithTheClientsOwnSetting(t *testing.T) {
+	const system = "/etc/ssl/certs/ca-certificates.crt"
+	o := newTrustOrigin(t)
+	cases := []struct {
+		name, tool, want string
+		argv             func(t *testing.T, dir, url string) []string
+	}{
+		{"npm", "npm", "npm_config_cafile", func(t *testing.T, dir, u string) []string {
+			return []string{"npm", "view", "--cafile=" + system, "--fetch-retries=0", "--no-update-notifier",
+				"--cache=" + filepath.Join(dir, "cache"), "--registry", u, "ebpfjail-tiny"}
+		}},
+		{"python", "python3", "HTTPLIB2_CA_CERTS", func(t *testing.T, dir, u string) []string {
+			return []string{python(t), "-c", "import ssl, sys, urllib.request; urllib.request.urlopen(sys.argv[1], context=ssl.create_default_context(cafile='" + system + "'))", u}
+		}},
+		{"java", "java", "javax.net.ssl.trustStore", func(t *testing.T, dir, u string) []string {
+			return []string{"java", "-Djavax.net.ssl.trustStore=/etc/ssl/certs/java/cacerts", "-Djavax.net.ssl.trustStoreType=JKS",
+				trustScript(t, dir, "Fetch.java", javaFetch), u}
+		}},
+		{"curl", "curl", "CURL_CA_BUNDLE", func(t *testing.T, dir, u string) []string {
+			return []string{"curl", "-sS", "--cacert", system, u}
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			requireTool(t, c.tool)
+			dir := sharedDir(t)
+			path := "/c/hint-" + c.name
+			argv := append([]string{"env", "HOME=" + dir}, c.argv(t, dir, "https://allowed.test"+path)...)
+			r := o.run(t, "true", nil, argv...)
+			if r.code == 0 || o.saw(path) {
+				t.Fatalf("the client trusting the system roots only got through (exit %d, origin saw it: %v)\n%s", r.code, o.saw(path), r)
+			}
+			line := ""
+			for _, l := range strings.Split(r.stderr, "\n") {
+				if strings.Contains(l, "allowed.test") && strings.Contains(l, "hint: ") {
+					line = l
+				}
+			}
+			contains(t, "hint", line, "hint: the client may not trust the ebpfjail CA: ")
+			contains(t, "the client's setting", line, c.want)
+			contains(t, "the way around", line, "--no-mitm allowed.test")
+		})
+	}
+	noJailsLeft(t)
+}
