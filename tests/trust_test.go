@@ -115,11 +115,26 @@ func (o *trustOrigin) saw(path string) bool {
 func (o *trustOrigin) fetch(t *testing.T, path string, command ...string) result {
 	t.Helper()
 	r := o.run(t, "true", nil, command...)
+	o.arrived(t, r, path)
+	return r
+}
+
+// arrived fails unless the run exited 0 and the origin received path.
+func (o *trustOrigin) arrived(t *testing.T, r result, path string) {
+	t.Helper()
 	if r.code != 0 || !o.saw(path) {
 		t.Fatalf("got exit %d and origin saw %s: %v, want exit 0 and the request to have arrived\n%s",
 			r.code, path, o.saw(path), r)
 	}
-	return r
+}
+
+// runClient runs tool's argv for https://allowed.test+path jailed (MITM,
+// every request allowed), with a HOME of its own.
+func (o *trustOrigin) runClient(t *testing.T, tool, path string, argv func(t *testing.T, dir, url string) []string) result {
+	t.Helper()
+	requireTool(t, tool)
+	dir := sharedDir(t)
+	return o.run(t, "true", nil, append([]string{"env", "HOME=" + dir}, argv(t, dir, "https://allowed.test"+path)...)...)
 }
 
 // trustScript writes a client script into a directory the jailed user
@@ -196,11 +211,9 @@ func TestPrivilegedEveryRuntimeTrustsTheJailsCA(t *testing.T) {
 	o := newTrustOrigin(t)
 	for _, c := range trustClients {
 		t.Run(c.name, func(t *testing.T) {
-			requireTool(t, c.tool)
-			dir := sharedDir(t)
 			path := "/c/" + c.name
-			argv := append([]string{"env", "HOME=" + dir}, c.argv(t, dir, "https://allowed.test"+path)...)
-			r := o.fetch(t, path, argv...)
+			r := o.runClient(t, c.tool, path, c.argv)
+			o.arrived(t, r, path)
 			contains(t, c.name+" output", r.stdout, strings.TrimSpace(trustBody))
 		})
 	}
@@ -415,11 +428,8 @@ func TestPrivilegedARejectedCAIsHintedWithTheClientsOwnSetting(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			requireTool(t, c.tool)
-			dir := sharedDir(t)
 			path := "/c/hint-" + c.name
-			argv := append([]string{"env", "HOME=" + dir}, c.argv(t, dir, "https://allowed.test"+path)...)
-			r := o.run(t, "true", nil, argv...)
+			r := o.runClient(t, c.tool, path, c.argv)
 			if r.code == 0 || o.saw(path) {
 				t.Fatalf("the client trusting the system roots only got through (exit %d, origin saw it: %v)\n%s", r.code, o.saw(path), r)
 			}
