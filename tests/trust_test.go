@@ -282,31 +282,53 @@ func (o *trustOrigin) serveNPM(t *testing.T, name, version string) string {
 	return reg
 }
 
-// TestPrivilegedNPMInstallsThroughTheMITMDespiteAnNpmrcCafile installs a
-// package with the real npm from a registry on the test origin. The
-// project's .npmrc names the system bundle as cafile, as Debian's
-// /usr/etc/npmrc does: npm hands a configured cafile to node as the whole
-// CA list, so NODE_EXTRA_CA_CERTS alone is not enough.
-func TestPrivilegedNPMInstallsThroughTheMITMDespiteAnNpmrcCafile(t *testing.T) {
-	requireTool(t, "npm")
-	o := newTrustOrigin(t)
-	reg := o.serveNPM(t, "ebpfjail-tiny", "1.0.0")
-	dir := sharedDir(t)
-	proj := filepath.Join(dir, "proj")
-	if err := os.Mkdir(proj, 0o777); err != nil {
-		t.Fatal(err)
-	}
-	os.Chmod(proj, 0o777) // past the umask: npm runs as nobody
-	trustScript(t, proj, ".npmrc", "cafile=/etc/ssl/certs/ca-certificates.crt\n")
-	trustScript(t, proj, "package.json", `{"name":"proj","version":"1.0.0","private":true}`+"\n")
+// nodePackageManagers install a package from a registry into the current
+// directory, writing caches under dir; bin finds or installs the tool.
+var nodePackageManagers = []struct {
+	name string
+	bin  func(t *testing.T) string
+	args func(dir, reg string) string
+}{
 	// No retries: a client that rejects the CA fails at once instead of
 	// backing off for a minute.
-	script := "cd " + proj + " && npm install --no-save --no-audit --no-fund --no-update-notifier --fetch-retries=0 --registry " + reg + " ebpfjail-tiny"
-	r := o.fetch(t, "/npm/ebpfjail-tiny/-/ebpfjail-tiny-1.0.0.tgz",
-		"env", "HOME="+dir, "npm_config_cache="+filepath.Join(dir, "cache"), "sh", "-c", script)
-	b, err := os.ReadFile(filepath.Join(proj, "node_modules", "ebpfjail-tiny", "package.json"))
-	if err != nil || !strings.Contains(string(b), "installed through ebpfjail") {
-		t.Errorf("installed package.json: %q (%v), want the registry's\n%s", b, err, r)
+	{"npm", func(t *testing.T) string { return mustLookPath(t, "npm") }, func(dir, reg string) string {
+		return "install --no-save --no-audit --no-fund --no-update-notifier --fetch-retries=0 --cache=" + dir + "/cache --registry " + reg
+	}},
+	{"pnpm", func(t *testing.T) string { return npmBinary(t, "pnpm@10", "pnpm/bin/pnpm.cjs") }, func(dir, reg string) string {
+		return "add --fetch-retries=0 --store-dir=" + dir + "/store --cache-dir=" + dir + "/cache --registry=" + reg
+	}},
+	{"yarn", func(t *testing.T) string { return npmBinary(t, "yarn@1", "yarn/bin/yarn.js") }, func(dir, reg string) string {
+		return "add --no-lockfile --non-interactive --cache-folder " + dir + "/cache --registry " + reg
+	}},
+}
+
+// TestPrivilegedNodePackageManagersInstallThroughTheMITMDespiteAnNpmrcCafile
+// installs a package with the real npm, pnpm and yarn from a registry on
+// the test origin. The project's .npmrc names the system bundle as cafile,
+// as Debian's /usr/etc/npmrc does: npm hands a configured cafile to node as
+// the whole CA list, so NODE_EXTRA_CA_CERTS alone is not enough.
+func TestPrivilegedNodePackageManagersInstallThroughTheMITMDespiteAnNpmrcCafile(t *testing.T) {
+	o := newTrustOrigin(t)
+	for _, pm := range nodePackageManagers {
+		t.Run(pm.name, func(t *testing.T) {
+			bin := pm.bin(t)
+			pkg := "ebpfjail-tiny-" + pm.name
+			reg := o.serveNPM(t, pkg, "1.0.0")
+			dir := sharedDir(t)
+			proj := filepath.Join(dir, "proj")
+			if err := os.Mkdir(proj, 0o777); err != nil {
+				t.Fatal(err)
+			}
+			os.Chmod(proj, 0o777) // past the umask: the tool runs as nobody
+			trustScript(t, proj, ".npmrc", "cafile=/etc/ssl/certs/ca-certificates.crt\n")
+			os.Chmod(trustScript(t, proj, "package.json", `{"name":"proj","version":"1.0.0","private":true}`+"\n"), 0o666)
+			script := "cd " + proj + " && " + bin + " " + pm.args(dir, reg) + " " + pkg
+			r := o.fetch(t, "/npm/"+pkg+"/-/"+pkg+"-1.0.0.tgz", "env", "HOME="+dir, "sh", "-c", script)
+			b, err := os.ReadFile(filepath.Join(proj, "node_modules", pkg, "package.json"))
+			if err != nil || !strings.Contains(string(b), "installed through ebpfjail") {
+				t.Errorf("installed package.json: %q (%v), want the registry's\n%s", b, err, r)
+			}
+		})
 	}
 	noJailsLeft(t)
 }
