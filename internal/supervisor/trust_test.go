@@ -49,6 +49,13 @@ func TestTrustFilesPointEveryRuntimeAtTheBundle(t *testing.T) {
 			t.Errorf("%s: %v, want mode 0644 (readable by the jailed user)", f, err)
 		}
 	}
+	// The jailed user reads this directory: certificates only, never a key.
+	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if b, _ := os.ReadFile(p); err == nil && !d.IsDir() && strings.Contains(string(b), "PRIVATE KEY") {
+			t.Errorf("%s holds a private key", p)
+		}
+		return nil
+	})
 }
 
 func TestTrustFilesKeepTheUsersOwnSettings(t *testing.T) {
