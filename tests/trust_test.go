@@ -5,6 +5,7 @@ import (
 	"archive/zip"
 	"bytes"
 	"compress/gzip"
+	"context"
 	"crypto/sha512"
 	"crypto/tls"
 	"encoding/base64"
@@ -393,7 +394,9 @@ func npmBinary(t *testing.T, pkg, rel string) string {
 	t.Helper()
 	requireTool(t, "npm")
 	dir := sharedDir(t)
-	cmd := exec.Command("npm", "install", "--prefix", dir, "--no-save", "--ignore-scripts", "--no-audit", "--no-fund", "--no-update-notifier", pkg)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "npm", "install", "--prefix", dir, "--no-save", "--ignore-scripts", "--no-audit", "--no-fund", "--no-update-notifier", pkg)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Skipf("cannot install %s from the npm registry (unreachable?): %v\n%s", pkg, err, out)
 	}
