@@ -102,7 +102,13 @@ func writeTrust(dir string, ca *tlsca.CA, env []string) ([]string, error) {
 	for _, v := range trustVars {
 		set = append(set, v+"="+bundle)
 	}
-	store, err := tlsca.WriteTrustStore(dir, bundle)
+	// The other files go in subdirectories: the top one is SSL_CERT_DIR,
+	// where runtimes read every file as a certificate.
+	javaDir, err := readableDir(dir, "java")
+	if err != nil {
+		return nil, err
+	}
+	store, err := tlsca.WriteTrustStore(javaDir, bundle)
 	if err != nil {
 		return nil, err
 	}
@@ -141,11 +147,7 @@ func writeWgetrc(dir, bundle string, env []string) (string, error) {
 			return "", nil
 		}
 	}
-	path := filepath.Join(dir, "wgetrc")
-	if err := os.WriteFile(path, []byte("ca_certificate = "+bundle+"\n"), 0o644); err != nil {
-		return "", fmt.Errorf("write wgetrc: %w", err)
-	}
-	return path, os.Chmod(path, 0o644)
+	return writeReadable(dir, "wget", "wgetrc", "ca_certificate = "+bundle+"\n")
 }
 
 // javaOptions appends the trust store to the user's JAVA_TOOL_OPTIONS:
@@ -169,18 +171,39 @@ func javaOptions(old, store string) (string, bool) {
 // variable at all (libcurl's compiled-in bundle), and its streams read
 // openssl.cafile before OpenSSL's SSL_CERT_FILE.
 func writePHPIni(dir, bundle string) (string, error) {
-	php := filepath.Join(dir, "php")
-	if err := os.Mkdir(php, 0o755); err != nil {
-		return "", fmt.Errorf("write php ini: %w", err)
-	}
-	if err := os.Chmod(php, 0o755); err != nil {
-		return "", fmt.Errorf("write php ini: %w", err)
-	}
 	ini := "curl.cainfo=\"" + bundle + "\"\nopenssl.cafile=\"" + bundle + "\"\n"
-	if err := os.WriteFile(filepath.Join(php, "ebpfjail-ca.ini"), []byte(ini), 0o644); err != nil {
-		return "", fmt.Errorf("write php ini: %w", err)
+	path, err := writeReadable(dir, "php", "ebpfjail-ca.ini", ini)
+	return filepath.Dir(path), err
+}
+
+// writeReadable writes dir/sub/name (mode 0644, in a directory of mode
+// 0755, whatever the umask: the jailed user reads them) and returns its
+// path.
+func writeReadable(dir, sub, name, data string) (string, error) {
+	d, err := readableDir(dir, sub)
+	if err != nil {
+		return "", err
 	}
-	return php, os.Chmod(filepath.Join(php, "ebpfjail-ca.ini"), 0o644)
+	path := filepath.Join(d, name)
+	if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
+		return "", fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Chmod(path, 0o644); err != nil {
+		return "", fmt.Errorf("write %s: %w", path, err)
+	}
+	return path, nil
+}
+
+// readableDir makes dir/sub, mode 0755.
+func readableDir(dir, sub string) (string, error) {
+	d := filepath.Join(dir, sub)
+	if err := os.Mkdir(d, 0o755); err != nil {
+		return "", fmt.Errorf("create trust directory: %w", err)
+	}
+	if err := os.Chmod(d, 0o755); err != nil {
+		return "", fmt.Errorf("create trust directory: %w", err)
+	}
+	return d, nil
 }
 
 // phpScanDir adds dir to PHP's list of ini directories. PHP reads the

@@ -29,7 +29,7 @@ func TestTrustFilesPointEveryRuntimeAtTheBundle(t *testing.T) {
 	}
 	dir := filepath.Dir(bundle)
 	java := lookupEnv(set, "JAVA_TOOL_OPTIONS")
-	wantJava := "-Xmx64m -Djavax.net.ssl.trustStore=" + filepath.Join(dir, tlsca.TrustStoreName) +
+	wantJava := "-Xmx64m -Djavax.net.ssl.trustStore=" + filepath.Join(dir, "java", tlsca.TrustStoreName) +
 		" -Djavax.net.ssl.trustStoreType=PKCS12 -Djavax.net.ssl.trustStorePassword=changeit"
 	if java != wantJava {
 		t.Errorf("JAVA_TOOL_OPTIONS=%q, want %q", java, wantJava)
@@ -44,9 +44,19 @@ func TestTrustFilesPointEveryRuntimeAtTheBundle(t *testing.T) {
 	if err != nil || !strings.Contains(string(ini), `curl.cainfo="`+bundle+`"`) {
 		t.Errorf("php ini: %q (%v), want curl.cainfo naming the bundle", ini, err)
 	}
-	for _, f := range []string{bundle, filepath.Join(dir, tlsca.TrustStoreName), filepath.Join(dir, "php", "ebpfjail-ca.ini")} {
+	for _, f := range []string{bundle, filepath.Join(dir, "java", tlsca.TrustStoreName), filepath.Join(dir, "php", "ebpfjail-ca.ini")} {
 		if fi, err := os.Stat(f); err != nil || fi.Mode().Perm() != 0o644 {
 			t.Errorf("%s: %v, want mode 0644 (readable by the jailed user)", f, err)
+		}
+	}
+	// SSL_CERT_DIR: runtimes read each file there as certificates.
+	if got := lookupEnv(set, "SSL_CERT_DIR"); got != dir {
+		t.Errorf("SSL_CERT_DIR=%q, want %q", got, dir)
+	}
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if !e.IsDir() && e.Name() != tlsca.BundleName {
+			t.Errorf("SSL_CERT_DIR holds %s besides the bundle", e.Name())
 		}
 	}
 	// The jailed user reads this directory: certificates only, never a key.
