@@ -138,6 +138,9 @@ func runError(o *options, err error, caDir string) error {
 func startError(o *options, err error, user string) error {
 	switch {
 	case errors.Is(err, jail.ErrNotFound):
+		if why := supervisor.SudoNotFound(o.command[0], os.Environ()); why != "" {
+			return fail(exitNotFound, fmt.Errorf("command not found: %s (%s)", o.command[0], why), supervisor.SudoPathFix)
+		}
 		return fail(exitNotFound, fmt.Errorf("command not found: %s", o.command[0]), "check its name and the PATH")
 	case errors.Is(err, jail.ErrNotExecutable):
 		return fail(exitNotExecutable, fmt.Errorf("command not executable: %s", o.command[0]),

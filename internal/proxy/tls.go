@@ -14,6 +14,7 @@ import (
 
 	"github.com/ebpfjail/ebpfjail/internal/hostname"
 	"github.com/ebpfjail/ebpfjail/internal/sniff"
+	"github.com/ebpfjail/ebpfjail/internal/tlsca"
 	"github.com/ebpfjail/ebpfjail/pkg/event"
 )
 
@@ -71,10 +72,14 @@ func (p *Proxy) serveTLS(c *conn, pc net.Conn, res sniff.Result) {
 		e := tc.newEvent(event.TypeConnection)
 		e.Verdict, e.Reason = event.Deny, "TLS handshake failed: "+err.Error()
 		e.Scheme, e.Host, e.Port, e.URL = "https", name, tc.port, "https://"+hostname.JoinPort(name, tc.port)
-		e.Hint = "the client may not trust the ebpfjail CA: use --no-mitm " + name + ", or point the variable its runtime reads (SSL_CERT_FILE, NODE_EXTRA_CA_CERTS, REQUESTS_CA_BUNDLE, ...) at the bundle"
+		e.Hint = tlsca.TrustHint(tc.proc.Exe, tc.proc.Comm, name)
 		if why, ok := untrustedCA(err); ok {
 			e.Reason = untrustedCAReason + ": " + why
-			e.Hint = "likely pinned or its own CA bundle; try --no-mitm " + name
+			// A runtime we know is told its own setting; anything else
+			// most likely pins its keys or carries its own roots.
+			if _, known := tlsca.ClientSetting(tc.proc.Exe, tc.proc.Comm); !known {
+				e.Hint = "likely pinned or its own CA bundle; try --no-mitm " + name
+			}
 		}
 		p.emit(e)
 		return
@@ -98,6 +103,11 @@ func (p *Proxy) serveTLS(c *conn, pc net.Conn, res sniff.Result) {
 		}
 		e.Scheme, e.Host, e.Port, e.URL = "https", name, tc.port, "https://"+hostname.JoinPort(name, tc.port)
 		e.Hint = "--no-mitm " + name + " passes this TLS unopened, to be decided once as CONNECT"
+		if errors.Is(err, io.EOF) {
+			// Closed once the handshake was done: a client that checks the
+			// certificate only then (wget on GnuTLS) and rejected it.
+			e.Hint = tlsca.TrustHint(tc.proc.Exe, tc.proc.Comm, name)
+		}
 		p.emit(e)
 		return
 	}

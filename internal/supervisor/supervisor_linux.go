@@ -49,7 +49,8 @@ func Jail(o Options, userFlag string, log *slog.Logger) (int, error) {
 		out.Close()
 		return 0, &Error{Step: StepCA, Err: err}
 	}
-	trustEnv, removeTrust, err := TrustFiles(ca, log)
+	// The command runs with its user's HOME (jail.Command), not ours.
+	trustEnv, removeTrust, err := TrustFiles(ca, WithEnv(c.Env, []string{"HOME=" + c.User.Home}), log)
 	if err != nil {
 		out.Close()
 		return 0, err

@@ -2,7 +2,8 @@
 // certificate on disk, the leaf certificates the proxy presents when it
 // terminates a jailed client's TLS, and the CA bundle (system roots plus the
 // ebpfjail CA) the jailed command is pointed at through SSL_CERT_FILE and
-// friends.
+// friends, the same certificates as a PKCS#12 trust store for Java, and
+// TrustHint: what to tell the user when a client rejects the CA anyway.
 //
 // Invariants:
 //
