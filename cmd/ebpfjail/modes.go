@@ -14,6 +14,7 @@ import (
 	"github.com/ebpfjail/ebpfjail/internal/jail"
 	"github.com/ebpfjail/ebpfjail/internal/report"
 	"github.com/ebpfjail/ebpfjail/internal/rules"
+	"github.com/ebpfjail/ebpfjail/internal/secrets"
 	"github.com/ebpfjail/ebpfjail/internal/supervisor"
 	"github.com/ebpfjail/ebpfjail/internal/tlsca"
 )
@@ -60,8 +61,8 @@ func supervised(o *options) supervisor.Options {
 			Command: o.command, Env: os.Environ(), Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
 			FakeDNS: o.dnsMode == "fake", DNSUpstream: o.dnsUpstream, Resolve: pins, LocalNames: o.localNames,
 			NoMITM: o.noMITM, TCP: o.tcp, Inbound: o.inbound, AllowUnix: o.allowUnix, DenyUnix: o.denyUnix,
-			Timeout: time.Duration(o.timeout * float64(time.Second)),
-			Warn:    warn, Stats: os.Stderr, Gate: gate,
+			Timeout: time.Duration(o.timeout * float64(time.Second)), Secrets: o.secretSet,
+			Warn: warn, Stats: os.Stderr, Gate: gate,
 		},
 	}
 }
@@ -88,9 +89,36 @@ func runServer(o *options, log *slog.Logger) (int, error) {
 	return status, runError(o, err, supervisor.CADir())
 }
 
+// loadSecrets reads the secrets' values before anything else is made,
+// so that a missing one stops ebpfjail before the command could run.
+func loadSecrets(o *options) error {
+	if o.secrets.Empty() {
+		return nil
+	}
+	set, err := secrets.Load(o.secrets, o.noMITM, secrets.LoadOptions{Stdin: os.Stdin, Warn: warn})
+	if se := (*secrets.Error)(nil); errors.As(err, &se) {
+		code := exitFailure
+		if se.Usage {
+			code = exitUsage
+		}
+		return fail(code, se.Err, se.Hint)
+	} else if err != nil {
+		return fail(exitFailure, err)
+	}
+	if err := set.LockError(); err != nil {
+		warnf(os.Stderr, "the secrets' values could not be locked in memory (they may reach swap): %v", err)
+	}
+	o.secretSet = set
+	return nil
+}
+
 // runWeak is --weak: no root and no kernel steering; the command is only
 // told to use the proxy (proxy variables), as httpjail's weak mode.
 func runWeak(o *options, log *slog.Logger) (int, error) {
+	if err := loadSecrets(o); err != nil {
+		return 0, err
+	}
+	defer o.secretSet.Close()
 	status, err := supervisor.RunWeak(supervised(o), log)
 	return status, runError(o, err, supervisor.CADir())
 }
