@@ -88,6 +88,7 @@ type Shim struct {
 	fake         *Synthetic
 	rules        rules.Engine
 	events       func(event.Event)
+	secrets      *secrets.Set
 	seen         *observed     // forward mode: address -> names answered
 	malformed    atomic.Uint64 // messages that did not parse as a query
 	timeout      time.Duration // upstreamTimeout; shorter in tests
@@ -138,6 +139,7 @@ func listen(cfg Config, timeout time.Duration) (*Shim, error) {
 		fake:         cfg.Fake,
 		rules:        cfg.Rules,
 		events:       cfg.Events,
+		secrets:      cfg.Secrets,
 		seen:         newObserved(),
 		timeout:      timeout,
 		ctx:          ctx,
@@ -341,6 +343,9 @@ func (s *Shim) answer(ctx context.Context, q *query) (*dns.Msg, error) {
 		return m, nil
 	}
 	question := q.msg.Question[0]
+	if secret := s.secrets.InName(question.Name); secret != "" {
+		return s.refuseMisuse(q, question.Name, secret), nil
+	}
 	if s.fake != nil {
 		q.verdict = "+"
 		return s.fakeAnswer(q.msg, question), nil

@@ -85,7 +85,7 @@ func newForwarder(t *http.Transport) *httputil.ReverseProxy {
 			if fw != nil {
 				fw.err = err.Error()
 			}
-			if refuseLocal(w, fw, err) {
+			if refuseLocal(w, fw, err) || refuseBodyMisuse(w, fw) {
 				return
 			}
 			if errors.Is(err, context.Canceled) {
@@ -109,6 +109,9 @@ func newForwarder(t *http.Transport) *httputil.ReverseProxy {
 			// (and an upgraded connection is a tunnel, no longer watched).
 			if fw := forwardOf(ctx); fw != nil && res.StatusCode != http.StatusSwitchingProtocols {
 				res.Body = &cutBody{ReadCloser: res.Body, reason: &fw.err, ctx: ctx, watch: watch}
+			}
+			if fw := forwardOf(ctx); fw != nil && fw.secrets != nil {
+				return fw.secrets.Response(res)
 			}
 			return nil
 		},

@@ -53,6 +53,9 @@ func (p *Proxy) serveRequest(c *conn, w http.ResponseWriter, r *http.Request, st
 		writeText(w, http.StatusForbidden, blockedBody)
 		return
 	}
+	if p.refuseSecretMisuse(c, w, r, t) {
+		return
+	}
 	req := c.ruleRequest(r, t)
 	v := p.cfg.Rules.Evaluate(r.Context(), req)
 	e := c.requestEvent(req, v)
@@ -88,6 +91,7 @@ func (p *Proxy) forwardRequest(c *conn, w http.ResponseWriter, r *http.Request, 
 		r.Body = body
 	}
 	fw := &forward{scheme: c.scheme, hostport: t.hostport(), dialIP: c.dialIP, tx: tx}
+	p.armSecrets(c, r, t, fw)
 	ctx = withForward(ctx, fw)
 	ctx = context.WithValue(ctx, watchKey{}, watch)
 	finish := func() {
@@ -104,6 +108,10 @@ func (p *Proxy) forwardRequest(c *conn, w http.ResponseWriter, r *http.Request, 
 		e.BytesUp += tx.upgraded.Load()
 		if cut := tx.reason(); cut != "" {
 			e.Reason = cut
+		}
+		if fw.misuse != nil {
+			p.emitMisuse(&e, *fw.misuse)
+			return
 		}
 		p.emit(e)
 	}

@@ -28,7 +28,7 @@ func (p *Proxy) serveTCP(c *conn, pc, raw net.Conn) {
 		reset(raw)
 		return
 	}
-	p.splice(c, pc, raw, t, c.connectRequest("tcp", t))
+	p.splice(c, p.scanTCP(c, pc, t), raw, t, c.connectRequest("tcp", t))
 }
 
 // spliceTLS asks the rule once for the whole connection (method CONNECT,

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ebpfjail/ebpfjail/internal/hostname"
+	"github.com/ebpfjail/ebpfjail/internal/secrets"
 )
 
 // dialTimeout bounds connecting upstream; the client's own connect() already
@@ -89,6 +90,10 @@ type forward struct {
 	tx *txBudget
 	// local is set when the name led to this host itself (checkLocal).
 	local error
+	// secrets, when the request carried a secret, redacts the response;
+	// misuse is a placeholder found in the body (armSecrets).
+	secrets *secrets.Set
+	misuse  *secrets.Misuse
 }
 
 type forwardKey struct{}

@@ -100,7 +100,22 @@ func (h *Human) Err() error {
 // format returns e's line (without the "ebpfjail: " prefix) and the
 // verbosity from which it is shown.
 func (h *Human) format(e event.Event) (string, int) {
+	if strings.HasPrefix(e.Reason, secretMisusePrefix) && e.Type != event.TypeSecretMisuse {
+		// Its secret_misuse event says it, on one line; -vv shows both.
+		line, _ := h.formatType(e)
+		return line, 2
+	}
+	return h.formatType(e)
+}
+
+// secretMisusePrefix starts the reason of what a secret_misuse event
+// denied.
+const secretMisusePrefix = "secret_misuse: "
+
+func (h *Human) formatType(e event.Event) (string, int) {
 	switch e.Type {
+	case event.TypeSecretMisuse:
+		return secretMisuse(e), 0
 	case event.TypeRequest:
 		return h.request(e)
 	case event.TypeConnection:
@@ -150,6 +165,19 @@ func (h *Human) request(e event.Event) (string, int) {
 		line += " up " + humanBytes(e.BytesUp) + " down " + humanBytes(e.BytesDown)
 	}
 	return line, 1
+}
+
+// secretMisuse is the line of a secret_misuse event: what carried the
+// placeholder and where in it. Never a value: the event holds none.
+func secretMisuse(e event.Event) string {
+	if e.Where == "dns" {
+		return join("denied", "secret misuse:", clean(e.Secret)+"'s placeholder in the dns name", clean(e.Name), procLabel(e))
+	}
+	what := join(clean(e.Method), clean(e.URL))
+	if e.URL == "" {
+		what = clean(joinHostPort(hostPort(e)))
+	}
+	return join("denied", "secret misuse:", clean(e.Secret)+"'s placeholder in", clean(e.Where), "of", what, procLabel(e))
 }
 
 func (h *Human) connection(e event.Event) (string, int) {

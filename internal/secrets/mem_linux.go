@@ -1,6 +1,8 @@
 package secrets
 
 import (
+	"fmt"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -36,4 +38,15 @@ func (m *lockedMem) wipe() {
 		unix.Munmap(m.buf) // unlocks too
 	}
 	m.buf = nil
+}
+
+// noCoreDumps makes this process non-dumpable: no core file, and no
+// ptrace or /proc/PID/mem by anyone but root, once a real value is in
+// memory. The jailed command is not affected: execve makes a process
+// dumpable again.
+func noCoreDumps() error {
+	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
+		return fmt.Errorf("disable core dumps: %w", err)
+	}
+	return nil
 }

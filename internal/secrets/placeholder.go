@@ -31,8 +31,7 @@ var errTooShort = fmt.Errorf("the value is too short for a unique placeholder of
 // known prefix kept, each letter or digit replaced by a random one of the
 // same class (hex digits stay hex), every other byte ('-', '_', '.', ...)
 // kept in place. It differs from value and from every placeholder in taken.
-func newPlaceholder(value []byte, taken []*secret) ([]byte, error) {
-	prefix := 0
+func newPlaceholder(value []byte, taken []*secret) (ph []byte, prefix int, err error) {
 	for _, p := range knownPrefixes {
 		if bytes.HasPrefix(value, []byte(p)) && len(value) > len(p) {
 			prefix = len(p)
@@ -47,11 +46,11 @@ func newPlaceholder(value []byte, taken []*secret) ([]byte, error) {
 		}
 	}
 	if n < minRandom {
-		return nil, errTooShort
+		return nil, 0, errTooShort
 	}
 	hex := isHex(core)
 	for range 8 {
-		ph := make([]byte, len(value))
+		ph = make([]byte, len(value))
 		copy(ph, value[:prefix])
 		for i, b := range core {
 			alphabet := classOf(b)
@@ -67,15 +66,15 @@ func newPlaceholder(value []byte, taken []*secret) ([]byte, error) {
 			}
 			k, err := rand.Int(rand.Reader, big.NewInt(int64(len(alphabet))))
 			if err != nil {
-				return nil, fmt.Errorf("make placeholder: %w", err)
+				return nil, 0, fmt.Errorf("make placeholder: %w", err)
 			}
 			ph[prefix+i] = alphabet[k.Int64()]
 		}
 		if unique(ph, value, taken) {
-			return ph, nil
+			return ph, prefix, nil
 		}
 	}
-	return nil, errors.New("make placeholder: no unique one found")
+	return nil, 0, errors.New("make placeholder: no unique one found")
 }
 
 const (

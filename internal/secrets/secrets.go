@@ -27,8 +27,13 @@ type secret struct {
 	hosts       []string
 	value       []byte
 	placeholder []byte
-	inBody      bool
-	cleartext   bool
+	// prefix is how many leading bytes the placeholder shares with the
+	// value (a known prefix); folded is the rest of the placeholder as a
+	// DNS name carries it (see fold).
+	prefix    int
+	folded    string
+	inBody    bool
+	cleartext bool
 }
 
 // New makes a placeholder for each spec and copies the real values into
@@ -55,20 +60,23 @@ func New(specs []Spec) (*Set, error) {
 		}
 		total += len(sp.Value)
 	}
+	if err := noCoreDumps(); err != nil {
+		return nil, err
+	}
 	s := &Set{mem: newLockedMem(total)}
 	off := 0
 	for _, sp := range specs {
 		v := s.mem.buf[off : off+len(sp.Value) : off+len(sp.Value)]
 		copy(v, sp.Value)
 		off += len(sp.Value)
-		ph, err := newPlaceholder(v, s.secrets)
+		ph, prefix, err := newPlaceholder(v, s.secrets)
 		if err != nil {
 			s.Close()
 			return nil, fmt.Errorf("secret %s: %w", sp.Name, err)
 		}
 		s.secrets = append(s.secrets, &secret{
 			name: sp.Name, hosts: append([]string(nil), sp.Hosts...), value: v,
-			placeholder: ph, inBody: sp.InBody, cleartext: sp.Cleartext,
+			placeholder: ph, prefix: prefix, folded: fold(string(ph[prefix:])), inBody: sp.InBody, cleartext: sp.Cleartext,
 		})
 	}
 	return s, nil

@@ -59,6 +59,13 @@ func samples() map[string]Event {
 			PID: 1234, PPID: 1200, UID: 1000, Comm: "curl", Exe: "/usr/bin/curl",
 			Argv: []string{"curl", "-s", "https://api.example.test/v1/items"},
 		},
+		"secret_misuse": {
+			V: Version, Type: TypeSecretMisuse, Time: at("2026-01-02T03:04:08.25Z"),
+			Verdict: Deny, Reason: "placeholder of ANTHROPIC_API_KEY sent to a host it does not belong to",
+			PID: 1234, PPID: 1200, UID: 1000, Comm: "node", Exe: "/usr/bin/node",
+			Method: "POST", URL: "https://paste.example.test/api", Scheme: "https", Host: "paste.example.test", Port: 443,
+			Dst: "198.18.0.12:443", Secret: "ANTHROPIC_API_KEY", Where: "header:x-api-key",
+		},
 		"summary": {
 			V: Version, Type: TypeSummary, Time: at("2026-01-02T03:04:09.123Z"),
 			Summary: &Summary{ExitStatus: 0, DurationMS: 3500.25, Processes: []Process{
@@ -176,7 +183,7 @@ func TestSchemaDocumentsEveryField(t *testing.T) {
 			}
 		}
 	}
-	for _, typ := range []string{TypeRequest, TypeConnection, TypeDNS, TypeExec, TypeSummary} {
+	for _, typ := range []string{TypeRequest, TypeConnection, TypeDNS, TypeExec, TypeSummary, TypeSecretMisuse} {
 		documented[typ] = true // the table of types has a row per type
 	}
 	for name := range documented {
@@ -187,7 +194,7 @@ func TestSchemaDocumentsEveryField(t *testing.T) {
 }
 
 func isType(s string) bool {
-	return s == TypeRequest || s == TypeConnection || s == TypeDNS || s == TypeExec || s == TypeSummary
+	return s == TypeRequest || s == TypeConnection || s == TypeDNS || s == TypeExec || s == TypeSummary || s == TypeSecretMisuse
 }
 
 // TestSchemaSectionsAndExamples checks that each type has its section and
@@ -198,7 +205,7 @@ func TestSchemaSectionsAndExamples(t *testing.T) {
 	if !strings.HasPrefix(doc, "# ebpfjail event schema, version 1\n") || Version != 1 {
 		t.Errorf("SCHEMA.md's title must name version %d", Version)
 	}
-	for _, typ := range []string{TypeRequest, TypeConnection, TypeDNS, TypeExec, TypeSummary} {
+	for _, typ := range []string{TypeRequest, TypeConnection, TypeDNS, TypeExec, TypeSummary, TypeSecretMisuse} {
 		if !strings.Contains(doc, "\n## `"+typ+"`\n") {
 			t.Errorf("SCHEMA.md has no section \"## `%s`\"", typ)
 		}
