@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -134,7 +135,7 @@ try:
 except urllib.error.HTTPError as e:
     print("python", how + ":", e.code, e.read().decode().strip())`
 	return `echo "env $(env | grep '^API_KEY=')"
-echo "environ $(tr '\0' '\n' </proc/self/environ | grep '^API_KEY=')"
+echo "environ $(cat /proc/self/environ | tr '\0' '\n' | grep '^API_KEY=')"
 u=https://api.test/
 for how in bearer x-api-key basic query; do
   case $how in
@@ -317,5 +318,53 @@ func TestPrivilegedBadSecretInputStopsBeforeTheCommand(t *testing.T) {
 			}
 		})
 	}
+	noJailsLeft(t)
+}
+
+// installClaude installs the npm package of Claude Code where the jailed
+// user can run it and returns the claude binary; it skips when npm or the
+// registry is not there.
+func installClaude(t *testing.T) string {
+	t.Helper()
+	requireTool(t, "npm")
+	dir := sharedDir(t)
+	cmd := exec.Command("npm", "install", "--no-audit", "--no-fund", "--prefix", dir, "@anthropic-ai/claude-code@2")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Skipf("cannot install @anthropic-ai/claude-code with npm (%v):\n%s", err, out)
+	}
+	claude := filepath.Join(dir, "node_modules", ".bin", "claude")
+	if out, err := exec.Command(claude, "--version").CombinedOutput(); err != nil {
+		t.Skipf("the installed claude does not run here (%v): %s", err, out)
+	}
+	return claude
+}
+
+func TestPrivilegedClaudeCodeWorksWithOnlyThePlaceholder(t *testing.T) {
+	o := newKeyOrigin(t)
+	claude := installClaude(t)
+	home := sharedDir(t)
+	script := `echo "env $(env | grep '^ANTHROPIC_API_KEY=')"
+export HOME=` + home + ` ANTHROPIC_BASE_URL=https://api.test DISABLE_TELEMETRY=1 CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1 DISABLE_AUTOUPDATER=1
+exec ` + claude + ` -p 'Say hello.' </dev/null`
+	r, all, _ := o.run(t, "ANTHROPIC_API_KEY", nil, "sh", "-c", script)
+	ph := placeholderOf(t, r, "ANTHROPIC_API_KEY")
+	if r.code != 0 || !strings.Contains(r.stdout, agentAnswer) {
+		t.Errorf("claude -p: got %s\nwant exit 0 and %q on stdout", r, agentAnswer)
+	}
+	got, sawKey := 0, false
+	for _, req := range o.requests() {
+		if strings.HasPrefix(req, "api.test POST /v1/messages") {
+			got++
+			sawKey = sawKey || strings.Contains(req, "X-Api-Key: "+o.key)
+		}
+		if strings.Contains(req, ph) {
+			t.Errorf("the origin received the placeholder:\n%s", req)
+		}
+	}
+	t.Logf("claude printed %q; the origin got %d Messages API requests", strings.TrimSpace(r.stdout), got)
+	if got == 0 || !sawKey {
+		t.Errorf("the origin got %d Messages API requests, with the real key: %v; want at least one with it (all: %q)", got, sawKey, o.requests())
+	}
+	o.noRealKey(t, "ebpfjail's output and records", all)
 	noJailsLeft(t)
 }
