@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -89,9 +90,14 @@ func (o *keyOrigin) run(t *testing.T, name string, extra []string, command ...st
 	t.Helper()
 	dir := t.TempDir()
 	events, reqlog := filepath.Join(dir, "events.jsonl"), filepath.Join(dir, "requests.log")
-	args := []string{"-vv", "--user", "nobody", "--js", "r.host === 'api.test' || r.host === 'other.test'",
-		"--resolve", "api.test:" + o.h.IPv4.String(), "--resolve", "other.test:" + o.h.IPv4.String(),
+	args := []string{"-vv", "--resolve", "api.test:" + o.h.IPv4.String(), "--resolve", "other.test:" + o.h.IPv4.String(),
 		"--log-json", events, "--request-log", reqlog, "--secret", name + "=api.test"}
+	if !slices.Contains(extra, "--sh") {
+		args = append(args, "--js", "r.host === 'api.test' || r.host === 'other.test'")
+	}
+	if !slices.Contains(extra, "--weak") {
+		args = append(args, "--user", "nobody")
+	}
 	args = append(append(append(args, extra...), "--"), command...)
 	r := jail(t, runOpts{env: []string{"SSL_CERT_FILE=" + o.ca.PEMPath, name + "=" + o.key}, timeout: 2 * time.Minute}, args...)
 	all := r.stdout + r.stderr
@@ -366,5 +372,32 @@ exec ` + claude + ` -p 'Say hello.' </dev/null`
 		t.Errorf("the origin got %d Messages API requests, with the real key: %v; want at least one with it (all: %q)", got, sawKey, o.requests())
 	}
 	o.noRealKey(t, "ebpfjail's output and records", all)
+	noJailsLeft(t)
+}
+
+func TestPrivilegedSecretStaysOutOfRuleProgramsAndWorksInWeakMode(t *testing.T) {
+	o := newKeyOrigin(t)
+	bearer := `echo "env $(env | grep '^API_KEY=')"; curl -sS -H "Authorization: Bearer $API_KEY" https://api.test/`
+	t.Run("sh rule", func(t *testing.T) {
+		dir := sharedDir(t)
+		envFile := filepath.Join(dir, "rule-env")
+		r, all, _ := o.run(t, "API_KEY", []string{"--sh", "env >> " + envFile + "; exit 0"}, "sh", "-c", bearer)
+		contains(t, "curl", r.stdout, "ok bearer")
+		env, err := os.ReadFile(envFile)
+		if err != nil || !strings.Contains(string(env), "HTTPJAIL_HOST=api.test") {
+			t.Fatalf("the --sh rule did not run (%v): %q\n%s", err, env, r)
+		}
+		o.noRealKey(t, "the --sh rule's environment", string(env))
+		o.noRealKey(t, "ebpfjail's output and records", all)
+	})
+	t.Run("weak", func(t *testing.T) {
+		r, all, _ := o.run(t, "API_KEY", []string{"--weak"}, "sh", "-c", bearer)
+		ph := placeholderOf(t, r, "API_KEY")
+		if ph == o.key {
+			t.Errorf("--weak gave the command the real key")
+		}
+		contains(t, "curl through --weak's proxy", r.stdout, "ok bearer")
+		o.noRealKey(t, "ebpfjail's output and records", all)
+	})
 	noJailsLeft(t)
 }
