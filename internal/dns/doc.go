@@ -33,5 +33,6 @@
 // [Shim.answer] is the one place where a reply is decided: in fake mode
 // (Config.Fake) from the synthetic table, without asking anyone; in forward
 // mode by the rule, if there is one (a denied name gets NXDOMAIN), then by
-// the upstream resolver.
+// the upstream resolver. Before either, a name that carries a secret's
+// placeholder (Config.Secrets) is refused, in both modes (secrets.go).
 package dns

@@ -22,8 +22,11 @@
 //     forward in a dial's context carries the child's original address.
 //
 // Around them: events.go (the event of each decision), limits.go (requests
-// in flight), timeouts.go (every wait bounded), txlimit.go (max_tx_bytes)
-// and local.go (a name never leads to this host itself).
+// in flight), timeouts.go (every wait bounded), txlimit.go (max_tx_bytes),
+// local.go (a name never leads to this host itself) and secrets.go (with
+// Config.Secrets: a secret's placeholder found where it does not belong is
+// refused before the rule is asked; an allowed request to its host gets
+// the real value, and that host's responses lose it again).
 //
 // Invariants:
 //   - A connection the kernel has no record of did not come from the jail

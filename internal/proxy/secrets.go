@@ -48,18 +48,20 @@ func secretMisusePrefix(secret, where string) string {
 }
 
 // armSecrets puts the real values into r, allowed by the rule, for the
-// secrets that belong to its host, and has its body watched: the response
-// of a request that carried a secret is redacted (fw.secrets), and a
-// placeholder in the body that does not belong there stops the upload
-// (fw.misuse).
+// secrets that belong to its host, and has its body watched: a placeholder
+// in the body that does not belong there stops the upload (fw.misuse).
+// The response of a host a secret belongs to is redacted (fw.secrets),
+// and asked for in identity encoding so that it can be.
 func (p *Proxy) armSecrets(c *conn, r *http.Request, t target, fw *forward) {
 	set := p.cfg.Secrets
 	if set == nil {
 		return
 	}
 	secure := c.scheme == "https"
-	if set.Swap(r, t.host, secure) {
+	set.Swap(r, t.host, secure)
+	if set.Belongs(t.host, secure) {
 		fw.secrets = set
+		r.Header.Set("Accept-Encoding", "identity")
 	}
 	if b := set.RequestBody(r.Body, t.host, secure); b != r.Body {
 		r.Body = &watchedBody{ReadCloser: b, fw: fw}

@@ -193,28 +193,37 @@ func TestSecretPlaceholderIsSwappedInEverySpellingForItsHost(t *testing.T) {
 // header or a POST body to 127.0.0.1 gets 403 and a secret_misuse event
 // naming the process, and never reaches the origin.
 func TestSecretPlaceholderToAnotherAllowedHostIsDenied(t *testing.T) {
-	s, o := newSecretsMITM(t, false, false)
-	c := s.client(t, &tls.Config{RootCAs: s.roots}, false)
-	other := fmt.Sprintf("https://127.0.0.1:%d/paste", s.origin.Port())
-	status, body := s.do(t, c, "GET", other, "", "X-Api-Key", s.ph)
-	if status != http.StatusForbidden || !strings.Contains(body, "placeholder") {
-		t.Errorf("header to another host: got %d %q, want 403", status, body)
+	for _, h2 := range []bool{false, true} {
+		s, o := newSecretsMITM(t, h2, false)
+		c := s.client(t, &tls.Config{RootCAs: s.roots}, h2)
+		other := fmt.Sprintf("https://127.0.0.1:%d/paste", s.origin.Port())
+		status, body := s.do(t, c, "GET", other, "", "X-Api-Key", s.ph)
+		if status != http.StatusForbidden || !strings.Contains(body, "placeholder") {
+			t.Errorf("h2=%v header to another host: got %d %q, want 403", h2, status, body)
+		}
+		big := strings.Repeat("lorem ipsum ", 10000) + "key=" + s.ph + "&more"
+		status, _ = s.do(t, c, "POST", other, big, "Content-Type", "application/x-www-form-urlencoded")
+		if status != http.StatusForbidden {
+			t.Errorf("h2=%v POST body to another host: got %d, want 403", h2, status)
+		}
+		if o.saw(s.ph) || o.saw(testRealKey) {
+			t.Errorf("h2=%v: the other host got the placeholder or the key", h2)
+		}
+		s.checkMisuses(t, "header:x-api-key", "body")
 	}
-	big := strings.Repeat("lorem ipsum ", 10000) + "key=" + s.ph + "&more"
-	status, _ = s.do(t, c, "POST", other, big, "Content-Type", "application/x-www-form-urlencoded")
-	if status != http.StatusForbidden {
-		t.Errorf("POST body to another host: got %d, want 403", status)
-	}
-	if o.saw(s.ph) || o.saw(testRealKey) {
-		t.Errorf("the other host got the placeholder or the key")
-	}
+}
+
+// checkMisuses checks the secret_misuse events: one per where, in order,
+// each of KEY by the agent to 127.0.0.1, and no real value anywhere.
+func (s *secretsMITM) checkMisuses(t *testing.T, where ...string) {
+	t.Helper()
 	m := s.misuses()
-	if len(m) != 2 || m[0].Where != "header:x-api-key" || m[1].Where != "body" {
-		t.Fatalf("misuse events: got %+v, want header:x-api-key then body", m)
+	if len(m) != len(where) {
+		t.Fatalf("misuse events: got %+v, want %v", m, where)
 	}
-	for _, e := range m {
-		if e.Secret != "KEY" || e.PID != 42 || e.Comm != "agent" || e.Host != "127.0.0.1" || e.Verdict != event.Deny {
-			t.Errorf("misuse event %+v: want KEY, pid 42, comm agent, host 127.0.0.1, deny", e)
+	for i, e := range m {
+		if e.Where != where[i] || e.Secret != "KEY" || e.PID != 42 || e.Comm != "agent" || e.Host != "127.0.0.1" || e.Verdict != event.Deny {
+			t.Errorf("misuse event %+v: want KEY in %s, pid 42, comm agent, host 127.0.0.1, deny", e, where[i])
 		}
 	}
 	s.noRealValue(t)

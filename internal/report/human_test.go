@@ -45,21 +45,11 @@ func TestHumanLevels(t *testing.T) {
 	evilComm.Comm = "a\x1b]0;pwned\x07b"
 	anon := event.Event{Type: event.TypeRequest, Verdict: event.Deny, Reason: "no rule", Method: "GET", URL: "http://h/"}
 
-	misuse := event.Event{Type: event.TypeSecretMisuse, Verdict: event.Deny, PID: 9, Comm: "node", Method: "POST",
-		URL: "https://paste.test/api", Host: "paste.test", Port: 443, Secret: "API_KEY", Where: "body"}
-	misuseDNS := event.Event{Type: event.TypeSecretMisuse, Verdict: event.Deny, PID: 9, Comm: "node", Scheme: "dns",
-		Name: "abc.evil.test", Secret: "API_KEY", Where: "dns"}
-	misused := req(event.Deny, "POST", "https://paste.test/api")
-	misused.Reason = "secret_misuse: API_KEY in body"
-
 	tests := []struct {
 		name string
 		e    event.Event
 		want [3]string // the line at -v 0, 1, 2 ("" for none)
 	}{
-		{"secret misuse", misuse, all("denied secret misuse: API_KEY's placeholder in body of POST https://paste.test/api (node pid 9)")},
-		{"secret misuse dns", misuseDNS, all("denied secret misuse: API_KEY's placeholder in the dns name abc.evil.test (node pid 9)")},
-		{"request denied for misuse", misused, [3]string{"", "", "denied POST https://paste.test/api (curl pid 123): secret_misuse: API_KEY in body"}},
 		{"denied request", denied, all("denied GET https://x.test/ (curl pid 123): rule")},
 		{"allowed request", allowed, [3]string{"", "allowed GET https://x/ 200 (curl pid 1) 12ms",
 			"allowed GET https://x/ 200 (curl pid 1) 12ms up 180 B down 1.2 KiB"}},
@@ -173,5 +163,39 @@ func TestHumanShowsEveryLineAtVV(t *testing.T) {
 	}
 	if got := strings.Count(buf.String(), "\n"); got != 50 {
 		t.Errorf("-vv: got %d lines, want all 50", got)
+	}
+}
+
+// TestHumanSecretMisuseIsOneLine: a secret_misuse event is shown at every
+// verbosity; the request it denied only at -vv, so the terminal says it
+// once.
+func TestHumanSecretMisuseIsOneLine(t *testing.T) {
+	misuse := event.Event{Type: event.TypeSecretMisuse, Verdict: event.Deny, PID: 9, Comm: "node", Method: "POST",
+		URL: "https://paste.test/api", Host: "paste.test", Port: 443, Secret: "API_KEY", Where: "body"}
+	misuseDNS := event.Event{Type: event.TypeSecretMisuse, Verdict: event.Deny, PID: 9, Comm: "node", Scheme: "dns",
+		Name: "abc.evil.test", Secret: "API_KEY", Where: "dns"}
+	misused := req(event.Deny, "POST", "https://paste.test/api")
+	misused.Reason = "secret_misuse: API_KEY in body"
+
+	for _, tc := range []struct {
+		name string
+		e    event.Event
+		want [3]string
+	}{
+		{"secret misuse", misuse, all("denied secret misuse: API_KEY's placeholder in body of POST https://paste.test/api (node pid 9)")},
+		{"secret misuse dns", misuseDNS, all("denied secret misuse: API_KEY's placeholder in the dns name abc.evil.test (node pid 9)")},
+		{"request denied for misuse", misused, [3]string{"", "", "denied POST https://paste.test/api (curl pid 123): secret_misuse: API_KEY in body"}},
+	} {
+		for v := range 3 {
+			var b strings.Builder
+			NewHuman(&b, v).Emit(tc.e)
+			want := ""
+			if tc.want[v] != "" {
+				want = "ebpfjail: " + tc.want[v] + "\n"
+			}
+			if b.String() != want {
+				t.Errorf("%s at -v %d: got %q, want %q", tc.name, v, b.String(), want)
+			}
+		}
 	}
 }

@@ -29,8 +29,12 @@ func fold(s string) string {
 // digits of sc's placeholder, case and punctuation ignored (its whole
 // folded form when that is shorter).
 func (sc *secret) inFolded(name string) bool {
-	ph, n := sc.folded, fold(name)
+	ph := sc.folded
 	w := min(foldWindow, len(ph))
+	if len(name) < w {
+		return false // too short to hold w letters and digits
+	}
+	n := fold(name)
 	if w == 0 || len(n) < w {
 		return false
 	}

@@ -8,7 +8,20 @@
 // DNS name, a raw TCP stream) is misuse and denies what carried it. A real
 // value echoed back in a response reaches the client as the placeholder.
 //
-// The real values live in one mlocked buffer, are never turned into
-// long-lived strings and never appear in an error, event or log line; only
-// the names and placeholders do.
+// Where it looks: request header values (Basic credentials decoded), header
+// names, the URL's path and query (as is and percent-encoded), the Host,
+// request bodies (streamed, whole), DNS names (case folded, dots ignored,
+// any 20 characters of the placeholder in a row) and the first 64 KiB of a
+// --tcp stream. Not inside other encodings a client could make up (hex,
+// base64 outside Basic), the frames of an upgraded (WebSocket) connection,
+// or HTTP trailers: the placeholder is a tripwire, and the real value,
+// which never enters the jail, is what is protected.
+//
+// Responses: only a host a secret belongs to can know its value, so only
+// its responses are redacted; it is asked for identity encoding, gzip is
+// decoded if it sends that anyway, and any other encoding is refused.
+//
+// The real values live in one locked, non-dumped mapping, the process is
+// made non-dumpable, and they are never turned into long-lived strings nor
+// written to an error, event or log line; only names and placeholders are.
 package secrets

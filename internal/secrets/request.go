@@ -36,10 +36,6 @@ func (s *Set) Swap(r *http.Request, host string, secure bool) bool {
 			swapped = true
 		}
 	}
-	if swapped {
-		// So that Response can read what the origin echoes back.
-		r.Header.Set("Accept-Encoding", "identity")
-	}
 	return swapped
 }
 
@@ -52,11 +48,14 @@ func (s *Set) scanHead(r *http.Request, host string, secure bool) (m *Misuse, us
 	use = make([]bool, len(s.secrets))
 	for i, sc := range s.secrets {
 		ok := sc.belongs(host, secure)
-		hit := func(where, v string) bool {
+		hit := func(where, header, v string) bool {
 			if !sc.in(v) {
 				return false
 			}
 			if !ok && m == nil {
+				if header != "" {
+					where += ":" + strings.ToLower(header)
+				}
 				m = &Misuse{Secret: sc.name, Where: where}
 			}
 			use[i] = use[i] || ok
@@ -64,19 +63,37 @@ func (s *Set) scanHead(r *http.Request, host string, secure bool) (m *Misuse, us
 		}
 		for k, vs := range r.Header {
 			for _, v := range vs {
-				if hit("header:"+strings.ToLower(k), v) || hit("header:"+strings.ToLower(k), basicCredentials(v)) {
+				if hit("header", k, v) || hit("header", k, basicCredentials(v)) {
 					break
 				}
 			}
+			if m == nil && sc.inFolded(k) {
+				m = &Misuse{Secret: sc.name, Where: "header-name"}
+			}
 		}
-		hit("query", r.URL.RawQuery)
-		hit("path", r.URL.Path)
-		hit("path", r.URL.RawPath)
+		hit("query", "", r.URL.RawQuery)
+		hit("path", "", r.URL.Path)
+		hit("path", "", r.URL.RawPath)
 		if m == nil && (sc.in(r.Host) || sc.inFolded(r.Host)) {
 			m = &Misuse{Secret: sc.name, Where: "host"}
 		}
 	}
 	return m, use
+}
+
+// Belongs reports whether any secret belongs to host (secure: over
+// intercepted TLS): the origins whose responses Response must see, as
+// only they can know a real value.
+func (s *Set) Belongs(host string, secure bool) bool {
+	if s == nil {
+		return false
+	}
+	for _, sc := range s.secrets {
+		if sc.belongs(host, secure) {
+			return true
+		}
+	}
+	return false
 }
 
 // in reports whether v holds sc's placeholder, as is or percent-encoded.
@@ -87,8 +104,7 @@ func (sc *secret) in(v string) bool {
 	if strings.Contains(v, string(sc.placeholder)) {
 		return true
 	}
-	q := url.QueryEscape(string(sc.placeholder))
-	return q != string(sc.placeholder) && strings.Contains(v, q)
+	return sc.phQuery != string(sc.placeholder) && strings.Contains(v, sc.phQuery)
 }
 
 // swapHead puts sc's real value in place of its placeholder in r's header
@@ -119,9 +135,8 @@ func (sc *secret) swap(v string) string {
 		return v
 	}
 	v = strings.ReplaceAll(v, string(sc.placeholder), string(sc.value))
-	q := url.QueryEscape(string(sc.placeholder))
-	if q != string(sc.placeholder) {
-		v = strings.ReplaceAll(v, q, url.QueryEscape(string(sc.value)))
+	if sc.phQuery != string(sc.placeholder) {
+		v = strings.ReplaceAll(v, sc.phQuery, url.QueryEscape(string(sc.value)))
 	}
 	return v
 }
@@ -181,9 +196,8 @@ func (s *Set) RequestBody(body io.ReadCloser, host string, secure bool) io.ReadC
 // replaced by to and its encoding, or misuse when to is nil.
 func (sc *secret) patterns(to []byte) []pattern {
 	pats := []pattern{{from: sc.placeholder, to: to, secret: sc.name}}
-	q := url.QueryEscape(string(sc.placeholder))
-	if q != string(sc.placeholder) {
-		p := pattern{from: []byte(q), secret: sc.name}
+	if sc.phQuery != string(sc.placeholder) {
+		p := pattern{from: []byte(sc.phQuery), secret: sc.name}
 		if to != nil {
 			p.to = []byte(url.QueryEscape(string(to)))
 		}

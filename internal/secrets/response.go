@@ -9,11 +9,11 @@ import (
 )
 
 // Response makes sure no real value reaches the client in res, the
-// response to a request that carried a secret (only such an origin knows
-// one): each real value in a header value or the body becomes its
+// response of a host a secret belongs to (only such an origin knows one):
+// each real value in a header value or the body becomes its
 // placeholder. The body is rewritten as it streams. Compressed bodies
-// cannot be searched, so Request asks such an origin for identity
-// encoding; one that sends gzip anyway is decompressed here (the client
+// cannot be searched, so the caller asks such an origin for identity
+// encoding (Accept-Encoding); one that sends gzip anyway is decompressed here (the client
 // gets it plain), and any other encoding is an error, for the caller to
 // refuse the response rather than pass on what it could not check.
 func (s *Set) Response(res *http.Response) error {

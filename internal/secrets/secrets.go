@@ -3,6 +3,8 @@ package secrets
 import (
 	"errors"
 	"fmt"
+	"net/url"
+	"path"
 )
 
 // Spec is one --secret after parsing and loading.
@@ -30,8 +32,10 @@ type secret struct {
 	// prefix is how many leading bytes the placeholder shares with the
 	// value (a known prefix); folded is the rest of the placeholder as a
 	// DNS name carries it (see fold).
-	prefix    int
-	folded    string
+	prefix int
+	folded string
+	// phQuery is the placeholder percent-encoded (a query or form value).
+	phQuery   string
 	inBody    bool
 	cleartext bool
 }
@@ -55,8 +59,8 @@ func New(specs []Spec) (*Set, error) {
 		if len(sp.Value) == 0 {
 			return nil, fmt.Errorf("secret %s: the value is empty", sp.Name)
 		}
-		if len(sp.Hosts) == 0 {
-			return nil, fmt.Errorf("secret %s: no host", sp.Name)
+		if err := checkSpec(sp); err != nil {
+			return nil, fmt.Errorf("secret %s: %w", sp.Name, err)
 		}
 		total += len(sp.Value)
 	}
@@ -76,10 +80,30 @@ func New(specs []Spec) (*Set, error) {
 		}
 		s.secrets = append(s.secrets, &secret{
 			name: sp.Name, hosts: append([]string(nil), sp.Hosts...), value: v,
-			placeholder: ph, prefix: prefix, folded: fold(string(ph[prefix:])), inBody: sp.InBody, cleartext: sp.Cleartext,
+			placeholder: ph, prefix: prefix, folded: fold(string(ph[prefix:])), phQuery: url.QueryEscape(string(ph)), inBody: sp.InBody, cleartext: sp.Cleartext,
 		})
 	}
 	return s, nil
+}
+
+// checkSpec refuses what no placeholder could stand for: no host, a glob
+// that does not parse, a value with a control byte (a header cannot carry
+// it; a trailing newline read from a file is the usual one).
+func checkSpec(sp Spec) error {
+	if len(sp.Hosts) == 0 {
+		return errors.New("no host")
+	}
+	for _, g := range sp.Hosts {
+		if _, err := path.Match(g, ""); err != nil || g == "" {
+			return fmt.Errorf("host glob %q does not parse", g)
+		}
+	}
+	for _, b := range sp.Value {
+		if b < 0x20 || b == 0x7f {
+			return errors.New("the value holds a control character (a newline at the end of a file?)")
+		}
+	}
+	return nil
 }
 
 // Env returns "NAME=PLACEHOLDER" for each secret, for the command's
