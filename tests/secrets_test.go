@@ -293,7 +293,7 @@ func TestPrivilegedBadSecretInputStopsBeforeTheCommand(t *testing.T) {
 		{"empty value", []string{"EBPFJAIL_T_KEY="}, []string{"--secret", "EBPFJAIL_T_KEY=api.test"}, 2,
 			"--secret EBPFJAIL_T_KEY: the value is empty", "a secret needs a value"},
 		{"too short for a placeholder", []string{"EBPFJAIL_T_KEY=short"}, []string{"--secret", "EBPFJAIL_T_KEY=api.test"}, 2,
-			"--secret EBPFJAIL_T_KEY: the value is too short", "at least 16"},
+			"--secret EBPFJAIL_T_KEY: the value is too short", "at least 16 letters"},
 		{"host also --no-mitm", []string{"EBPFJAIL_T_KEY=sk-0123456789abcdefghij"}, []string{"--no-mitm", "*.test", "--secret", "EBPFJAIL_T_KEY=api.test"}, 2,
 			`--secret EBPFJAIL_T_KEY host "api.test" matches --no-mitm "*.test"`, "TLS is never opened"},
 		{"secret command fails", nil, []string{"--secret", "EBPFJAIL_T_KEY=api.test", "--secret-cmd", "EBPFJAIL_T_KEY=echo 'no such entry' >&2; exit 3"}, 125,

@@ -230,7 +230,7 @@ func Load(s Sources, noMITM []string, o LoadOptions) (*Set, error) {
 	set, err := New(specs)
 	if err != nil {
 		// New's errors name the secret as "secret NAME": the flag's spelling.
-		return nil, &Error{Err: fmt.Errorf("--%w", err), Hint: "a secret is the value a service issued: a key or token of at least 16 letters and digits", Usage: true}
+		return nil, &Error{Err: fmt.Errorf("--%w", err), Hint: "a secret is a key or token as a service issued it: at least 16 letters and digits, no control characters", Usage: true}
 	}
 	for _, sp := range specs {
 		os.Unsetenv(sp.Name)
