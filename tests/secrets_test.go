@@ -56,6 +56,10 @@ func (o *keyOrigin) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	_, pass, basic := r.BasicAuth()
+	if r.Header.Get("Upgrade") == "websocket" && r.Header.Get("Authorization") == "Bearer "+o.key {
+		upgraded(w)
+		return
+	}
 	how := ""
 	switch {
 	case r.Header.Get("Authorization") == "Bearer "+o.key:
@@ -67,11 +71,29 @@ func (o *keyOrigin) serve(w http.ResponseWriter, r *http.Request) {
 	case r.URL.Query().Get("key") == o.key:
 		how = "query"
 	}
-	if how == "" {
+	switch {
+	case how == "":
 		http.Error(w, "unauthorized", http.StatusUnauthorized)
+	case r.URL.Path == "/echo": // as an API that repeats the key in an error
+		fmt.Fprintf(w, "echo %s\n", o.key)
+	case r.URL.Path == "/proto":
+		fmt.Fprintf(w, "ok %s %s\n", how, r.Proto)
+	default:
+		fmt.Fprintf(w, "ok %s\n", how)
+	}
+}
+
+// upgraded accepts a WebSocket handshake, says so in the first bytes of
+// the upgraded stream, and closes it.
+func upgraded(w http.ResponseWriter) {
+	c, rw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
 		return
 	}
-	fmt.Fprintf(w, "ok %s\n", how)
+	defer c.Close()
+	rw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\nupgraded bearer\n")
+	rw.Flush()
 }
 
 // requests is everything the origin received, one request per entry.
@@ -119,7 +141,8 @@ func (o *keyOrigin) noRealKey(t *testing.T, what, got string) {
 // clientScript sends the placeholder of API_KEY to api.test as a Bearer
 // token, an x-api-key header, Basic auth's password and a query parameter
 // from curl, node and python3, printing "CLIENT HOW: ANSWER" per request,
-// after printing the environment the command sees.
+// after printing the environment the command sees; then over HTTP/2, and
+// to a path that echoes the real key back, and in a WebSocket handshake.
 func clientScript(py string) string {
 	node := `const [how, url, key] = process.argv.slice(1); const h = {};
 if (how === "bearer") h.Authorization = "Bearer " + key;
@@ -153,8 +176,25 @@ for how in bearer x-api-key basic query; do
   echo "curl $how: $a"
   node -e '` + node + `' $how $u "$API_KEY"
   ` + py + ` -c '` + python + `' $how $u "$API_KEY"
-done`
+done
+echo "curl h2: $(curl -sS --http2 -H "Authorization: Bearer $API_KEY" ${u}proto)"
+echo "curl echo: $(curl -sS -H "Authorization: Bearer $API_KEY" ${u}echo)"
+` + py + ` -c '` + wsHandshake + `' "$API_KEY"`
 }
+
+// wsHandshake is a WebSocket upgrade with a Bearer token (python3, no
+// library but ssl), printing the status line and the first bytes after it.
+const wsHandshake = `import socket, ssl, sys
+s = ssl.create_default_context().wrap_socket(socket.create_connection(("api.test", 443), timeout=10), server_hostname="api.test")
+s.sendall(("GET /ws HTTP/1.1\r\nHost: api.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+  "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nAuthorization: Bearer " + sys.argv[1] + "\r\n\r\n").encode())
+data = b""
+while True:
+    b = s.recv(4096)
+    if not b: break
+    data += b
+head, _, rest = data.decode().partition("\r\n\r\n")
+print("ws:", head.split("\r\n")[0] + ";", rest.strip())`
 
 func TestPrivilegedSecretReachesItsHostAsTheRealKeyAndNowhereElse(t *testing.T) {
 	requireTool(t, "node")
@@ -177,6 +217,9 @@ func TestPrivilegedSecretReachesItsHostAsTheRealKeyAndNowhereElse(t *testing.T) 
 			contains(t, client+" "+how, r.stdout, want)
 		}
 	}
+	contains(t, "HTTP/2", r.stdout, "curl h2: ok bearer HTTP/2.0\n")
+	contains(t, "WebSocket", r.stdout, "ws: HTTP/1.1 101 Switching Protocols; upgraded bearer\n")
+	contains(t, "the key echoed back", r.stdout, "curl echo: echo "+placeholder+"\n")
 	o.noRealKey(t, "ebpfjail's output and records", all)
 	for _, req := range o.requests() {
 		if strings.Contains(req, placeholder) {
@@ -352,7 +395,8 @@ func TestPrivilegedClaudeCodeWorksWithOnlyThePlaceholder(t *testing.T) {
 	script := `echo "env $(env | grep '^ANTHROPIC_API_KEY=')"
 export HOME=` + home + ` ANTHROPIC_BASE_URL=https://api.test DISABLE_TELEMETRY=1 CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1 DISABLE_AUTOUPDATER=1
 exec ` + claude + ` -p 'Say hello.' </dev/null`
-	r, all, _ := o.run(t, "ANTHROPIC_API_KEY", nil, "sh", "-c", script)
+	// An agent refused by its API retries for minutes: stop it first.
+	r, all, _ := o.run(t, "ANTHROPIC_API_KEY", []string{"--timeout", "100"}, "sh", "-c", script)
 	ph := placeholderOf(t, r, "ANTHROPIC_API_KEY")
 	if r.code != 0 || !strings.Contains(r.stdout, agentAnswer) {
 		t.Errorf("claude -p: got %s\nwant exit 0 and %q on stdout", r, agentAnswer)
