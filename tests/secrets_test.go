@@ -33,7 +33,7 @@ type keyOrigin struct {
 func newKeyOrigin(t *testing.T) *keyOrigin {
 	t.Helper()
 	testutil.RequireRoot(t)
-	o := &keyOrigin{h: testutil.NewHost(t), ca: testutil.NewTestCA(t), key: "sk-test-" + rand.Text()}
+	o := &keyOrigin{h: testutil.NewHost(t), ca: testutil.NewTestCA(t), key: "sk-ant-api03-" + rand.Text()}
 	srv := &http.Server{Handler: http.HandlerFunc(o.serve), TLSConfig: tlsConfigFor(o.ca.Leaf(t, "api.test", "other.test"))}
 	srv.TLSConfig.NextProtos = []string{"h2", "http/1.1"}
 	go srv.ServeTLS(o.h.Listen(t, "tcp", "[::]:443"), "", "")
@@ -204,8 +204,8 @@ func TestPrivilegedSecretReachesItsHostAsTheRealKeyAndNowhereElse(t *testing.T) 
 		t.Fatalf("%s", r)
 	}
 	placeholder := placeholderOf(t, r, "API_KEY")
-	if placeholder == o.key || len(placeholder) != len(o.key) || !strings.HasPrefix(placeholder, "sk-") {
-		t.Fatalf("the command's API_KEY: got %q, want a placeholder of %d bytes starting sk- (real %q)\n%s", placeholder, len(o.key), o.key, r)
+	if placeholder == o.key || len(placeholder) != len(o.key) || !strings.HasPrefix(placeholder, "sk-ant-api03-") {
+		t.Fatalf("the command's API_KEY: got %q, want a placeholder of %d bytes starting sk-ant-api03- (real %q)\n%s", placeholder, len(o.key), o.key, r)
 	}
 	contains(t, "/proc/self/environ", r.stdout, "environ API_KEY="+placeholder+"\n")
 	for _, client := range []string{"curl", "node", "python"} {
@@ -398,6 +398,9 @@ exec ` + claude + ` -p 'Say hello.' </dev/null`
 	// An agent refused by its API retries for minutes: stop it first.
 	r, all, _ := o.run(t, "ANTHROPIC_API_KEY", []string{"--timeout", "100"}, "sh", "-c", script)
 	ph := placeholderOf(t, r, "ANTHROPIC_API_KEY")
+	if !strings.HasPrefix(ph, "sk-ant-api03-") || ph == o.key {
+		t.Errorf("claude's ANTHROPIC_API_KEY: got %q, want a placeholder keeping the prefix sk-ant-api03-", ph)
+	}
 	if r.code != 0 || !strings.Contains(r.stdout, agentAnswer) {
 		t.Errorf("claude -p: got %s\nwant exit 0 and %q on stdout", r, agentAnswer)
 	}

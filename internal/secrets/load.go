@@ -113,17 +113,17 @@ func (s Sources) specs(noMITM []string) ([]Spec, error) {
 func (s Sources) sources(index map[string]int) (files, commands map[string]string, err error) {
 	files, commands = map[string]string{}, map[string]string{}
 	for _, f := range []struct {
-		flag, what string
-		args       []string
-		into       map[string]string
+		flag, what, example string
+		args                []string
+		into                map[string]string
 	}{
-		{"--secret-file", "PATH", s.Files, files},
-		{"--secret-cmd", "CMD", s.Commands, commands},
+		{"--secret-file", "PATH", "/root/api-key", s.Files, files},
+		{"--secret-cmd", "CMD", "'pass show api-key'", s.Commands, commands},
 	} {
 		for _, a := range f.args {
 			name, v, ok := strings.Cut(a, "=")
 			if !ok || v == "" {
-				return nil, nil, usageErr(fmt.Sprintf("as in: %s API_KEY=%s", f.flag, map[string]string{"PATH": "/root/api-key", "CMD": "'pass show api-key'"}[f.what]),
+				return nil, nil, usageErr(fmt.Sprintf("as in: %s API_KEY=%s", f.flag, f.example),
 					"%s wants NAME=%s, got %q", f.flag, f.what, a)
 			}
 			if _, ok := index[name]; !ok {
