@@ -276,14 +276,21 @@ func value(name string, files, commands map[string]string, o LoadOptions) ([]byt
 	return v, nil
 }
 
-// readFile reads at most MaxValue+1 bytes of p.
+// readFile reads at most MaxValue+1 bytes of p, into one buffer made up
+// front (a growing one would leave copies of the value behind).
 func readFile(p string) ([]byte, error) {
 	f, err := os.Open(p)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	return io.ReadAll(io.LimitReader(f, MaxValue+1))
+	buf := make([]byte, MaxValue+1)
+	n, err := io.ReadFull(f, buf)
+	if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
+		clear(buf)
+		return nil, err
+	}
+	return buf[:n], nil
 }
 
 // runCommand runs cmd with sh -c and returns its standard output, or an

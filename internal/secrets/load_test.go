@@ -83,6 +83,12 @@ func TestValueComesFromEnvironmentFileOrCommand(t *testing.T) {
 			t.Errorf("%s: got %v (%+v), want a usage error containing %q", name, err, e, want)
 		}
 	}
+	big := filepath.Join(dir, "big")
+	os.WriteFile(big, bytes.Repeat([]byte("k"), MaxValue+10), 0o600)
+	files["BIG"] = big
+	if _, err := value("BIG", files, commands, o); err == nil || !strings.Contains(err.Error(), "longer than") {
+		t.Errorf("a file over %d bytes: got %v, want an error", MaxValue, err)
+	}
 	_, err := value("EMPTYF", files, commands, o)
 	var e *Error
 	if !errors.As(err, &e) || e.Usage || !strings.Contains(err.Error(), "--secret-file EMPTYF") {
