@@ -422,7 +422,7 @@ exec ` + claude + ` -p 'Say hello.' </dev/null`
 	noJailsLeft(t)
 }
 
-func TestPrivilegedSecretStaysOutOfRuleProgramsAndWorksInWeakMode(t *testing.T) {
+func TestPrivilegedSecretFromFileOrCommandStaysOutOfRuleProgramsAndWorksInWeakMode(t *testing.T) {
 	o := newKeyOrigin(t)
 	bearer := `echo "env $(env | grep '^API_KEY=')"; curl -sS -H "Authorization: Bearer $API_KEY" https://api.test/`
 	t.Run("sh rule", func(t *testing.T) {
@@ -437,6 +437,19 @@ func TestPrivilegedSecretStaysOutOfRuleProgramsAndWorksInWeakMode(t *testing.T) 
 		o.noRealKey(t, "the --sh rule's environment", string(env))
 		o.noRealKey(t, "ebpfjail's output and records", all)
 	})
+	keyFile := filepath.Join(t.TempDir(), "key") // root only, as a key file should be
+	if err := os.WriteFile(keyFile, []byte(o.key+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, from := range [][]string{{"--secret-file", "API_KEY=" + keyFile}, {"--secret-cmd", "API_KEY=cat " + keyFile + " && echo done >&2"}} {
+		t.Run(from[0], func(t *testing.T) {
+			args := append([]string{"--user", "nobody", "--js", "r.host === 'api.test'", "--resolve", "api.test:" + o.h.IPv4.String(),
+				"--secret", "API_KEY=api.test"}, from...)
+			r := jail(t, runOpts{env: []string{"SSL_CERT_FILE=" + o.ca.PEMPath}}, append(args, "--", "sh", "-c", bearer)...)
+			contains(t, "curl", r.stdout, "ok bearer")
+			o.noRealKey(t, "ebpfjail's output", r.stdout+r.stderr)
+		})
+	}
 	t.Run("weak", func(t *testing.T) {
 		r, all, _ := o.run(t, "API_KEY", []string{"--weak"}, "sh", "-c", bearer)
 		ph := placeholderOf(t, r, "API_KEY")
