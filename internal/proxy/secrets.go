@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 
+	"github.com/ebpfjail/ebpfjail/internal/rules"
 	"github.com/ebpfjail/ebpfjail/internal/secrets"
 	"github.com/ebpfjail/ebpfjail/pkg/event"
 )
@@ -18,6 +19,9 @@ const misuseBody = "a secret's placeholder was sent where the secret does not be
 // rule is asked (the attempt is recorded whatever the rule would say).
 func (p *Proxy) refuseSecretMisuse(c *conn, w http.ResponseWriter, r *http.Request, t target) bool {
 	m := p.cfg.Secrets.Check(r, t.host, c.scheme == "https")
+	if name := p.cfg.Secrets.InName(t.host); m == nil && name != "" {
+		m = &secrets.Misuse{Secret: name, Where: "host"} // the server name or CONNECT host
+	}
 	if m == nil {
 		return false
 	}
@@ -27,6 +31,20 @@ func (p *Proxy) refuseSecretMisuse(c *conn, w http.ResponseWriter, r *http.Reque
 	e.Verdict, e.Status = event.Deny, http.StatusForbidden
 	p.emitMisuse(&e, *m)
 	writeText(w, http.StatusForbidden, blockedBody+misuseBody)
+	return true
+}
+
+// refuseSecretHost refuses a connection decided once (--no-mitm TLS,
+// --tcp) whose host name (the client's server name or CONNECT host)
+// carries a secret's placeholder: resolving it would hand the placeholder
+// to a DNS server.
+func (p *Proxy) refuseSecretHost(c *conn, t target, req *rules.Request) bool {
+	name := p.cfg.Secrets.InName(t.host)
+	if name == "" {
+		return false
+	}
+	e := c.requestEvent(req, rules.Verdict{})
+	p.emitMisuse(&e, secrets.Misuse{Secret: name, Where: "host"})
 	return true
 }
 

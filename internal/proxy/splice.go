@@ -42,6 +42,12 @@ func (p *Proxy) spliceTLS(c *conn, pc net.Conn) {
 // splice decides req once for the whole connection and, if allowed,
 // copies the bytes both ways unopened.
 func (p *Proxy) splice(c *conn, pc, raw net.Conn, t target, req *rules.Request) {
+	if p.refuseSecretHost(c, t, req) {
+		if raw != nil {
+			reset(raw)
+		}
+		return
+	}
 	v := p.cfg.Rules.Evaluate(p.ctx, req)
 	e := c.requestEvent(req, v)
 	if !v.Allow {

@@ -74,16 +74,22 @@ func TestHumanLevels(t *testing.T) {
 		{"unknown type", event.Event{Type: "future", PID: 4}, [3]string{"", "", "future event (pid 4)"}},
 	}
 	for _, tt := range tests {
-		for v := range 3 {
-			var buf bytes.Buffer
-			NewHuman(&buf, v).Emit(tt.e)
-			want := ""
-			if tt.want[v] != "" {
-				want = "ebpfjail: " + tt.want[v] + "\n"
-			}
-			if got := buf.String(); got != want {
-				t.Errorf("%s at -v %d:\n got %q\nwant %q", tt.name, v, got, want)
-			}
+		checkLevels(t, tt.name, tt.e, tt.want)
+	}
+}
+
+// checkLevels checks e's line at -v 0, 1 and 2 ("" for none).
+func checkLevels(t *testing.T, name string, e event.Event, want [3]string) {
+	t.Helper()
+	for v := range 3 {
+		var buf bytes.Buffer
+		NewHuman(&buf, v).Emit(e)
+		w := ""
+		if want[v] != "" {
+			w = "ebpfjail: " + want[v] + "\n"
+		}
+		if got := buf.String(); got != w {
+			t.Errorf("%s at -v %d:\n got %q\nwant %q", name, v, got, w)
 		}
 	}
 }
@@ -186,16 +192,6 @@ func TestHumanSecretMisuseIsOneLine(t *testing.T) {
 		{"secret misuse dns", misuseDNS, all("denied secret misuse: API_KEY's placeholder in the dns name abc.evil.test (node pid 9)")},
 		{"request denied for misuse", misused, [3]string{"", "", "denied POST https://paste.test/api (curl pid 123): secret_misuse: API_KEY in body"}},
 	} {
-		for v := range 3 {
-			var b strings.Builder
-			NewHuman(&b, v).Emit(tc.e)
-			want := ""
-			if tc.want[v] != "" {
-				want = "ebpfjail: " + tc.want[v] + "\n"
-			}
-			if b.String() != want {
-				t.Errorf("%s at -v %d: got %q, want %q", tc.name, v, b.String(), want)
-			}
-		}
+		checkLevels(t, tc.name, tc.e, tc.want)
 	}
 }

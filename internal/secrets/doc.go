@@ -13,12 +13,13 @@
 // request bodies (streamed, whole), DNS names (case folded, dots ignored,
 // any 20 characters of the placeholder in a row) and the first 64 KiB of a
 // --tcp stream. Not inside other encodings a client could make up (hex,
-// base64 outside Basic), the frames of an upgraded (WebSocket) connection,
-// or HTTP trailers: the placeholder is a tripwire, and the real value,
-// which never enters the jail, is what is protected.
+// base64 outside Basic, a compressed request body), the frames of an
+// upgraded connection (a WebSocket client masks them anyway), or request
+// trailers: the placeholder is a tripwire, and the real value, which never
+// enters the jail, is what is protected.
 //
 // Responses: only a host a secret belongs to can know its value, so only
-// its responses are redacted; it is asked for identity encoding, gzip is
+// its responses are redacted (headers, body and trailers); it is asked for identity encoding, gzip is
 // decoded if it sends that anyway, and any other encoding is refused.
 //
 // The real values live in one locked, non-dumped mapping, the process is

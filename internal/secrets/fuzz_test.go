@@ -2,6 +2,7 @@ package secrets
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"net/http"
 	"testing"
@@ -26,6 +27,12 @@ func FuzzSwap(f *testing.F) {
 		got, err := io.ReadAll(s.RequestBody(io.NopCloser(src), "h.test", true))
 		if want := bytes.ReplaceAll(body, ph, []byte(realGitHub)); err != nil || !bytes.Equal(got, want) {
 			t.Fatalf("body %q cut every %d: got %q, %v; want %q", body, src.n, got, err, want)
+		}
+		src = &chunked{b: body, n: int(cut)%13 + 1}
+		got, err = io.ReadAll(s.RequestBody(io.NopCloser(src), "other.test", true))
+		var me *MisuseError
+		if bytes.Contains(got, ph) || bytes.Contains(body, ph) != errors.As(err, &me) {
+			t.Fatalf("body %q to another host: got %q, %v; want it cut before the placeholder, with a misuse error if it had one", body, got, err)
 		}
 		r, _ := http.NewRequest("GET", "https://h.test/", nil)
 		r.Header.Set("Authorization", header)

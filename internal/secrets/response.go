@@ -20,16 +20,7 @@ func (s *Set) Response(res *http.Response) error {
 	if s == nil {
 		return nil
 	}
-	for _, vs := range res.Header {
-		for j := range vs {
-			vs[j] = s.redact(vs[j])
-		}
-	}
-	for _, vs := range res.Trailer {
-		for j := range vs {
-			vs[j] = s.redact(vs[j])
-		}
-	}
+	s.redactHeader(res.Header)
 	if res.StatusCode == http.StatusSwitchingProtocols || res.Body == nil || res.Body == http.NoBody {
 		return nil
 	}
@@ -51,8 +42,21 @@ func (s *Set) Response(res *http.Response) error {
 	for _, sc := range s.secrets {
 		pats = append(pats, pattern{from: sc.value, to: sc.placeholder, secret: sc.name})
 	}
-	res.Body = newReader(res.Body, pats, "response")
+	rd := newReader(res.Body, pats, "response")
+	// Trailers arrive with the end of the body, before the caller copies
+	// them on.
+	rd.atEOF = func() { s.redactHeader(res.Trailer) }
+	res.Body = rd
 	return nil
+}
+
+// redactHeader redacts every value of h.
+func (s *Set) redactHeader(h http.Header) {
+	for _, vs := range h {
+		for j := range vs {
+			vs[j] = s.redact(vs[j])
+		}
+	}
 }
 
 // redact replaces every real value in v by its placeholder.

@@ -208,11 +208,15 @@ func TestResponseRedactsEchoedValues(t *testing.T) {
 	s := newTestSet(t, Spec{Name: "K", Hosts: []string{"api.test"}, Value: []byte(realAnthropic)})
 	ph := placeholderOf(t, s, "K")
 	body := strings.Repeat("x", 40000) + "invalid key " + realAnthropic + " end"
-	res := &http.Response{StatusCode: 401, Header: http.Header{"X-Echo": {realAnthropic}}, Body: io.NopCloser(oneByte{strings.NewReader(body)})}
+	res := &http.Response{StatusCode: 401, Header: http.Header{"X-Echo": {realAnthropic}}, Trailer: http.Header{}}
+	res.Body = io.NopCloser(io.MultiReader(oneByte{strings.NewReader(body)}, trailerAtEOF{res.Trailer}))
 	if err := s.Response(res); err != nil {
 		t.Fatal(err)
 	}
 	got, _ := io.ReadAll(res.Body)
+	if tr := res.Trailer.Get("X-Trailer"); tr != "t="+ph {
+		t.Errorf("trailer: got %q, want the placeholder", tr)
+	}
 	if want := strings.ReplaceAll(body, realAnthropic, ph); string(got) != want || res.Header.Get("X-Echo") != ph {
 		t.Errorf("response: body ends %q, header %q; want the placeholder in both", got[len(got)-120:], res.Header.Get("X-Echo"))
 	}
@@ -251,4 +255,13 @@ func TestInNameFoldsCaseAndDots(t *testing.T) {
 	if got := sc.Check([]byte(ph[30:] + "\r\n")); got != "K" {
 		t.Errorf("Check(second half) = %q, want K", got)
 	}
+}
+
+// trailerAtEOF sets a trailer holding the real value as the body ends, as
+// net/http fills trailers.
+type trailerAtEOF struct{ h http.Header }
+
+func (t trailerAtEOF) Read([]byte) (int, error) {
+	t.h.Set("X-Trailer", "t="+realAnthropic)
+	return 0, io.EOF
 }

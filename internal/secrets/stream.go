@@ -15,7 +15,7 @@ type pattern struct {
 // Misuse is a placeholder found where its secret does not belong.
 type Misuse struct {
 	Secret string // the secret's name
-	Where  string // "header:x-api-key", "query", "path", "host", "body", "dns", "tcp"
+	Where  string // "header:x-api-key", "header-name", "query", "path", "host", "body", "dns", "tcp"
 }
 
 // MisuseError is a stream's error when it met a placeholder it must not
@@ -37,12 +37,14 @@ type replacer struct {
 	first   [256]bool
 	pending []byte
 	where   string
+	longest int
 }
 
 func newReplacer(pats []pattern, where string) *replacer {
 	r := &replacer{pats: pats, where: where}
 	for _, p := range pats {
 		r.first[p.from[0]] = true
+		r.longest = max(r.longest, len(p.from))
 	}
 	return r
 }
@@ -56,31 +58,60 @@ func (r *replacer) feed(in []byte, eof bool) ([]byte, error) {
 		buf = append(r.pending, in...)
 		r.pending = nil
 	}
-	for i := 0; i < len(buf); i++ {
-		if !r.first[buf[i]] {
+	pos := 0
+	for {
+		at, p := r.next(buf, pos)
+		if p == nil {
+			break
+		}
+		if p.to == nil {
+			return buf[:at], &MisuseError{Misuse{Secret: p.secret, Where: r.where}}
+		}
+		copy(buf[at:], p.to)
+		pos = at + len(p.from)
+	}
+	if eof {
+		return buf, nil
+	}
+	hold := r.partial(buf, pos)
+	if hold < len(buf) {
+		r.pending = append([]byte(nil), buf[hold:]...)
+		clear(buf[hold:])
+	}
+	return buf[:hold], nil
+}
+
+// next finds the earliest whole match in buf from pos on (bytes.Index is
+// vectorised: a body without placeholders costs a few passes).
+func (r *replacer) next(buf []byte, pos int) (int, *pattern) {
+	at, found := -1, (*pattern)(nil)
+	for i := range r.pats {
+		p := &r.pats[i]
+		end := len(buf)
+		if at >= 0 {
+			end = min(len(buf), at+len(p.from)) // only an earlier match matters
+		}
+		if j := bytes.Index(buf[pos:end], p.from); j >= 0 && (at < 0 || pos+j < at) {
+			at, found = pos+j, p
+		}
+	}
+	return at, found
+}
+
+// partial returns where the tail of buf that may be the start of a
+// pattern begins (len(buf) when none): that much is held back.
+func (r *replacer) partial(buf []byte, pos int) int {
+	for j := max(pos, len(buf)-r.longest+1); j < len(buf); j++ {
+		if !r.first[buf[j]] {
 			continue
 		}
 		for _, p := range r.pats {
-			rest := buf[i:]
-			if len(rest) >= len(p.from) {
-				if !bytes.Equal(rest[:len(p.from)], p.from) {
-					continue
-				}
-				if p.to == nil {
-					return buf[:i], &MisuseError{Misuse{Secret: p.secret, Where: r.where}}
-				}
-				copy(rest, p.to)
-				i += len(p.from) - 1
-				break
-			}
-			if !eof && bytes.HasPrefix(p.from, rest) {
-				r.pending = append([]byte(nil), rest...)
-				clear(rest)
-				return buf[:i], nil
+			if bytes.HasPrefix(p.from, buf[j:]) {
+				return j
 			}
 		}
 	}
-	return buf, nil
+	return len(buf)
 }
 
 // reader is a replacer over an io.ReadCloser.
@@ -91,6 +122,8 @@ type reader struct {
 	buf  []byte
 	err  error // the source's or a misuse, returned after out
 	done bool
+	// atEOF, if set, runs once the source has ended.
+	atEOF func()
 }
 
 // newReader streams src through pats; where names the place in a Misuse.
@@ -111,6 +144,9 @@ func (rd *reader) Read(p []byte) (int, error) {
 			rd.err, rd.done = merr, true
 		} else if eof {
 			rd.err, rd.done = err, true
+			if rd.atEOF != nil {
+				rd.atEOF()
+			}
 		}
 	}
 	n := copy(p, rd.out)
