@@ -243,7 +243,7 @@ func checkOptions(o *options) error {
 		o.dnsUpstream = up
 	}
 	if err := o.secrets.Check(o.noMITM); err != nil {
-		return err
+		return secretError(err)
 	}
 	if !o.secrets.Empty() && (o.server || o.cleanup) {
 		return errors.New("--secret is for a command: --server and --cleanup run none")
@@ -397,9 +397,7 @@ func mainStatus(args []string) int {
 	o, err := parseArgs(args)
 	if err != nil {
 		e := fail(exitUsage, err, "see 'ebpfjail --help'; put the command after --, as in: ebpfjail -- curl https://example.com")
-		if se := (*secrets.Error)(nil); errors.As(err, &se) {
-			e = fail(exitUsage, se.Err, se.Hint)
-		}
+		errors.As(err, &e) // a usage error with its own hints
 		printError(os.Stderr, e)
 		return exitUsage
 	}

@@ -91,25 +91,21 @@ func runServer(o *options, log *slog.Logger) (int, error) {
 
 // loadSecrets reads the secrets' values before anything else is made,
 // so that a missing one stops ebpfjail before the command could run.
-func loadSecrets(o *options) error {
-	if o.secrets.Empty() {
-		return nil
+func loadSecrets(o *options) (err error) {
+	o.secretSet, err = secrets.Load(o.secrets, o.noMITM, secrets.LoadOptions{Stdin: os.Stdin, Warn: warn})
+	return secretError(err)
+}
+
+// secretError gives a secret that cannot be had its exit status and hint.
+func secretError(err error) error {
+	var se *secrets.Error
+	if !errors.As(err, &se) {
+		return err
 	}
-	set, err := secrets.Load(o.secrets, o.noMITM, secrets.LoadOptions{Stdin: os.Stdin, Warn: warn})
-	if se := (*secrets.Error)(nil); errors.As(err, &se) {
-		code := exitFailure
-		if se.Usage {
-			code = exitUsage
-		}
-		return fail(code, se.Err, se.Hint)
-	} else if err != nil {
-		return fail(exitFailure, err)
+	if se.Usage {
+		return fail(exitUsage, se.Err, se.Hint)
 	}
-	if err := set.LockError(); err != nil {
-		warnf(os.Stderr, "the secrets' values could not be locked in memory (they may reach swap): %v", err)
-	}
-	o.secretSet = set
-	return nil
+	return fail(exitFailure, se.Err, se.Hint)
 }
 
 // runWeak is --weak: no root and no kernel steering; the command is only

@@ -203,10 +203,10 @@ type LoadOptions struct {
 // environment, so nothing ebpfjail starts later (rule programs, the
 // command) inherits the real value, and its value is overwritten in the
 // initial environment block that /proc/PID/environ shows. An error is an
-// *Error.
+// *Error. Without any secret it returns a nil Set, which holds none.
 func Load(s Sources, noMITM []string, o LoadOptions) (*Set, error) {
 	specs, err := s.specs(noMITM)
-	if err != nil {
+	if err != nil || len(specs) == 0 {
 		return nil, err
 	}
 	index := map[string]int{}
@@ -235,8 +235,14 @@ func Load(s Sources, noMITM []string, o LoadOptions) (*Set, error) {
 	for _, sp := range specs {
 		os.Unsetenv(sp.Name)
 	}
-	if err := scrubEnviron(set.Names()); err != nil && o.Warn != nil {
+	if o.Warn == nil {
+		o.Warn = func(string) {}
+	}
+	if err := scrubEnviron(set.Names()); err != nil {
 		o.Warn(fmt.Sprintf("the secrets stay readable in /proc/%d/environ (root only): %v", os.Getpid(), err))
+	}
+	if err := set.LockError(); err != nil {
+		o.Warn(fmt.Sprintf("the secrets' values could not be locked in memory (they may reach swap): %v", err))
 	}
 	return set, nil
 }
