@@ -28,6 +28,10 @@ func runJail(o *options, log *slog.Logger) (int, error) {
 	if err := needRoot("jailing a command", "ebpfjail -- curl https://example.com"); err != nil {
 		return 0, err
 	}
+	if err := loadSecrets(o); err != nil {
+		return 0, err
+	}
+	defer o.secretSet.Close()
 	status, err := supervisor.Jail(supervised(o), o.user, log)
 	return status, runError(o, err, tlsca.DefaultDir+" (root only)")
 }

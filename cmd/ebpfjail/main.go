@@ -25,6 +25,7 @@ import (
 	"github.com/ebpfjail/ebpfjail/internal/hostname"
 	"github.com/ebpfjail/ebpfjail/internal/profile"
 	"github.com/ebpfjail/ebpfjail/internal/rules"
+	"github.com/ebpfjail/ebpfjail/internal/secrets"
 	"github.com/ebpfjail/ebpfjail/internal/supervisor"
 )
 
@@ -78,6 +79,8 @@ type options struct {
 	control     *control.Args // watch, ps
 	replay      *replayArgs   // replay, rule-from
 	report      *reportArgs   // report EVENTS -o FILE
+	secrets     secrets.Sources
+	secretSet   *secrets.Set // the values, read by loadSecrets before the command runs
 	command     []string
 }
 
@@ -113,6 +116,11 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	fs.StringVar(&o.dnsMode, "dns", "fake", "`MODE` fake: answer every lookup with a stand-in address, forward nothing; forward: ask --dns-upstream for names the rule allows (r.scheme 'dns')")
 	fs.BoolVar(&o.tcp, "tcp", false, "let the rule decide non-HTTP TCP (r.scheme 'tcp', r.url tcp://host:port) instead of refusing it")
 	fs.StringVar(&o.dnsUpstream, "dns-upstream", "", "resolver `ADDR` (ip:port) the DNS shim forwards to (default: first nameserver of /etc/resolv.conf)")
+	fs.StringArrayVar(&o.secrets.Secrets, "secret", nil, "with `NAME=HOSTGLOB[,HOSTGLOB...]` the command's variable NAME is a random placeholder; the real value (ebpfjail's own NAME: sudo --preserve-env=NAME) takes its place only in HTTPS requests to those hosts, as in --secret ANTHROPIC_API_KEY=api.anthropic.com; sent anywhere else it is denied (repeatable)")
+	fs.StringArrayVar(&o.secrets.Files, "secret-file", nil, "with `NAME=PATH` the value of --secret NAME is read from PATH instead (once, before the jail; a trailing newline is dropped)")
+	fs.StringArrayVar(&o.secrets.Commands, "secret-cmd", nil, "with `NAME=CMD` the value of --secret NAME is CMD's output, run once with sh -c before the jail, as in --secret-cmd API_KEY='pass show api-key'")
+	fs.StringArrayVar(&o.secrets.InBody, "secret-in-body", nil, "swap the placeholder of `NAME` in request bodies too (off: only headers and the URL)")
+	fs.StringArrayVar(&o.secrets.Cleartext, "secret-cleartext", nil, "let the real value of `NAME` go out over plain HTTP too (off: only HTTPS)")
 	fs.BoolVar(&o.cleanup, "cleanup", false, "remove jails left by an ebpfjail that died, then exit")
 	fs.BoolVar(&o.noCleanup, "no-jail-cleanup", false, "keep the jail's cgroup and BPF pins after the command exits, for inspection (its processes are killed, its connections refused); --cleanup removes them")
 	fs.BoolVarP(&o.version, "version", "V", false, "print the version and exit")
@@ -129,6 +137,7 @@ var flagGroups = []struct {
 	{"Rule (at most one; none denies everything)", []string{"js", "js-file", "sh", "proc", "js-timeout", "ask", "ask-timeout", "test"}},
 	{"Network", []string{"no-mitm", "resolve", "allow-local-name", "dns", "dns-upstream", "tcp", "allow-unix", "deny-unix", "allow-inbound"}},
 	{"Records", []string{"request-log", "log-json", "audit", "verbose"}},
+	{"Secrets (the command sees a placeholder, the hosts get the real value)", []string{"secret", "secret-file", "secret-cmd", "secret-in-body", "secret-cleartext"}},
 	{"The command", []string{"user", "timeout"}},
 	{"Other modes", []string{"server", "listen", "listen-https", "weak", "cleanup", "no-jail-cleanup", "version", "help"}},
 }
@@ -261,6 +270,12 @@ func checkOptions(o *options) error {
 			return err
 		}
 		o.dnsUpstream = up
+	}
+	if err := o.secrets.Check(o.noMITM); err != nil {
+		return secretError(err)
+	}
+	if !o.secrets.Empty() && (o.server || o.cleanup) {
+		return errors.New("--secret is for a command: --server and --cleanup run none")
 	}
 	if o.server && (len(o.command) > 0 || o.weak || o.cleanup || o.timeout > 0) {
 		return errors.New("--server takes no command, --weak, --cleanup or --timeout")

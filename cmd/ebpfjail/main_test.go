@@ -52,6 +52,10 @@ func TestParseArgsRejectsBadInput(t *testing.T) {
 		{"--dns-upstream", "203.0.113.53:0", "--", "true"},
 		{"--allow-inbound", "--weak", "--", "true"},
 		{"--allow-inbound", "--server"},
+		{"--secret", "KEY", "--", "true"},
+		{"--secret", "KEY=api.example", "--no-mitm", "*.example", "--", "true"},
+		{"--secret", "KEY=api.example", "--server"},
+		{"--secret-in-body", "KEY", "--", "true"},
 	} {
 		if _, err := parseArgs(args); err == nil {
 			t.Errorf("%q: got nil error, want a usage error", args)

@@ -13,6 +13,7 @@ import (
 	"github.com/ebpfjail/ebpfjail/internal/jail"
 	"github.com/ebpfjail/ebpfjail/internal/report"
 	"github.com/ebpfjail/ebpfjail/internal/rules"
+	"github.com/ebpfjail/ebpfjail/internal/secrets"
 	"github.com/ebpfjail/ebpfjail/internal/supervisor"
 	"github.com/ebpfjail/ebpfjail/internal/tlsca"
 )
@@ -48,7 +49,7 @@ func supervised(o *options) supervisor.Options {
 			Command: o.command, Env: os.Environ(), Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
 			FakeDNS: o.dnsMode == "fake", DNSUpstream: o.dnsUpstream, Resolve: pins, LocalNames: o.localNames,
 			NoMITM: o.noMITM, TCP: o.tcp, Inbound: o.inbound, AllowUnix: o.allowUnix, DenyUnix: o.denyUnix,
-			Timeout: time.Duration(o.timeout * float64(time.Second)), KeepJail: o.noCleanup,
+			Timeout: time.Duration(o.timeout * float64(time.Second)), KeepJail: o.noCleanup, Secrets: o.secretSet,
 			Warn: warn, Stats: os.Stderr, Gate: gate,
 		},
 	}
@@ -80,9 +81,32 @@ func runServer(o *options, log *slog.Logger) (int, error) {
 	return status, runError(o, err, supervisor.CADir())
 }
 
+// loadSecrets reads the secrets' values before anything else is made,
+// so that a missing one stops ebpfjail before the command could run.
+func loadSecrets(o *options) (err error) {
+	o.secretSet, err = secrets.Load(o.secrets, o.noMITM, secrets.LoadOptions{Stdin: os.Stdin, Warn: warn})
+	return secretError(err)
+}
+
+// secretError gives a secret that cannot be had its exit status and hint.
+func secretError(err error) error {
+	var se *secrets.Error
+	if !errors.As(err, &se) {
+		return err
+	}
+	if se.Usage {
+		return fail(exitUsage, se.Err, se.Hint)
+	}
+	return fail(exitFailure, se.Err, se.Hint)
+}
+
 // runWeak is --weak: no root and no kernel steering; the command is only
 // told to use the proxy (proxy variables), as httpjail's weak mode.
 func runWeak(o *options, log *slog.Logger) (int, error) {
+	if err := loadSecrets(o); err != nil {
+		return 0, err
+	}
+	defer o.secretSet.Close()
 	status, err := supervisor.RunWeak(supervised(o), log)
 	return status, runError(o, err, supervisor.CADir())
 }

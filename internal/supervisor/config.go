@@ -11,6 +11,7 @@ import (
 	"github.com/ebpfjail/ebpfjail/internal/proxy"
 	"github.com/ebpfjail/ebpfjail/internal/report"
 	"github.com/ebpfjail/ebpfjail/internal/rules"
+	"github.com/ebpfjail/ebpfjail/internal/secrets"
 	"github.com/ebpfjail/ebpfjail/pkg/event"
 )
 
@@ -61,6 +62,9 @@ type Config struct {
 	// refused it (a host-wide syscall tracepoint while the jail runs);
 	// without it, those the jail's socket hook refuses.
 	RefusedSockets bool
+	// Secrets, if set, are the command's placeholders (they replace any
+	// real value in Env) and what the proxy swaps them for.
+	Secrets *secrets.Set
 
 	Warn  func(msg string) // a warning for the user; required
 	Stats io.Writer        // where the stats line goes on SIGUSR1; nil: nowhere

@@ -54,7 +54,7 @@ func StartExplicit(o Options, addr, tlsAddr string, log *slog.Logger) (*Explicit
 	e.Proxy, err = proxy.Listen(proxy.Config{
 		Logger: log.With("component", "proxy"), Explicit: addr, ExplicitTLS: tlsAddr,
 		Rules: e.engine, CA: e.CA, NoMITM: c.NoMITM, Resolver: &proxy.Resolver{Pins: c.Resolve, LocalNames: c.LocalNames},
-		TCP: c.TCP, Events: out.Emit,
+		TCP: c.TCP, Events: out.Emit, Secrets: c.Secrets,
 	})
 	if err != nil {
 		e.engine.Close()
@@ -132,7 +132,7 @@ func runWeak(c Config, trustEnv []string, p *proxy.Proxy, sigs <-chan os.Signal,
 	if v := os.Getenv("NO_PROXY"); v != "" {
 		noProxy = v + "," + noProxy
 	}
-	env := WithEnv(c.Env, append(trustEnv,
+	env := WithEnv(c.Env, append(append(trustEnv, c.Secrets.Env()...),
 		"HTTP_PROXY="+proxyURL, "http_proxy="+proxyURL,
 		"HTTPS_PROXY="+proxyURL, "https_proxy="+proxyURL,
 		"NO_PROXY="+noProxy, "no_proxy="+noProxy))

@@ -70,6 +70,7 @@ func startServices(c Config, log *slog.Logger, prep *bpf.Prepared) (*services, e
 		Logger:       log.With("component", "dns"),
 		SocketOrigin: s.socketOrigin,
 		Events:       c.Event,
+		Secrets:      c.Secrets,
 	}
 	var synthetic *dns.Synthetic
 	if c.FakeDNS && c.DNSUpstream != "" {
@@ -95,6 +96,7 @@ func startServices(c Config, log *slog.Logger, prep *bpf.Prepared) (*services, e
 		Resolver: &proxy.Resolver{Pins: c.Resolve, LocalNames: c.LocalNames},
 		TCP:      c.TCP,
 		Events:   c.Event,
+		Secrets:  c.Secrets,
 	}
 	if synthetic != nil {
 		pcfg.Synthetic = synthetic

@@ -63,7 +63,7 @@ func Jail(o Options, userFlag string, log *slog.Logger) (int, error) {
 	if o.Rule.Ask {
 		c.Rules = control.Ask(engine, c.Control, o.Rule.AskTimeout)
 	}
-	c.Env = WithEnv(c.Env, trustEnv)
+	c.Env = WithEnv(c.Env, append(trustEnv, c.Secrets.Env()...))
 	status, err := s.Run(c, log)
 	if err != nil {
 		out.Close()
