@@ -13,10 +13,11 @@ import (
 // The tree stays readable by someone who must change it: no function
 // longer than a screenful, and a command package that only parses flags
 // and prints (the work is in internal/supervisor, where it is tested in
-// process).
+// process). The bound grows with the command line (some 60 flags and
+// seven subcommands), never with work that belongs elsewhere.
 const (
 	maxFuncLines = 80
-	maxCmdLines  = 1100
+	maxCmdLines  = 1400
 )
 
 // goFiles lists the Go files below the repository root, generated ones

@@ -69,19 +69,7 @@ func (p *Proxy) serveTLS(c *conn, pc net.Conn, res sniff.Result) {
 	err := handshake(ctx, conn)
 	cancel()
 	if err != nil {
-		e := tc.newEvent(event.TypeConnection)
-		e.Verdict, e.Reason = event.Deny, "TLS handshake failed: "+err.Error()
-		e.Scheme, e.Host, e.Port, e.URL = "https", name, tc.port, "https://"+hostname.JoinPort(name, tc.port)
-		e.Hint = tlsca.TrustHint(tc.proc.Exe, tc.proc.Comm, name)
-		if why, ok := untrustedCA(err); ok {
-			e.Reason = untrustedCAReason + ": " + why
-			// A runtime we know is told its own setting; anything else
-			// most likely pins its keys or carries its own roots.
-			if _, known := tlsca.ClientSetting(tc.proc.Exe, tc.proc.Comm); !known {
-				e.Hint = "likely pinned or its own CA bundle; try --no-mitm " + name
-			}
-		}
-		p.emit(e)
+		p.emit(handshakeFailed(&tc, name, err))
 		return
 	}
 	h := p.handler(&tc)
@@ -112,6 +100,24 @@ func (p *Proxy) serveTLS(c *conn, pc net.Conn, res sniff.Result) {
 		return
 	}
 	serveHTTP1(inner, h, p.cfg.Timeouts, p.errorLog)
+}
+
+// handshakeFailed is the event of a client's TLS handshake that failed:
+// its own class when the client gave up on the CA.
+func handshakeFailed(tc *conn, name string, err error) event.Event {
+	e := tc.newEvent(event.TypeConnection)
+	e.Verdict, e.Reason = event.Deny, "TLS handshake failed: "+err.Error()
+	e.Scheme, e.Host, e.Port, e.URL = "https", name, tc.port, "https://"+hostname.JoinPort(name, tc.port)
+	e.Hint = tlsca.TrustHint(tc.proc.Exe, tc.proc.Comm, name)
+	if why, ok := untrustedCA(err); ok {
+		e.Reason = untrustedCAReason + ": " + why
+		// A runtime we know is told its own setting; anything else most
+		// likely pins its keys or carries its own roots.
+		if _, known := tlsca.ClientSetting(tc.proc.Exe, tc.proc.Comm); !known {
+			e.Hint = "likely pinned or its own CA bundle; try --no-mitm " + name
+		}
+	}
+	return e
 }
 
 // namedConn carries the name a MITM'd connection's certificate is for to
