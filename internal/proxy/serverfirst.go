@@ -24,13 +24,24 @@ import (
 // serverFirst.
 const serverFirstAfter = 100 * time.Millisecond
 
-// silentRefuseAfter is how long a client may say nothing before a
-// connection that no rule let through as TCP (no --tcp, or the rule said
-// no) is reset. Longer than serverFirstAfter: a TLS or HTTP client slowed
-// down past it (a loaded machine) would be refused for good, whereas
-// --tcp's decision can still be undone; short enough that a client of a
-// server-first protocol learns at once that it is refused.
+// silentRefuseAfter is how long a client of a server-first protocol's port
+// (serverFirstPorts) may say nothing before a connection that no rule let
+// through as TCP (no --tcp, or the rule said no) is reset: short, so that
+// it learns at once that it is refused. On any other port a silent client
+// has the whole peek timeout: a TLS or HTTP client slowed down past half a
+// second (a loaded machine, a big CA bundle to parse before the
+// ClientHello) would otherwise be refused for good, whereas --tcp's
+// decision can still be undone.
 const silentRefuseAfter = 500 * time.Millisecond
+
+// refuseSilentAfter is how long a client on port may stay silent before
+// it is refused (silentRefuseAfter).
+func (p *Proxy) refuseSilentAfter(port int) time.Duration {
+	if serverFirstPorts[port] != "" {
+		return silentRefuseAfter
+	}
+	return p.cfg.PeekTimeout
+}
 
 // window is how long a peek that started at start may still wait, within
 // d and the peek timeout; at least a moment, to take bytes already there.
@@ -47,7 +58,7 @@ func silent(pc net.Conn, err error) bool {
 
 // silentClient deals with a client that said nothing for serverFirstAfter.
 // Under --tcp the rule decides it as TCP now (serverFirst). Otherwise, or
-// when the rule says no, the client has until silentRefuseAfter to speak,
+// when the rule says no, the client has until refuseSilentAfter to speak,
 // and is then classified as any other; still silent, it is reset. served
 // says the connection was dealt with; else the peek goes on with res, pc
 // and err.
@@ -60,7 +71,7 @@ func (p *Proxy) silentClient(c *conn, pc, raw net.Conn, start time.Time) (res sn
 			return res, pc, nil, true
 		}
 	}
-	res, pc, err = sniff.Peek(pc, p.window(start, silentRefuseAfter))
+	res, pc, err = sniff.Peek(pc, p.window(start, p.refuseSilentAfter(c.port)))
 	if !silent(pc, err) {
 		return res, pc, err, false
 	}
@@ -84,8 +95,8 @@ func silentRefusal(c *conn) *event.Event {
 	return &e
 }
 
-// serverFirstPorts names the common protocols whose server speaks first,
-// for the hint.
+// serverFirstPorts names the common protocols whose server speaks first:
+// their silent clients are refused at once, and the hint names them.
 var serverFirstPorts = map[int]string{
 	21: "FTP", 22: "SSH", 25: "SMTP", 110: "POP3", 143: "IMAP", 587: "SMTP submission",
 	3306: "MySQL", 5900: "VNC", 6379: "Redis",

@@ -65,3 +65,18 @@ func TestSilentClientWithoutTCPIsResetPromptly(t *testing.T) {
 		t.Errorf("a silent client without --tcp: got %v after %v, want a reset (ECONNRESET) within 1s", err, took)
 	}
 }
+
+// A silent client is refused at once only on a server-first protocol's
+// port; elsewhere it may be a TLS or HTTP client slowed down (a loaded
+// machine, a big CA bundle), and keeps the whole peek timeout.
+func TestOnlyServerFirstPortsAreRefusedAtOnceWhenSilent(t *testing.T) {
+	p := &Proxy{cfg: Config{PeekTimeout: 5 * time.Second}}
+	for _, tc := range []struct {
+		port int
+		want time.Duration
+	}{{22, silentRefuseAfter}, {25, silentRefuseAfter}, {3306, silentRefuseAfter}, {443, 5 * time.Second}, {8443, 5 * time.Second}, {9000, 5 * time.Second}} {
+		if got := p.refuseSilentAfter(tc.port); got != tc.want {
+			t.Errorf("port %d: got %v, want %v", tc.port, got, tc.want)
+		}
+	}
+}
