@@ -87,7 +87,7 @@ func (a auditeeRun) eventLog() string {
 func TestPrivilegedAuditEventsMissNothing(t *testing.T) {
 	s := newSite(t)
 	a := runAuditee(t, s)
-	for _, want := range []string{"https-allowed 200", "https-denied 200", "udp error 1", "raw error 1", "dns answered", "child-http 200"} {
+	for _, want := range []string{"https-allowed 200", "https-denied 200", "udp error 1", "raw error 1", "packet error 97", "dns answered", "child-http 200"} {
 		contains(t, "auditee output", a.r.stdout, want)
 	}
 	ip := s.h.IPv4.String()
@@ -112,6 +112,10 @@ func TestPrivilegedAuditEventsMissNothing(t *testing.T) {
 		{"refused raw ICMP socket", func(e event.Event) bool {
 			return e.Type == event.TypeRefused && byParent(e) && e.Op == "socket" && e.Family == "inet" &&
 				e.SockType == "raw" && e.Proto == "icmp"
+		}},
+		{"packet socket the seccomp filter refused", func(e event.Event) bool {
+			return e.Type == event.TypeRefused && byParent(e) && e.Op == "socket" && e.Family == "packet" &&
+				e.SockType == "raw" && e.Reason == "socket family not allowed in the jail"
 		}},
 		{"DNS query to the program's own server, name as asked", func(e event.Event) bool {
 			return e.Type == event.TypeDNS && byParent(e) && e.Name == "c2VjcmV0.Exfil.test" && e.Server == ip+":53"
