@@ -381,8 +381,6 @@ func whyText(why, family uint16, abstract bool) string {
 			return "abstract unix socket not allowed"
 		}
 		return "unix socket on the deny list"
-	case 4:
-		return "unix peer on the deny list"
 	case 5:
 		return "socket family not allowed in the jail"
 	}
