@@ -891,12 +891,7 @@ static __always_inline void guard_probe(__u32 bit)
 }
 
 /* Just the kernel fields we read; CO-RE relocates them. */
-struct sock {
-	__u16 sk_type;
-} __attribute__((preserve_access_index));
-
 struct socket {
-	short type;
 	struct sock *sk;
 } __attribute__((preserve_access_index));
 
@@ -938,7 +933,7 @@ struct unix_sock {
 } __attribute__((preserve_access_index));
 
 /* unix_guard returns 0 to let the caller reach peer and -EPERM to refuse. */
-static __always_inline int unix_guard(struct unix_sock *peer, __u16 op, __u16 type)
+static __always_inline int unix_guard(struct unix_sock *peer)
 {
 	struct unix_ino ik = {};
 	struct unix_key_buf buf = {};
@@ -946,7 +941,6 @@ static __always_inline int unix_guard(struct unix_sock *peer, __u16 op, __u16 ty
 	struct dentry *dentry;
 	struct inode *inode;
 	const char *name;
-	__u32 named = 0; /* bytes of buf.k that hold the peer's name */
 	__u32 len;
 	__u8 *v;
 
@@ -976,13 +970,11 @@ static __always_inline int unix_guard(struct unix_sock *peer, __u16 op, __u16 ty
 	name = (const char *)addr + bpf_core_field_offset(struct unix_address, name) + SUN_PATH_OFFSET;
 	if (unix_key(&buf, name, len))
 		goto deny;
-	named = len;
 	v = bpf_map_lookup_elem(&unix_deny, &buf.k);
 	if (!v || *v == UNIX_ALLOW)
 		return 0;
 deny:
 	stat_inc(STAT_UNIX_GUARD_DENIED);
-	refused_unix(op, REFUSED_UNIX_PEER, type, &buf.k, named);
 	return -EPERM;
 }
 
@@ -1001,7 +993,7 @@ int jail_unix_stream_connect(__u64 *ctx)
 	guard_probe(GUARD_PROBE_CONNECT);
 	if (ret)
 		return ret;
-	return unix_guard(other, REFUSED_CONNECT, BPF_CORE_READ((struct sock *)ctx[0], sk_type));
+	return unix_guard(other);
 }
 
 /*
@@ -1018,8 +1010,7 @@ int jail_unix_may_send(__u64 *ctx)
 	guard_probe(GUARD_PROBE_SEND);
 	if (ret)
 		return ret;
-	return unix_guard((struct unix_sock *)BPF_CORE_READ(other, sk), REFUSED_SENDMSG,
-			  BPF_CORE_READ((struct socket *)ctx[0], type));
+	return unix_guard((struct unix_sock *)BPF_CORE_READ(other, sk));
 }
 
 /* ---------------- socket() observer ---------------- */

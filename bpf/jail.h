@@ -105,7 +105,7 @@ enum refused_why {
 	REFUSED_UDP = 1,    /* UDP other than DNS (connect4|6, sendmsg4|6) */
 	REFUSED_SOCK,       /* a socket other than TCP or UDP (sock_create) */
 	REFUSED_UNIX_ADDR,  /* a unix address in unix_deny (connect_unix, sendmsg_unix) */
-	REFUSED_UNIX_PEER,  /* a unix peer the unix guard refused (BPF LSM) */
+	REFUSED_UNIX_PEER,  /* reserved: the unix guard (BPF LSM) reports nothing */
 	REFUSED_FAMILY,     /* a socket family the seccomp filter refuses */
 };
 

@@ -1,14 +1,19 @@
 package tests
 
 import (
+	"bufio"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
+	"github.com/ebpfjail/ebpfjail/internal/testutil"
 	"github.com/ebpfjail/ebpfjail/pkg/event"
 )
 
@@ -82,7 +87,7 @@ func (a auditeeRun) eventLog() string {
 func TestPrivilegedAuditEventsMissNothing(t *testing.T) {
 	s := newSite(t)
 	a := runAuditee(t, s)
-	for _, want := range []string{"https-allowed 200", "https-denied 200", "udp error 1", "raw error 1", "dns answered", "child-http 200"} {
+	for _, want := range []string{"https-allowed 200", "https-denied 200", "udp error 1", "raw error 1", "packet error 97", "dns answered", "child-http 200"} {
 		contains(t, "auditee output", a.r.stdout, want)
 	}
 	ip := s.h.IPv4.String()
@@ -107,6 +112,10 @@ func TestPrivilegedAuditEventsMissNothing(t *testing.T) {
 		{"refused raw ICMP socket", func(e event.Event) bool {
 			return e.Type == event.TypeRefused && byParent(e) && e.Op == "socket" && e.Family == "inet" &&
 				e.SockType == "raw" && e.Proto == "icmp"
+		}},
+		{"packet socket the seccomp filter refused", func(e event.Event) bool {
+			return e.Type == event.TypeRefused && byParent(e) && e.Op == "socket" && e.Family == "packet" &&
+				e.SockType == "raw" && e.Reason == "socket family not allowed in the jail"
 		}},
 		{"DNS query to the program's own server, name as asked", func(e event.Event) bool {
 			return e.Type == event.TypeDNS && byParent(e) && e.Name == "c2VjcmV0.Exfil.test" && e.Server == ip+":53"
@@ -148,4 +157,43 @@ func TestPrivilegedDenyMessageIsLoggedAndPrinted(t *testing.T) {
 	if want := "deny https://denied.test/x not on the list: denied.test"; len(got) != 1 || got[0] != want {
 		t.Errorf("request events: got %q, want [%q]", got, want)
 	}
+}
+
+// `ebpfjail watch` shows what the kernel refuses in a jail, one line each,
+// as it happens.
+func TestPrivilegedWatchShowsWhatTheKernelRefuses(t *testing.T) {
+	h := testutil.NewHost(t)
+	cmd := ebpfjail(t, "watch")
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	var mu sync.Mutex
+	var lines []string
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			mu.Lock()
+			lines = append(lines, sc.Text())
+			mu.Unlock()
+		}
+	}()
+	time.Sleep(300 * time.Millisecond) // attached to whatever runs now
+	port := 20000 + os.Getpid()%10000  // a port only this test sends to
+	dst := netip.AddrPortFrom(h.IPv4, uint16(port)).String()
+	prog := `import socket, sys, time
+try:
+    socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b"x", (sys.argv[1], int(sys.argv[2])))
+except OSError as e:
+    print("udp", e.errno)
+time.sleep(0.5)`
+	r := jail(t, runOpts{}, "--user", "nobody", "--", python(t), "-c", prog, h.IPv4.String(), strconv.Itoa(port))
+	contains(t, "python", r.stdout, "udp 1")
+	want := "refused udp sendmsg " + dst + " (python3 pid "
+	waitFor(t, "watch to show "+want, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return strings.Contains(strings.Join(lines, "\n"), want)
+	})
 }

@@ -37,8 +37,9 @@ type Objects struct {
 	// nil when it was. It wraps ebpf.ErrNotSupported.
 	guardErr error
 
-	mu   sync.Mutex
-	exec *ExecWatcher // the one reader of the execs ring buffer, if any
+	mu      sync.Mutex
+	exec    *ExecWatcher // the one reader of the execs ring buffer, if any
+	refused bool         // the refused ring buffer has its reader (WatchRefused)
 
 	// The exec hook, attached once for its users (Attach's identity
 	// capture, WatchExec's events): a second link would report each exec

@@ -78,6 +78,11 @@ type RefusedWatcher struct {
 // host on its slow path while the watcher runs. Without it, only the
 // sockets the hook itself refuses are reported. One watcher per Objects.
 func (o *Objects) WatchRefused(sockets bool) (*RefusedWatcher, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.refused {
+		return nil, ErrRefusedWatched
+	}
 	rd, err := ringbuf.NewReader(o.objs.Refused)
 	if err != nil {
 		return nil, fmt.Errorf("open refused event buffer: %w", err)
@@ -99,8 +104,12 @@ func (o *Objects) WatchRefused(sockets bool) (*RefusedWatcher, error) {
 		rd.Close()
 		return nil, fmt.Errorf("refused events: switch on: %w", err)
 	}
+	o.refused = true
 	return w, nil
 }
+
+// ErrRefusedWatched means the object already has a RefusedWatcher.
+var ErrRefusedWatched = errors.New("bpf: refused events already watched")
 
 // observeSockets attaches the socket() observer and silences the socket
 // hook's own reports (one report per refusal).
@@ -156,6 +165,9 @@ func (w *RefusedWatcher) Next() (Refused, error) {
 				w.sweep()
 				if len(w.pending) == 0 {
 					w.rd.Close()
+					w.objs.mu.Lock()
+					w.objs.refused = false
+					w.objs.mu.Unlock()
 					return Refused{}, ringbuf.ErrClosed
 				}
 				continue
@@ -381,8 +393,6 @@ func whyText(why, family uint16, abstract bool) string {
 			return "abstract unix socket not allowed"
 		}
 		return "unix socket on the deny list"
-	case 4:
-		return "unix peer on the deny list"
 	case 5:
 		return "socket family not allowed in the jail"
 	}

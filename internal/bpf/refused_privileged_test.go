@@ -199,3 +199,42 @@ func waitFile(t *testing.T, path string) {
 	}
 	t.Fatalf("%s never appeared", path)
 }
+
+// A flood of refused sends costs a bounded number of events, and every
+// attempt is still counted: by its event, as a repeat, or as dropped.
+func TestPrivilegedRefusedFloodIsCountedNotUnbounded(t *testing.T) {
+	k := newKernelJail(t)
+	w, err := k.objs.WatchRefused(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const sends = 20000
+	out, err := k.python(t, `
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+n = 0
+for i in range(int(sys.argv[1])):
+    try:
+        s.sendto(b"x", ("198.51.100.77", 9999))
+    except OSError:
+        n += 1
+print("refused", n)
+`, strconv.Itoa(sends))
+	if err != nil || !strings.Contains(out, fmt.Sprintf("refused %d", sends)) {
+		t.Fatalf("%v: %s", err, out)
+	}
+	events := collectRefused(t, w)
+	total := 0
+	for _, r := range events {
+		total += r.Count
+	}
+	for _, r := range events {
+		t.Logf("%s", refusedLine(r))
+	}
+	if total != sends {
+		t.Errorf("counted %d attempts, want %d", total, sends)
+	}
+	if len(events) > 1000 {
+		t.Errorf("%d events for one kind of attempt, want a bounded few", len(events))
+	}
+}

