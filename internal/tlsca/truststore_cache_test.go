@@ -166,3 +166,35 @@ func TestPrivilegedTrustStoreCacheIsNotUsedInADirectoryOthersCanWrite(t *testing
 		t.Fatal("a cache directory not owned by root was used")
 	}
 }
+
+// Jails start at once: each must get the store of its own bundle whatever
+// the others write to or remove from the cache meanwhile.
+func TestPrivilegedTrustStoreCacheIsSafeForJailsStartingAtOnce(t *testing.T) {
+	f := newTrustCacheFixture(t)
+	bundles := []string{f.bundle, filepath.Join(t.TempDir(), "other.pem")}
+	if err := os.WriteFile(bundles[1], f.other.CertPEM(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cas := []*CA{f.ca, f.other}
+	errs := make(chan error, 40)
+	got := make([][]byte, 40)
+	for i := range got {
+		go func() {
+			path, err := WriteTrustStoreCached(t.TempDir(), bundles[i%2], f.cache)
+			if err == nil {
+				got[i], err = os.ReadFile(path)
+			}
+			errs <- err
+		}()
+	}
+	for range got {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, data := range got {
+		if !holds(t, data, cas[i%2]) {
+			t.Errorf("start %d got the store of another bundle", i)
+		}
+	}
+}
