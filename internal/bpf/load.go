@@ -105,6 +105,15 @@ func Prepare() *Prepared {
 }
 
 func (p *Prepared) run() {
+	// The kernel's BTF (for the exec hook's target and the CO-RE
+	// relocations) is the longest part and needs nothing else: decode it
+	// from the start, alongside reading the object, the probes and the maps.
+	kernel := make(chan struct{})
+	go func(cache *btf.Cache) {
+		defer close(kernel)
+		cache.Kernel()
+	}(p.cache)
+	defer func() { <-kernel }()
 	// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK.
 	if err := rlimit.RemoveMemlock(); err != nil {
 		p.err = fmt.Errorf("remove memlock limit: %w", err)
@@ -147,8 +156,6 @@ func (p *Prepared) run() {
 		p.unixErr = fmt.Errorf("%w: this kernel has no cgroup hook for unix sockets (Linux 6.7+)", ebpf.ErrNotSupported)
 		p.skip = append(p.skip, unixPrograms...)
 	}
-	// For the exec hook's target and the CO-RE relocations.
-	p.cache.Kernel()
 	wg.Wait()
 	if p.err == nil {
 		p.err = mapErr

@@ -108,7 +108,7 @@ func RunWeak(o Options, log *slog.Logger) (int, error) {
 		return 0, err
 	}
 	defer e.Stop()
-	trustEnv, removeTrust, err := TrustFiles(e.CA, o.Config.Env, log)
+	trustEnv, removeTrust, err := TrustFiles(e.CA, o.Config.Env, tlsca.DefaultCacheDir, log)
 	if err != nil {
 		e.out.Close()
 		return 0, err

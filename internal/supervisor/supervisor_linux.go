@@ -50,7 +50,7 @@ func Jail(o Options, userFlag string, log *slog.Logger) (int, error) {
 		return 0, &Error{Step: StepCA, Err: err}
 	}
 	// The command runs with its user's HOME (jail.Command), not ours.
-	trustEnv, removeTrust, err := TrustFiles(ca, WithEnv(c.Env, []string{"HOME=" + c.User.Home}), log)
+	trustEnv, removeTrust, err := TrustFiles(ca, WithEnv(c.Env, []string{"HOME=" + c.User.Home}), tlsca.DefaultCacheDir, log)
 	if err != nil {
 		out.Close()
 		return 0, err

@@ -74,13 +74,14 @@ var trustVars = []string{
 // trust store and a PHP ini file, and returns the variables that point the
 // command's runtimes at them; env is the command's environment, whose
 // JAVA_TOOL_OPTIONS and PHP_INI_SCAN_DIR are extended rather than replaced.
-func TrustFiles(ca *tlsca.CA, env []string, log *slog.Logger) ([]string, func(), error) {
+// The Java store is kept in cacheDir (tlsca.WriteTrustStoreCached).
+func TrustFiles(ca *tlsca.CA, env []string, cacheDir string, log *slog.Logger) ([]string, func(), error) {
 	dir, err := os.MkdirTemp("", "ebpfjail-trust-")
 	if err != nil {
 		return nil, nil, fmt.Errorf("create trust directory: %w", err)
 	}
 	remove := func() { os.RemoveAll(dir) }
-	set, err := writeTrust(dir, ca, env)
+	set, err := writeTrust(dir, ca, env, cacheDir)
 	if err != nil {
 		remove()
 		return nil, nil, err
@@ -89,7 +90,7 @@ func TrustFiles(ca *tlsca.CA, env []string, log *slog.Logger) ([]string, func(),
 	return set, remove, nil
 }
 
-func writeTrust(dir string, ca *tlsca.CA, env []string) ([]string, error) {
+func writeTrust(dir string, ca *tlsca.CA, env []string, cacheDir string) ([]string, error) {
 	// Readable by the jailed user: it holds certificates only, no key.
 	if err := os.Chmod(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create trust directory: %w", err)
@@ -108,7 +109,7 @@ func writeTrust(dir string, ca *tlsca.CA, env []string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	store, err := tlsca.WriteTrustStore(javaDir, bundle)
+	store, err := tlsca.WriteTrustStoreCached(javaDir, bundle, cacheDir)
 	if err != nil {
 		return nil, err
 	}

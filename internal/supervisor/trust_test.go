@@ -16,7 +16,7 @@ func TestTrustFilesPointEveryRuntimeAtTheBundle(t *testing.T) {
 		t.Fatal(err)
 	}
 	env := []string{"JAVA_TOOL_OPTIONS=-Xmx64m", "PHP_INI_SCAN_DIR=/etc/php.d"}
-	set, remove, err := TrustFiles(ca, env, testutil.DiscardLogger())
+	set, remove, err := TrustFiles(ca, env, t.TempDir(), testutil.DiscardLogger())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -87,8 +87,14 @@ func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
 	}
 	defer os.Remove(f.Name()) // fails harmlessly once renamed
 	// CreateTemp makes the file 0600, and a umask could strip bits from
-	// anything else: set the mode the jailed user needs explicitly.
-	if err := fillAndClose(f, perm, data); err != nil {
+	// anything else: set the mode the jailed user needs explicitly. No
+	// fsync: these files live for one run (or are a checked cache), and a
+	// sync on a busy disk costs a jail's start milliseconds for nothing.
+	if err := fill(f, perm, data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
 		return err
 	}
 	return os.Rename(f.Name(), path)
@@ -97,11 +103,7 @@ func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
 // fillAndClose sets f's mode to perm (explicitly: a umask may have removed
 // bits), writes data, syncs and closes it; f is closed whatever happens.
 func fillAndClose(f *os.File, perm os.FileMode, data []byte) error {
-	if err := f.Chmod(perm); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
+	if err := fill(f, perm, data); err != nil {
 		f.Close()
 		return err
 	}
@@ -110,4 +112,13 @@ func fillAndClose(f *os.File, perm os.FileMode, data []byte) error {
 		return err
 	}
 	return f.Close()
+}
+
+// fill sets f's mode to perm and writes data.
+func fill(f *os.File, perm os.FileMode, data []byte) error {
+	if err := f.Chmod(perm); err != nil {
+		return err
+	}
+	_, err := f.Write(data)
+	return err
 }

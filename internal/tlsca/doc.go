@@ -40,4 +40,10 @@
 // Leaves are cheap to mint (one ECDSA P-256 signature, a key shared by all
 // leaves of a [CA]) and are cached in a bounded LRU; concurrent first
 // requests for one name sign once.
+//
+// The Java trust store is kept from one jail to the next in [DefaultCacheDir]
+// ([WriteTrustStoreCached]): it holds certificates only, but a store that
+// others could have written would choose what Java trusts, so an entry is
+// used only if it and its directory are root's and no one else's to write,
+// and only if its checksum holds; otherwise it is rebuilt.
 package tlsca
