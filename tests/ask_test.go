@@ -3,7 +3,9 @@ package tests
 import (
 	"context"
 	"os/exec"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -155,8 +157,6 @@ func TestPrivilegedInteractiveWatchAnswersByKey(t *testing.T) {
 	requireTool(t, "tmux")
 	s := newSite(t)
 	m := newTmux(t, "ebpfjail-watch")
-	m.run("new-session", "-d", "-s", "jail", "-x", "200", "-y", "30", "env", owner(t), bin, "watch")
-	m.waitScreen("ebpfjail:")
 	cmd := ebpfjail(t, "--user", "nobody", "--js", allowRule, "--ask", "--resolve", "denied.test:"+s.h.IPv4.String(),
 		"--", "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-m", "30", "http://denied.test/by-key")
 	var out strings.Builder
@@ -165,6 +165,16 @@ func TestPrivilegedInteractiveWatchAnswersByKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait(); noJailsLeft(t) }()
+	// Watch only this jail (its id starts with its supervisor's pid): other
+	// jails on the machine would scroll the screen. The held request is
+	// offered to a watcher that comes later.
+	prefix := strconv.Itoa(cmd.Process.Pid) + "-"
+	waitFor(t, "the jail's control socket", func() bool {
+		socks, _ := filepath.Glob("/run/ebpfjail/jails/" + prefix + "*.sock")
+		return len(socks) > 0
+	})
+	// watch ends with the jail; the shell keeps its screen to be read.
+	m.run("new-session", "-d", "-s", "jail", "-x", "200", "-y", "30", "sh", "-c", `env "$1" "$2" watch "$3"; sleep 60`, "sh", owner(t), bin, prefix)
 	m.waitScreen("ASK")
 	m.waitScreen("[y] allow once")
 	m.run("send-keys", "-t", "jail", "y")
