@@ -29,10 +29,14 @@ func Jail(o Options, userFlag string, log *slog.Logger) (int, error) {
 	}
 	defer s.Close()
 	c := o.Config
+	if c.Docker != nil && userFlag == "" && os.Getenv("SUDO_UID") == "" {
+		// The container runs as its image's user; ours runs only --sh.
+		userFlag = "root"
+	}
 	if c.User, err = jail.ResolveUser(userFlag, os.Getenv, os.Getuid()); err != nil {
 		return 0, &Error{Step: StepUser, Err: err}
 	}
-	if c.User.UID == 0 {
+	if c.User.UID == 0 && c.Docker == nil {
 		c.Warn("the command runs as root and can leave the jail (--user root)")
 	}
 	engine, err := o.Rule.Engine(c.User, log)
@@ -63,7 +67,9 @@ func Jail(o Options, userFlag string, log *slog.Logger) (int, error) {
 	if o.Rule.Ask {
 		c.Rules = control.Ask(engine, c.Control, o.Rule.AskTimeout)
 	}
-	c.Env = WithEnv(c.Env, append(trustEnv, c.Secrets.Env()...))
+	// A container gets the same variables, and only those, with -e.
+	c.trustEnv = append(append([]string{}, trustEnv...), c.Secrets.Env()...)
+	c.Env = WithEnv(c.Env, c.trustEnv)
 	status, err := s.Run(c, log)
 	if err != nil {
 		out.Close()
@@ -164,7 +170,7 @@ func (s *Supervisor) Run(c Config, log *slog.Logger) (int, error) {
 	default:
 	}
 	defer c.Gate.Release() // if Run returns before its usual release
-	status, err := s.runCommand(c, log, r)
+	status, err := s.runCommand(c, log, r, paths)
 	r.teardown(c)
 	if err != nil {
 		return 0, err
@@ -183,14 +189,20 @@ func (s *Supervisor) Run(c Config, log *slog.Logger) (int, error) {
 }
 
 // runCommand starts the command in the jail and waits for it.
-func (s *Supervisor) runCommand(c Config, log *slog.Logger, r *running) (int, error) {
+func (s *Supervisor) runCommand(c Config, log *slog.Logger, r *running, paths jail.Paths) (int, error) {
 	fg := c.Stdin != nil && Foreground(c.Stdin)
 	c.Gate.Hold() // from before its exec: the command may draw at once
-	proc, err := r.j.Start(jail.Command{
-		Args: c.Command, Env: c.Env, User: c.User,
-		Stdin: c.Stdin, Stdout: c.Stdout, Stderr: c.Stderr,
-		Foreground: fg, Mask: r.unixDeny, Log: log, OpenAbstractUnix: r.openAbstract,
-	})
+	var proc *os.Process
+	var err error
+	if c.Docker != nil {
+		proc, err = startContainer(c, r, paths, fg)
+	} else {
+		proc, err = r.j.Start(jail.Command{
+			Args: c.Command, Env: c.Env, User: c.User,
+			Stdin: c.Stdin, Stdout: c.Stdout, Stderr: c.Stderr,
+			Foreground: fg, Mask: r.unixDeny, Log: log, OpenAbstractUnix: r.openAbstract,
+		})
+	}
 	if err != nil {
 		return 0, &Error{Step: StepStart, Err: err, User: c.User.Name}
 	}
