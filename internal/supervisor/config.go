@@ -37,8 +37,8 @@ type Config struct {
 	// jail's cgroup; Engine is that client.
 	Docker *container.Args
 	Engine container.Engine
-	Env     []string // the command's environment, trust variables included
-	User    *jail.User
+	Env    []string // the command's environment, trust variables included
+	User   *jail.User
 	// The command's standard files; with Stdin the terminal in our
 	// foreground, the command gets the terminal.
 	Stdin, Stdout, Stderr *os.File

@@ -1,0 +1,140 @@
+package tests
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ebpfjail/ebpfjail/pkg/event"
+)
+
+// requireEngine skips unless a container engine answers its client as the
+// user's shell would find it (DOCKER_HOST, the docker context). CI starts
+// one (scripts/ci-dockerd), so these tests run there.
+func requireEngine(t *testing.T) string {
+	t.Helper()
+	cli, err := exec.LookPath("docker")
+	if err != nil {
+		t.Skip("no docker client on PATH: install docker.io and start dockerd (scripts/ci-dockerd start)")
+	}
+	if out, err := exec.Command(cli, "version", "--format", "{{.Server.Version}}").CombinedOutput(); err != nil {
+		t.Skipf("no container engine reachable (DOCKER_HOST=%q): %s; scripts/ci-dockerd start runs one", os.Getenv("DOCKER_HOST"), strings.TrimSpace(string(out)))
+	}
+	return cli
+}
+
+// testImage builds an image with no registry: Debian's static busybox and
+// the static goclient (and any extra files, path in the image → host
+// file), imported from a tar. It is removed when t ends.
+func testImage(t *testing.T, cli string, extra map[string]string) string {
+	t.Helper()
+	busybox, err := exec.LookPath("busybox")
+	if err != nil {
+		t.Skip("busybox not installed (apt-get install busybox-static)")
+	}
+	if out, _ := exec.Command("file", "-L", busybox).Output(); len(out) > 0 && !strings.Contains(string(out), "statically linked") {
+		t.Skipf("%s is not static (apt-get install busybox-static)", busybox)
+	}
+	root := t.TempDir()
+	for _, d := range []string{"bin", "etc", "tmp"} {
+		os.MkdirAll(filepath.Join(root, d), 0o755)
+	}
+	copyFile(t, busybox, filepath.Join(root, "bin/busybox"))
+	for _, l := range []string{"sh", "sleep", "cat", "echo", "trap"} {
+		os.Symlink("busybox", filepath.Join(root, "bin", l))
+	}
+	build := exec.Command("go", "build", "-o", filepath.Join(root, "bin/goclient"), "./testdata/goclient")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build goclient: %v\n%s", err, out)
+	}
+	for in, host := range extra {
+		copyFile(t, host, filepath.Join(root, in))
+	}
+	var b [4]byte
+	rand.Read(b[:])
+	tag := "ebpfjail-test:" + hex.EncodeToString(b[:])
+	imp := exec.Command(cli, "import", "-", tag)
+	tar := exec.Command("tar", "-C", root, "-c", ".")
+	imp.Stdin, _ = tar.StdoutPipe()
+	if err := tar.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := imp.CombinedOutput(); err != nil {
+		t.Fatalf("docker import: %v\n%s", err, out)
+	}
+	tar.Wait()
+	t.Cleanup(func() { exec.Command(cli, "rmi", "-f", tag).Run() })
+	return tag
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// runContainer jails `docker run` with args under rule, the site's names
+// pinned for ebpfjail's upstream connections, and JSON events in the
+// returned file.
+func (s *site) runContainer(t *testing.T, rule string, extra []string, dockerArgs ...string) (result, string) {
+	t.Helper()
+	events := eventsPath(t)
+	args := []string{"-v", "--js", rule, "--log-json", events,
+		"--resolve", "allowed.test:" + s.h.IPv4.String(),
+		"--resolve", "denied.test:" + s.h.IPv4.String()}
+	args = append(append(args, extra...), "--docker-run", "--")
+	r := jail(t, runOpts{env: []string{"SSL_CERT_FILE=" + s.ca.PEMPath}}, append(args, dockerArgs...)...)
+	return r, events
+}
+
+func TestPrivilegedDockerRunContainerGetsAllowedAndDeniedAnswersNamingItsProcess(t *testing.T) {
+	cli := requireEngine(t)
+	s := newSite(t)
+	img := testImage(t, cli, nil)
+	r, events := s.runContainer(t, allowRule, nil, "--rm", img, "/bin/goclient", "https://allowed.test/", "https://denied.test/")
+	if r.code != 0 {
+		t.Fatalf("got exit %d, want 0\n%s", r.code, r)
+	}
+	contains(t, "allowed request", r.stdout, "status 200")
+	contains(t, "denied request", r.stdout, "status 403")
+	s.sawNo(t, "denied.test")
+	if !s.saw("allowed.test") {
+		t.Errorf("the origin saw no request for allowed.test: %v", s.h.Requests())
+	}
+	var named bool
+	for _, e := range readEvents(t, events) {
+		if e.Type == event.TypeRequest && e.Host == "allowed.test" {
+			named = e.PID > 1 && e.Exe == "/bin/goclient" && pidIsNotOurs(e.PID)
+			if !named {
+				t.Errorf("request event: got pid %d exe %q, want the container's process (a host pid, exe /bin/goclient)", e.PID, e.Exe)
+			}
+		}
+	}
+	if !named {
+		t.Errorf("no request event for allowed.test in %s", events)
+	}
+}
+
+// pidIsNotOurs reports that pid is a host pid other than the test's: the
+// kernel records pids as the host sees them, not the container's 1.
+func pidIsNotOurs(pid uint32) bool { return int(pid) != os.Getpid() }
+
+// saw reports whether the origin received a request for host.
+func (s *site) saw(host string) bool {
+	for _, r := range s.h.Requests() {
+		if strings.HasPrefix(r, host) {
+			return true
+		}
+	}
+	return false
+}
