@@ -155,8 +155,8 @@ func refuse(name, value string) *Refusal {
 			return &Refusal{Msg: "--docker-run: --pid host cannot be jailed (the container could reach processes outside the jail)", Hint: "drop --pid host"}
 		}
 	case "network", "net":
-		if strings.HasPrefix(v, "container:") || strings.HasPrefix(v, "ns:") {
-			return &Refusal{Msg: fmt.Sprintf("--docker-run: --network %s cannot be jailed (ebpfjail's listeners are not in that namespace)", value), Hint: "drop --network, or use --network host or none"}
+		if v != "" && v != "none" && v != "host" {
+			return &Refusal{Msg: fmt.Sprintf("--docker-run: --network %s cannot be jailed (ebpfjail listens in the container's own namespace, or with host in the host's)", value), Hint: "drop --network (the container gets a namespace of its own with loopback only), or give --network host"}
 		}
 	case "cgroup-parent":
 		return &Refusal{Msg: "--docker-run: --cgroup-parent cannot be jailed (ebpfjail puts the container in the jail's cgroup)", Hint: "drop --cgroup-parent"}

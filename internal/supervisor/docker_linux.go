@@ -5,8 +5,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/vishvananda/netns"
 
 	"github.com/ebpfjail/ebpfjail/internal/container"
 	"github.com/ebpfjail/ebpfjail/internal/jail"
@@ -16,11 +19,23 @@ import (
 // the engine), with the container's processes started under the jail's
 // cgroup: the cgroup programs steer every descendant. The client gets
 // ebpfjail's own environment, with which it finds its engine as the user's
-// shell would; the container gets the trust variables only.
+// shell would; the container gets the trust variables only. Without
+// --network host the container joins the network namespace of a pause
+// container, where ebpfjail listens before the container starts: it has
+// loopback only, and every connection reaches ebpfjail there.
 func startContainer(c Config, r *running, paths jail.Paths, fg bool) (*os.Process, error) {
 	rel, err := filepath.Rel(paths.Cgroup2, r.j.Cgroup)
 	if err != nil || strings.HasPrefix(rel, "..") {
 		return nil, fmt.Errorf("jail cgroup %s is not under %s", r.j.Cgroup, paths.Cgroup2)
+	}
+	parent := "/" + rel
+	network := "host"
+	if c.Docker.Network != "host" {
+		id, err := r.startPause(c, parent)
+		if err != nil {
+			return nil, err
+		}
+		network = "container:" + id
 	}
 	var trustDir string
 	for _, kv := range c.trustEnv {
@@ -29,7 +44,7 @@ func startContainer(c Config, r *running, paths jail.Paths, fg bool) (*os.Proces
 		}
 	}
 	args := c.Docker.RunArgs(container.Jailed{
-		CgroupParent: "/" + rel, TrustDir: trustDir, TrustEnv: c.trustEnv, Network: "host",
+		CgroupParent: parent, TrustDir: trustDir, TrustEnv: c.trustEnv, Network: network,
 	})
 	cmd := exec.Command(c.Engine.Path, args...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = c.Stdin, c.Stdout, c.Stderr
@@ -40,4 +55,61 @@ func startContainer(c Config, r *running, paths jail.Paths, fg bool) (*os.Proces
 		return nil, fmt.Errorf("start %s: %w", c.Engine.Name, err)
 	}
 	return cmd.Process, nil
+}
+
+// startPause starts the pause container in the jail's cgroup, with no
+// network but its own loopback, from the user's image and the pause
+// program ebpfjail writes, and opens the proxy's and the DNS shim's
+// listeners in its namespace. r.removePause undoes it.
+func (r *running) startPause(c Config, parent string) (string, error) {
+	dir, err := os.MkdirTemp("", "ebpfjail-pause-")
+	if err != nil {
+		return "", fmt.Errorf("start pause container: %w", err)
+	}
+	r.pauseDir = dir
+	os.Chmod(dir, 0o755)
+	prog, err := container.WritePause(dir)
+	if err != nil {
+		return "", err
+	}
+	args := []string{"run", "-d", "--rm", "--network", "none", "--cgroup-parent", parent,
+		"--entrypoint", container.PausePath, "-v", prog + ":" + container.PausePath + ":ro",
+		"--label", "ebpfjail.jail=" + r.j.ID, c.Docker.Rest[0]}
+	cmd := exec.Command(c.Engine.Path, args...)
+	cmd.Env, cmd.Stderr = os.Environ(), c.Stderr // an image pull shows its progress
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("start pause container: %s %s: %w", c.Engine.Name, strings.Join(args, " "), err)
+	}
+	r.pause, r.engine = strings.TrimSpace(string(out)), c.Engine
+	out, err = exec.Command(c.Engine.Path, "inspect", "-f", "{{.State.Pid}}", r.pause).Output()
+	pid, perr := strconv.Atoi(strings.TrimSpace(string(out)))
+	if err != nil || perr != nil || pid <= 0 {
+		return "", fmt.Errorf("find pause container's process: %q: %w", out, err)
+	}
+	ns, err := netns.GetFromPath(fmt.Sprintf("/proc/%d/ns/net", pid))
+	if err != nil {
+		return "", fmt.Errorf("open pause container's network namespace: %w", err)
+	}
+	defer ns.Close()
+	if err := r.svc.proxy.ListenIn(ns); err != nil {
+		return "", err
+	}
+	if err := r.svc.dns.ListenIn(ns); err != nil {
+		return "", err
+	}
+	r.log.Debug("listening in the container's namespace", "pause", r.pause, "pid", pid)
+	return r.pause, nil
+}
+
+// removePause removes the pause container and its program, if any.
+func (r *running) removePause() {
+	if r.pause != "" {
+		if out, err := exec.Command(r.engine.Path, "rm", "-f", r.pause).CombinedOutput(); err != nil {
+			r.log.Debug("remove pause container (the kill may have removed it)", "id", r.pause, "err", err, "output", strings.TrimSpace(string(out)))
+		}
+	}
+	if r.pauseDir != "" {
+		os.RemoveAll(r.pauseDir)
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/ebpfjail/ebpfjail/internal/bpf"
+	"github.com/ebpfjail/ebpfjail/internal/container"
 	"github.com/ebpfjail/ebpfjail/internal/control"
 	"github.com/ebpfjail/ebpfjail/internal/jail"
 	"github.com/ebpfjail/ebpfjail/internal/report"
@@ -239,6 +240,11 @@ type running struct {
 	unixDeny     []string // masked in the command's mount namespace
 	openAbstract bool     // abstract sockets are decided by name
 	ctl          *control.Server
+	// With --docker-run: the pause container holding the container's
+	// network namespace, the engine's client and the pause program's dir.
+	pause    string
+	engine   container.Engine
+	pauseDir string
 }
 
 // teardown kills what runs in the jail, then detaches: nothing of the jail
@@ -253,6 +259,7 @@ func (r *running) teardown(c Config) {
 	if err := r.j.Kill(); err != nil {
 		log.Warn("kill jail", "err", err)
 	}
+	r.removePause()
 	if c.KeepJail {
 		r.links.KeepPins()
 	}
