@@ -138,3 +138,78 @@ func (s *site) saw(host string) bool {
 	}
 	return false
 }
+
+func TestPrivilegedDockerRunContainerHasOnlyLoopbackAndStillReachesAllowedHosts(t *testing.T) {
+	cli := requireEngine(t)
+	s := newSite(t)
+	img := testImage(t, cli, nil)
+	// The default and --network none: a namespace with loopback only, no
+	// route anywhere; ebpfjail listens on that loopback.
+	for _, net := range [][]string{nil, {"--network", "none"}} {
+		args := append(append([]string{"--rm"}, net...), img, "/bin/sh", "-c",
+			"ls /sys/class/net; cat /proc/net/route; /bin/goclient https://allowed.test/ https://"+s.h.IPv4.String()+"/")
+		r, _ := s.runContainer(t, "r.host === 'allowed.test'", nil, args...)
+		if r.code != 0 {
+			t.Fatalf("%v: got exit %d, want 0\n%s", net, r.code, r)
+		}
+		lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+		if len(lines) < 4 || lines[0] != "lo" || !strings.HasPrefix(lines[1], "Iface") || !strings.HasPrefix(lines[2], "status 200") {
+			t.Errorf("%v: got %q, want only lo, an empty route table and status 200 for allowed.test", net, lines)
+		}
+		contains(t, "the test host by address (the rule denies it)", r.stdout, "status 403")
+	}
+	s.sawNo(t, s.h.IPv4.String())
+	if !s.saw("allowed.test") {
+		t.Errorf("the origin saw no request for allowed.test: %v", s.h.Requests())
+	}
+}
+
+func TestPrivilegedDockerRunNetworkHostUsesTheHostsLoopbackListener(t *testing.T) {
+	cli := requireEngine(t)
+	s := newSite(t)
+	img := testImage(t, cli, nil)
+	r, _ := s.runContainer(t, allowRule, nil, "--rm", "--network", "host", img, "/bin/goclient", "https://allowed.test/", "https://denied.test/")
+	if r.code != 0 {
+		t.Fatalf("got exit %d, want 0\n%s", r.code, r)
+	}
+	contains(t, "allowed request", r.stdout, "status 200")
+	contains(t, "denied request", r.stdout, "status 403")
+	s.sawNo(t, "denied.test")
+}
+
+func TestPrivilegedDockerRunRefusesWhatCannotBeJailedWithOneLine(t *testing.T) {
+	cli := requireEngine(t)
+	before := containerCount(t, cli)
+	for _, opts := range [][]string{
+		{"--privileged"},
+		{"--cap-add", "NET_ADMIN"},
+		{"--cap-add=SYS_ADMIN"},
+		{"--cap-add", "BPF"},
+		{"--cap-add", "ALL"},
+		{"--pid", "host"},
+		{"--cgroupns", "host", "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw"},
+		{"-v", "/var/run/docker.sock:/var/run/docker.sock"},
+		{"--network", "container:other"},
+		{"--network", "bridge"},
+	} {
+		args := append(append([]string{"--docker-run", "--", "--rm"}, opts...), "no-such-image-ebpfjail-test", "true")
+		r := jail(t, runOpts{}, args...)
+		lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
+		if r.code != 2 || len(lines) != 2 || !strings.HasPrefix(lines[0], "ebpfjail: error: --docker-run: ") || !strings.HasPrefix(lines[1], "ebpfjail: hint: ") {
+			t.Errorf("%q: got exit %d stderr %q, want exit 2, one error line and one hint", opts, r.code, r.stderr)
+		}
+	}
+	if after := containerCount(t, cli); after != before {
+		t.Errorf("containers: got %d after the refusals, want %d (none started)", after, before)
+	}
+}
+
+// containerCount is how many containers the engine has, running or not.
+func containerCount(t *testing.T, cli string) int {
+	t.Helper()
+	out, err := exec.Command(cli, "ps", "-aq").Output()
+	if err != nil {
+		t.Fatalf("docker ps: %v", err)
+	}
+	return len(strings.Fields(string(out)))
+}
