@@ -3,12 +3,16 @@ package tests
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
+	"github.com/ebpfjail/ebpfjail/internal/testutil"
 	"github.com/ebpfjail/ebpfjail/pkg/event"
 )
 
@@ -212,4 +216,73 @@ func containerCount(t *testing.T, cli string) int {
 		t.Fatalf("docker ps: %v", err)
 	}
 	return len(strings.Fields(string(out)))
+}
+
+func TestPrivilegedDockerRunKilledSupervisorLeavesTheContainerRefusedUntilCleanup(t *testing.T) {
+	cli := requireEngine(t)
+	testutil.SweepExclusive(t) // the dead supervisor's jail waits for this test's --cleanup
+	s := newSite(t)
+	img := testImage(t, cli, nil)
+	dir := sharedDir(t)
+	name := "ebpfjail-test-" + filepath.Base(dir)
+	script := `while true; do /bin/goclient http://allowed.test:8080/ >> /out/log 2>&1; sleep 0.1; done`
+	cmd := ebpfjail(t, "-v", "--js", "true", "--resolve", "allowed.test:"+s.h.IPv4.String(),
+		"--docker-run", "--", "--rm", "--name", name, "-v", dir+":/out", img, "/bin/sh", "-c", script)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		ebpfjail(t, "--cleanup").Run()
+		exec.Command(cli, "rm", "-f", name).Run()
+	})
+	log := filepath.Join(dir, "log")
+	waitFor(t, "a successful fetch", func() bool { return strings.Contains(readFile(log), "status 200") })
+	out, err := exec.Command(cli, "inspect", "-f", "{{.State.Pid}}", name).Output()
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(out)))
+	if err != nil || pid <= 0 {
+		t.Fatalf("container's pid: %q %v", out, err)
+	}
+
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	before := strings.Count(readFile(log), "\n")
+	waitFor(t, "three fetches after the kill", func() bool { return strings.Count(readFile(log), "\n") >= before+3 })
+	after := strings.Split(strings.TrimSpace(readFile(log)), "\n")[before:]
+	for _, line := range after {
+		if !strings.Contains(line, "connection refused") {
+			t.Errorf("fetch after the supervisor died: got %q, want connection refused; all: %q", line, after)
+			break
+		}
+	}
+	if syscall.Kill(pid, 0) != nil {
+		t.Fatalf("the container (pid %d) died with ebpfjail; want it alive until --cleanup", pid)
+	}
+	cleanupRemoves(t, "the container's process", pid)
+	waitFor(t, "the --rm container removed", func() bool {
+		return exec.Command(cli, "inspect", name).Run() != nil
+	})
+	noJailsLeft(t)
+}
+
+func TestPrivilegedDockerRunExitStatusAndCtrlCPassThrough(t *testing.T) {
+	cli := requireEngine(t)
+	requireTool(t, "tmux")
+	s := newSite(t)
+	img := testImage(t, cli, nil)
+	r, _ := s.runContainer(t, "true", nil, "--rm", img, "/bin/sh", "-c", "exit 7")
+	if r.code != 7 {
+		t.Errorf("exit status: got %d, want the container's 7\n%s", r.code, r)
+	}
+
+	m := newTmux(t, "ebpfjail-docker-test")
+	script := `trap "echo GOT-INT; exit 5" INT; echo READY; while true; do sleep 1; done`
+	cmd := fmt.Sprintf("%s --docker-run -- --rm -it %s /bin/sh -c '%s'; echo EBPFJAIL-EXIT=$?; sleep 60", bin, img, script)
+	m.run("new-session", "-d", "-s", "jail", "-x", "120", "-y", "30", "env", owner(t), "DOCKER_HOST="+os.Getenv("DOCKER_HOST"), "sh", "-c", cmd)
+	m.waitScreen("READY")
+	m.run("send-keys", "-t", "jail", "C-c")
+	m.waitScreen("EBPFJAIL-EXIT=5")
+	contains(t, "the container's trap", m.screen(), "GOT-INT")
+	noJailsLeft(t)
 }
