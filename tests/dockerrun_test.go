@@ -2,6 +2,7 @@ package tests
 
 import (
 	"crypto/rand"
+	"encoding/json"
 	"encoding/hex"
 	"fmt"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/ebpfjail/ebpfjail/internal/attack"
 	"github.com/ebpfjail/ebpfjail/internal/testutil"
 	"github.com/ebpfjail/ebpfjail/pkg/event"
 )
@@ -285,4 +287,60 @@ func TestPrivilegedDockerRunExitStatusAndCtrlCPassThrough(t *testing.T) {
 	m.waitScreen("EBPFJAIL-EXIT=5")
 	contains(t, "the container's trap", m.screen(), "GOT-INT")
 	noJailsLeft(t)
+}
+
+// containerAttempts are the attempts of check --attack that a container
+// can make as well as a command: other sockets, UDP and DNS out.
+var containerAttempts = []string{"raw-socket", "raw6-socket", "packet-socket", "icmp-ping", "icmp6-ping",
+	"other-families", "mptcp", "sctp", "udp", "quic", "dns-exfil"}
+
+func TestPrivilegedDockerRunUDPRawAndDNSExfiltrationFromTheContainerAreRefused(t *testing.T) {
+	cli := requireEngine(t)
+	h := testutil.NewHost(t)
+	rr := &rawRecorder{}
+	rr.serveUDP(h.ListenPacket(t, "udp", "[::]:9"), "udp/9")
+	rr.serveUDP(h.ListenPacket(t, "udp", "[::]:443"), "udp/443")
+	dns := h.ServeDNS(t, 53)
+	// The attempts run as ebpfjail's own hidden command, built static so
+	// that it runs in the image.
+	attacker := filepath.Join(t.TempDir(), "ebpfjail")
+	build := exec.Command("go", "build", "-o", attacker, "../cmd/ebpfjail")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build static ebpfjail: %v\n%s", err, out)
+	}
+	img := testImage(t, cli, map[string]string{"bin/ebpfjail": attacker})
+	spec := attack.Spec{V4: h.IPv4, V6: h.IPv6, HTTP: 80, HTTPS: 443, UDP: 9, QUIC: 443, DNS: 53}
+	for _, net := range []string{"none", "host"} {
+		r := jail(t, runOpts{}, "--js", attack.RuleFor(spec), "--dns", "forward", "--dns-upstream", h.IPv4.String()+":53",
+			"--docker-run", "--", "--rm", "--network", net, img,
+			"/bin/ebpfjail", attack.OnlyArg, strings.Join(containerAttempts, ","), spec.Encode())
+		got := attemptStatuses(jsonOutcomes(t, r.stdout))
+		for _, a := range containerAttempts {
+			if st := got[a]; len(st) != 1 || st[0] != "blocked" {
+				t.Errorf("--network %s: %s: got %v, want [blocked]\n%s", net, a, st, r)
+			}
+		}
+	}
+	if got := rr.all(); len(got) > 0 {
+		t.Errorf("the test host received %q, want nothing", got)
+	}
+	if q := dns.Queries(); len(q) > 0 {
+		t.Errorf("the test host's DNS server received %v, want nothing", q)
+	}
+}
+
+// jsonOutcomes turns the attempts' JSON lines into the report's
+// "STATUS NAME detail" lines attemptStatuses reads.
+func jsonOutcomes(t *testing.T, out string) string {
+	t.Helper()
+	var b strings.Builder
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		var o attack.Outcome
+		if err := json.Unmarshal([]byte(line), &o); err != nil {
+			t.Fatalf("attempt output is not an outcome: %q", line)
+		}
+		fmt.Fprintf(&b, "%s %s %s\n", o.Status, o.Name, o.Detail)
+	}
+	return b.String()
 }

@@ -130,7 +130,7 @@ func boolPrefix(group string) string {
 // network, the cgroups or the BPF programs that jail it.
 var dangerousCaps = map[string]bool{
 	"ALL": true, "NET_ADMIN": true, "SYS_ADMIN": true, "BPF": true, "SYS_MODULE": true,
-	"PERFMON": true, "SYS_PTRACE": true, "SYS_RESOURCE": false,
+	"PERFMON": true, "SYS_PTRACE": true, "NET_RAW": true,
 }
 
 // engineSockets are the names of engine sockets a container must not get:

@@ -66,7 +66,10 @@ type Jailed struct {
 // RunArgs are the client's arguments: `run`, ebpfjail's options, then the
 // user's, then the image and its command.
 func (a *Args) RunArgs(j Jailed) []string {
-	out := []string{"run", "--cgroup-parent", j.CgroupParent, "--network", j.Network}
+	// Without NET_RAW (which engines grant by default) no packet or XDP
+	// socket: the cgroup programs see inet sockets only, and a command's
+	// jail refuses the others with its seccomp filter.
+	out := []string{"run", "--cgroup-parent", j.CgroupParent, "--network", j.Network, "--cap-drop", "NET_RAW"}
 	if j.TrustDir != "" {
 		out = append(out, "-v", j.TrustDir+":"+j.TrustDir+":ro")
 	}
