@@ -344,3 +344,12 @@ func jsonOutcomes(t *testing.T, out string) string {
 	}
 	return b.String()
 }
+
+func TestPrivilegedCheckSaysWhichContainerEngineAnswers(t *testing.T) {
+	requireEngine(t)
+	r := jail(t, runOpts{}, "check")
+	contains(t, "check with an engine", r.stdout, "ok    container engine: docker ")
+	r = jail(t, runOpts{env: []string{"DOCKER_HOST=unix:///nonexistent/docker.sock"}}, "check")
+	contains(t, "check without one", r.stdout, "note  container engine: ")
+	contains(t, "check without one", r.stdout, "/nonexistent/docker.sock")
+}

@@ -17,8 +17,8 @@ func parseDockerRun(o *options, fs *pflag.FlagSet) error {
 		}
 		return nil
 	}
-	if o.server || o.weak || o.cleanup || o.testSet {
-		return errors.New("--docker-run does not go with --server, --weak, --cleanup or --test")
+	if o.server || o.weak || o.cleanup || o.testSet || o.user != "" {
+		return errors.New("--docker-run does not go with --server, --weak, --cleanup, --test or --user (docker run's --user goes after --)")
 	}
 	if o.engine != "" && o.engine != "docker" && o.engine != "podman" {
 		return fail(exitUsage, errors.New("--engine takes docker or podman"), "as in: ebpfjail --engine podman --docker-run -- --rm IMAGE")

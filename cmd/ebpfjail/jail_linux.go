@@ -36,10 +36,7 @@ func runJail(o *options, log *slog.Logger) (int, error) {
 	defer o.secretSet.Close()
 	so := supervised(o)
 	if o.dockerRun != nil {
-		e, err := container.Find(o.engine)
-		if err == nil {
-			_, err = e.Version(10 * time.Second)
-		}
+		e, _, err := container.Reachable(o.engine, 10*time.Second)
 		if err != nil {
 			return 0, fail(exitFailure, err, "start the engine, or point its client at it (DOCKER_HOST, 'docker context use'); 'ebpfjail check' says which engine it reaches")
 		}

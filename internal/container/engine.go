@@ -37,6 +37,16 @@ func Find(name string) (Engine, error) {
 	return Engine{}, ErrNoEngine
 }
 
+// Reachable is Find's client if it reaches its engine within timeout.
+func Reachable(name string, timeout time.Duration) (Engine, string, error) {
+	e, err := Find(name)
+	if err != nil {
+		return e, "", err
+	}
+	v, err := e.Version(timeout)
+	return e, v, err
+}
+
 // Version asks the engine for its version: whether the client reaches it.
 func (e Engine) Version(timeout time.Duration) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)

@@ -160,13 +160,10 @@ func kernelOK() error {
 // checkEngine says whether a container engine answers its client, for
 // --docker-run: a line of its own, not a failure, as a jail needs none.
 func checkEngine(w io.Writer) {
-	e, err := container.Find("")
-	if err == nil {
-		var v string
-		if v, err = e.Version(5 * time.Second); err == nil {
-			fmt.Fprintf(w, "ok    container engine: %s %s answers %s (for --docker-run)\n", e.Name, v, e.Path)
-			return
-		}
+	e, v, err := container.Reachable("", 5*time.Second)
+	if err != nil {
+		fmt.Fprintf(w, "note  container engine: %v (only --docker-run needs one)\n", err)
+		return
 	}
-	fmt.Fprintf(w, "note  container engine: %v (only --docker-run needs one)\n", err)
+	fmt.Fprintf(w, "ok    container engine: %s %s answers %s (for --docker-run)\n", e.Name, v, e.Path)
 }

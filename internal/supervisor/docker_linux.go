@@ -29,12 +29,12 @@ func startContainer(c Config, r *running, paths jail.Paths, fg bool) (*os.Proces
 		return nil, fmt.Errorf("jail cgroup %s is not under %s", r.j.Cgroup, paths.Cgroup2)
 	}
 	parent := "/" + rel
+	id, err := r.startPause(c, parent)
+	if err != nil {
+		return nil, err
+	}
 	network := "host"
 	if c.Docker.Network != "host" {
-		id, err := r.startPause(c, parent)
-		if err != nil {
-			return nil, err
-		}
 		network = "container:" + id
 	}
 	var trustDir string
@@ -59,8 +59,9 @@ func startContainer(c Config, r *running, paths jail.Paths, fg bool) (*os.Proces
 
 // startPause starts the pause container in the jail's cgroup, with no
 // network but its own loopback, from the user's image and the pause
-// program ebpfjail writes, and opens the proxy's and the DNS shim's
-// listeners in its namespace. r.removePause undoes it.
+// program ebpfjail writes, checks that it runs here in the jail, and
+// (without --network host) opens the proxy's and the DNS shim's listeners
+// in its namespace. r.removePause undoes it.
 func (r *running) startPause(c Config, parent string) (string, error) {
 	dir, err := os.MkdirTemp("", "ebpfjail-pause-")
 	if err != nil {
@@ -86,6 +87,16 @@ func (r *running) startPause(c Config, parent string) (string, error) {
 	pid, perr := strconv.Atoi(strings.TrimSpace(string(out)))
 	if err != nil || perr != nil || pid <= 0 {
 		return "", fmt.Errorf("find pause container's process: %q: %w", out, err)
+	}
+	// A remote engine, or one that ignores --cgroup-parent, would run the
+	// container outside the jail: refuse unless the pause container's
+	// process is here, in the jail.
+	cg, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	if !strings.Contains(string(cg), "\n0::"+parent+"/") && !strings.HasPrefix(string(cg), "0::"+parent+"/") {
+		return "", fmt.Errorf("the %s engine did not start the container on this host in the jail's cgroup %s (its process %d is in %q): a remote engine cannot be jailed", c.Engine.Name, parent, pid, strings.TrimSpace(string(cg)))
+	}
+	if c.Docker.Network == "host" {
+		return r.pause, nil
 	}
 	ns, err := netns.GetFromPath(fmt.Sprintf("/proc/%d/ns/net", pid))
 	if err != nil {
