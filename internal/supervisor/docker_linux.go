@@ -37,14 +37,8 @@ func startContainer(c Config, r *running, paths jail.Paths, fg bool) (*os.Proces
 	if c.Docker.Network != "host" {
 		network = "container:" + id
 	}
-	var trustDir string
-	for _, kv := range c.trustEnv {
-		if v, ok := strings.CutPrefix(kv, "SSL_CERT_DIR="); ok {
-			trustDir = v
-		}
-	}
 	args := c.Docker.RunArgs(container.Jailed{
-		CgroupParent: parent, TrustDir: trustDir, TrustEnv: c.trustEnv, Network: network,
+		CgroupParent: parent, TrustDir: c.trustDir(), TrustEnv: c.trustEnv, Network: network,
 	})
 	cmd := exec.Command(c.Engine.Path, args...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = c.Stdin, c.Stdout, c.Stderr
@@ -63,12 +57,12 @@ func startContainer(c Config, r *running, paths jail.Paths, fg bool) (*os.Proces
 // (without --network host) opens the proxy's and the DNS shim's listeners
 // in its namespace. r.removePause undoes it.
 func (r *running) startPause(c Config, parent string) (string, error) {
-	dir, err := os.MkdirTemp("", "ebpfjail-pause-")
-	if err != nil {
+	// Beside the trust bundle, removed with it: a subdirectory, as
+	// runtimes read every file of SSL_CERT_DIR as a certificate.
+	dir := filepath.Join(c.trustDir(), "pause")
+	if err := os.Mkdir(dir, 0o755); err != nil {
 		return "", fmt.Errorf("start pause container: %w", err)
 	}
-	r.pauseDir = dir
-	os.Chmod(dir, 0o755)
 	prog, err := container.WritePause(dir)
 	if err != nil {
 		return "", err
@@ -113,14 +107,22 @@ func (r *running) startPause(c Config, parent string) (string, error) {
 	return r.pause, nil
 }
 
-// removePause removes the pause container and its program, if any.
+// removePause removes the pause container, if any.
 func (r *running) removePause() {
-	if r.pause != "" {
-		if out, err := exec.Command(r.engine.Path, "rm", "-f", r.pause).CombinedOutput(); err != nil {
-			r.log.Debug("remove pause container (the kill may have removed it)", "id", r.pause, "err", err, "output", strings.TrimSpace(string(out)))
+	if r.pause == "" {
+		return
+	}
+	if out, err := exec.Command(r.engine.Path, "rm", "-f", r.pause).CombinedOutput(); err != nil {
+		r.log.Debug("remove pause container (the kill may have removed it)", "id", r.pause, "err", err, "output", strings.TrimSpace(string(out)))
+	}
+}
+
+// trustDir is the directory of the trust bundle (SSL_CERT_DIR).
+func (c Config) trustDir() string {
+	for _, kv := range c.trustEnv {
+		if v, ok := strings.CutPrefix(kv, "SSL_CERT_DIR="); ok {
+			return v
 		}
 	}
-	if r.pauseDir != "" {
-		os.RemoveAll(r.pauseDir)
-	}
+	return ""
 }

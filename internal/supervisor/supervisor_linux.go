@@ -241,10 +241,9 @@ type running struct {
 	openAbstract bool     // abstract sockets are decided by name
 	ctl          *control.Server
 	// With --docker-run: the pause container holding the container's
-	// network namespace, the engine's client and the pause program's dir.
-	pause    string
-	engine   container.Engine
-	pauseDir string
+	// network namespace, and the engine's client.
+	pause  string
+	engine container.Engine
 }
 
 // teardown kills what runs in the jail, then detaches: nothing of the jail
