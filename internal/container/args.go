@@ -2,6 +2,7 @@ package container
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 )
@@ -133,9 +134,50 @@ var dangerousCaps = map[string]bool{
 	"PERFMON": true, "SYS_PTRACE": true, "NET_RAW": true,
 }
 
-// engineSockets are the names of engine sockets a container must not get:
-// whoever reaches one starts containers outside the jail.
-var engineSockets = []string{"docker.sock", "podman.sock", "containerd.sock", "crio.sock", "buildkitd.sock", "dockershim.sock"}
+// outsideSockets are the unix sockets that lead out of the jail, as a
+// command's jail denies them: container engines (whoever reaches one starts
+// containers outside the jail) and resolver daemons (lookups the DNS shim
+// never sees). A container may not get one mounted, nor a directory above
+// one.
+var outsideSockets = []string{
+	"/run/docker.sock", "/run/containerd/containerd.sock", "/run/podman/podman.sock",
+	"/run/crio/crio.sock", "/run/buildkit/buildkitd.sock",
+	"/run/systemd/resolve/io.systemd.Resolve", "/run/nscd/socket",
+}
+
+// leadsOut reports whether mounting src would hand the container one of
+// outsideSockets, DOCKER_HOST's socket, or a rootless engine's.
+func leadsOut(src string) bool {
+	if !filepath.IsAbs(src) {
+		return false // a named volume
+	}
+	src = canonical(src)
+	list := append([]string{}, outsideSockets...)
+	if h, ok := strings.CutPrefix(os.Getenv("DOCKER_HOST"), "unix://"); ok {
+		list = append(list, h)
+	}
+	for _, s := range list {
+		s = canonical(s)
+		if s == src || src == "/" || strings.HasPrefix(s, src+"/") {
+			return true
+		}
+	}
+	base := filepath.Base(src)
+	return base == "docker.sock" || base == "podman.sock" || base == "containerd.sock" ||
+		strings.HasPrefix(src, "/run/user/") && (strings.Contains(src, "/docker") || strings.Contains(src, "/podman") || strings.Count(src, "/") <= 3)
+}
+
+// canonical spells p as the kernel would resolve it (/var/run is /run).
+func canonical(p string) string {
+	p = filepath.Clean(p)
+	if strings.HasPrefix(p, "/var/run/") || p == "/var/run" {
+		p = "/run" + strings.TrimPrefix(p, "/var/run")
+	}
+	if r, err := filepath.EvalSymlinks(p); err == nil {
+		return r
+	}
+	return p
+}
 
 // refuse is why the option name=value cannot be jailed, or nil.
 func refuse(name, value string) *Refusal {
@@ -158,6 +200,8 @@ func refuse(name, value string) *Refusal {
 		if v != "" && v != "none" && v != "host" {
 			return &Refusal{Msg: fmt.Sprintf("--docker-run: --network %s cannot be jailed (ebpfjail listens in the container's own namespace, or with host in the host's)", value), Hint: "drop --network (the container gets a namespace of its own with loopback only), or give --network host"}
 		}
+	case "volumes-from":
+		return &Refusal{Msg: "--docker-run: --volumes-from cannot be jailed (another container's mounts may hold an engine's socket)", Hint: "mount what the container needs with -v"}
 	case "cgroup-parent":
 		return &Refusal{Msg: "--docker-run: --cgroup-parent cannot be jailed (ebpfjail puts the container in the jail's cgroup)", Hint: "drop --cgroup-parent"}
 	case "cgroupns":
@@ -165,8 +209,8 @@ func refuse(name, value string) *Refusal {
 			return &Refusal{Msg: "--docker-run: --cgroupns host cannot be jailed (the container sees the host's cgroups)", Hint: "drop --cgroupns host; the default private cgroup namespace works"}
 		}
 	case "v", "volume", "mount":
-		if s := mountSource(name, value); s != "" && isEngineSocket(s) {
-			return &Refusal{Msg: fmt.Sprintf("--docker-run: mounting the engine socket %s cannot be jailed (the container could start containers outside the jail)", s), Hint: "drop that " + "-v"}
+		if s := mountSource(name, value); s != "" && leadsOut(s) {
+			return &Refusal{Msg: fmt.Sprintf("--docker-run: mounting %s cannot be jailed (it holds a container engine's or a resolver's socket, which leads out of the jail)", s), Hint: "drop that mount; mount only the files the container needs"}
 		}
 	}
 	return nil
@@ -185,14 +229,4 @@ func mountSource(name, value string) string {
 		}
 	}
 	return ""
-}
-
-func isEngineSocket(p string) bool {
-	base := filepath.Base(p)
-	for _, s := range engineSockets {
-		if base == s {
-			return true
-		}
-	}
-	return filepath.Clean(p) == "/run" || filepath.Clean(p) == "/var/run" || filepath.Clean(p) == "/"
 }

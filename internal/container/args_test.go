@@ -20,10 +20,17 @@ func TestParseRefusesWhatCannotBeJailed(t *testing.T) {
 		{"-v", "/var/run/docker.sock:/var/run/docker.sock", "img"},
 		{"--volume=/run/podman/podman.sock:/s", "img"},
 		{"--mount", "type=bind,source=/run/docker.sock,target=/d", "img"},
+		{"-v", "/var/run:/host-run", "img"},
+		{"-v", "/run/containerd:/c", "img"},
+		{"-v", "/:/host:ro", "img"},
+		{"-v", "/run/systemd/resolve:/r", "img"},
+		{"-v", "/run/user/1000:/u", "img"},
 		{"--network", "container:abc", "img"},
 		{"--net=ns:/proc/1/ns/net", "img"},
 		{"--network", "bridge", "img"},
 		{"--cgroup-parent", "/", "img"},
+		{"--volumes-from", "other", "img"},
+		{"--cap-add", "NET_RAW", "img"},
 		{"--rm"},
 	} {
 		_, err := Parse(args)
@@ -48,5 +55,13 @@ func TestParseKeepsOptionsAndTakesTheNetwork(t *testing.T) {
 	}
 	if a, _ := Parse([]string{"-de", "T=1", "img"}); a == nil || a.TTY || a.Options[1] != "T=1" {
 		t.Errorf("-de T=1: got %+v, want no TTY and the value kept", a)
+	}
+}
+
+func TestParseKeepsOrdinaryMounts(t *testing.T) {
+	for _, v := range []string{"/tmp:/tmp", "/home/me/src:/src:ro", "data:/data", "/run/user/1000/app/x:/x"} {
+		if _, err := Parse([]string{"-v", v, "img"}); err != nil {
+			t.Errorf("-v %s: got %v, want it kept", v, err)
+		}
 	}
 }
