@@ -278,6 +278,22 @@ func TestPrivilegedDockerRunExitStatusAndCtrlCPassThrough(t *testing.T) {
 		t.Errorf("exit status: got %d, want the container's 7\n%s", r.code, r)
 	}
 
+	// Without a terminal: SIGTERM to ebpfjail reaches the container's
+	// process through the engine's client.
+	dir := sharedDir(t)
+	term := ebpfjail(t, "--docker-run", "--", "--rm", "-v", dir+":/out", img, "/bin/sh", "-c",
+		`trap "echo term > /out/got; exit 9" TERM; echo > /out/ready; while true; do sleep 0.1; done`)
+	if err := term.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer term.Process.Kill()
+	waitFor(t, "the container's trap set", func() bool { return readFile(filepath.Join(dir, "ready")) != "" })
+	term.Process.Signal(syscall.SIGTERM)
+	term.Wait()
+	if code := term.ProcessState.ExitCode(); code != 9 || readFile(filepath.Join(dir, "got")) != "term\n" {
+		t.Errorf("after SIGTERM: got exit %d and %q from the trap, want 9 and \"term\"", code, readFile(filepath.Join(dir, "got")))
+	}
+
 	m := newTmux(t, "ebpfjail-docker-test")
 	script := `trap "echo GOT-INT; exit 5" INT; echo READY; while true; do sleep 1; done`
 	cmd := fmt.Sprintf("%s --docker-run -- --rm -it %s /bin/sh -c '%s'; echo EBPFJAIL-EXIT=$?; sleep 60", bin, img, script)
