@@ -78,7 +78,7 @@ type Config struct {
 	// (--no-jail-cleanup), for inspection; --cleanup removes them.
 	KeepJail bool
 
-	trustEnv []string // the trust variables alone, for a container
+	containerEnv []string // the trust and secret variables alone, for a container
 	// Gate, if set, is ebpfjail's stderr on a terminal the command shares:
 	// held from the command's start until it has exited and the jail is
 	// gone, so ebpfjail's messages wait instead of drawing on its screen.

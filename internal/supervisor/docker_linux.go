@@ -38,7 +38,7 @@ func startContainer(c Config, r *running, paths jail.Paths, fg bool) (*os.Proces
 		network = "container:" + id
 	}
 	args := c.Docker.RunArgs(container.Jailed{
-		CgroupParent: parent, TrustDir: c.trustDir(), TrustEnv: c.trustEnv, Network: network,
+		CgroupParent: parent, TrustDir: c.trustDir(), TrustEnv: c.containerEnv, Network: network,
 	})
 	cmd := exec.Command(c.Engine.Path, args...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = c.Stdin, c.Stdout, c.Stderr
@@ -119,7 +119,7 @@ func (r *running) removePause() {
 
 // trustDir is the directory of the trust bundle (SSL_CERT_DIR).
 func (c Config) trustDir() string {
-	for _, kv := range c.trustEnv {
+	for _, kv := range c.containerEnv {
 		if v, ok := strings.CutPrefix(kv, "SSL_CERT_DIR="); ok {
 			return v
 		}

@@ -69,8 +69,8 @@ func Jail(o Options, userFlag string, log *slog.Logger) (int, error) {
 		c.Rules = control.Ask(engine, c.Control, o.Rule.AskTimeout)
 	}
 	// A container gets the same variables, and only those, with -e.
-	c.trustEnv = append(append([]string{}, trustEnv...), c.Secrets.Env()...)
-	c.Env = WithEnv(c.Env, c.trustEnv)
+	c.containerEnv = append(append([]string{}, trustEnv...), c.Secrets.Env()...)
+	c.Env = WithEnv(c.Env, c.containerEnv)
 	status, err := s.Run(c, log)
 	if err != nil {
 		out.Close()
