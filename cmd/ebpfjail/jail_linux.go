@@ -6,10 +6,12 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"time"
 
 	"github.com/cilium/ebpf"
 
 	"github.com/ebpfjail/ebpfjail/internal/attack"
+	"github.com/ebpfjail/ebpfjail/internal/container"
 	"github.com/ebpfjail/ebpfjail/internal/jail"
 	"github.com/ebpfjail/ebpfjail/internal/supervisor"
 	"github.com/ebpfjail/ebpfjail/internal/tlsca"
@@ -32,7 +34,15 @@ func runJail(o *options, log *slog.Logger) (int, error) {
 		return 0, err
 	}
 	defer o.secretSet.Close()
-	status, err := supervisor.Jail(supervised(o), o.user, log)
+	so := supervised(o)
+	if o.dockerRun != nil {
+		e, _, err := container.Reachable(o.engine, 10*time.Second)
+		if err != nil {
+			return 0, fail(exitFailure, err, "start the engine, or point its client at it (DOCKER_HOST, 'docker context use'); 'ebpfjail check' says which engine it reaches")
+		}
+		so.Docker, so.Engine, so.Command = o.dockerRun, e, []string{e.Name}
+	}
+	status, err := supervisor.Jail(so, o.user, log)
 	return status, runError(o, err, tlsca.DefaultDir+" (root only)")
 }
 

@@ -20,6 +20,7 @@ import (
 
 	"github.com/ebpfjail/ebpfjail/internal/attack"
 	"github.com/ebpfjail/ebpfjail/internal/cliflags"
+	"github.com/ebpfjail/ebpfjail/internal/container"
 	"github.com/ebpfjail/ebpfjail/internal/control"
 	"github.com/ebpfjail/ebpfjail/internal/helptopics"
 	"github.com/ebpfjail/ebpfjail/internal/hostname"
@@ -82,6 +83,8 @@ type options struct {
 	secrets     secrets.Sources
 	secretSet   *secrets.Set // the values, read by loadSecrets before the command runs
 	command     []string
+	dockerRun   *container.Args // --docker-run: command is docker run's arguments
+	engine      string          // --engine
 }
 
 func newFlagSet(o *options) *pflag.FlagSet {
@@ -109,6 +112,8 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	fs.BoolVar(&o.weak, "weak", false, "no root, no eBPF: only tell the command to use the proxy (HTTP_PROXY, ...); software that ignores it is not covered")
 	fs.CountVarP(&o.verbose, "verbose", "v", "show every request (-v) and debugging detail (-vv); without it, denied ones are shown when stderr is not a terminal, and counted in one line at exit when it is")
 	fs.Float64Var(&o.timeout, "timeout", 0, "stop the command after `SECONDS` and exit 124")
+	fs.Bool("docker-run", false, "run a container in the jail: what follows -- is docker run's arguments, as in: ebpfjail --js 'r.host == \"example.com\"' --docker-run -- --rm debian:12 curl https://example.com")
+	fs.StringVar(&o.engine, "engine", "", "with --docker-run: the container engine's client, `NAME` docker or podman (default: docker, else podman)")
 	fs.StringVar(&o.user, "user", "", "run the command as `USER` (default: the user who ran sudo; root only as --user root)")
 	fs.StringArrayVar(&o.allowUnix, "allow-unix", nil, "let the command reach the unix socket `PATH` although it is on the default deny list, or the abstract socket @NAME bound outside the jail (abstract sockets are then decided by name: only the listed ones are reachable, the jail's own included) (repeatable)")
 	fs.StringArrayVar(&o.denyUnix, "deny-unix", nil, "deny the unix socket `PATH` too (repeatable; @name for an abstract one)")
@@ -138,7 +143,7 @@ var flagGroups = []struct {
 	{"Network", []string{"no-mitm", "resolve", "allow-local-name", "dns", "dns-upstream", "tcp", "allow-unix", "deny-unix", "allow-inbound"}},
 	{"Records", []string{"request-log", "log-json", "audit", "verbose"}},
 	{"Secrets (the command sees a placeholder, the hosts get the real value)", []string{"secret", "secret-file", "secret-cmd", "secret-in-body", "secret-cleartext"}},
-	{"The command", []string{"user", "timeout"}},
+	{"The command", []string{"user", "timeout", "docker-run", "engine"}},
 	{"Other modes", []string{"server", "listen", "listen-https", "weak", "cleanup", "no-jail-cleanup", "version", "help"}},
 }
 
@@ -228,6 +233,9 @@ func parseArgs(args []string) (*options, error) {
 		return o, nil
 	}
 	o.command = rest
+	if err := parseDockerRun(o, fs); err != nil {
+		return nil, err
+	}
 	if err := checkOptions(o); err != nil {
 		return nil, err
 	}

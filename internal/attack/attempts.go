@@ -17,6 +17,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -111,9 +112,17 @@ func Attempts() []Attempt {
 }
 
 // Run runs every attempt and writes one JSON Outcome per line to w.
-func Run(s Spec, w io.Writer) {
+func Run(s Spec, w io.Writer) { RunOnly(nil, s, w) }
+
+// RunOnly is Run of the attempts named in names (all of them if nil): a
+// few attempts inside a container, whose jail has no mount namespace,
+// seccomp filter or Landlock domain of ebpfjail's.
+func RunOnly(names []string, s Spec, w io.Writer) {
 	enc := json.NewEncoder(w)
 	for _, a := range Attempts() {
+		if names != nil && !slices.Contains(names, a.Name) {
+			continue
+		}
 		st, detail := a.Run(s)
 		if a.Control {
 			if st == Leaked {

@@ -32,6 +32,13 @@ func Child(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 		Run(spec, stdout)
 		return 0
+	case args[0] == OnlyArg && len(args) == 3:
+		spec, err := DecodeSpec(args[2])
+		if err != nil {
+			return failed(exitUsage, err)
+		}
+		RunOnly(strings.Split(args[1], ","), spec, stdout)
+		return 0
 	case args[0] == HostsArg && len(args) >= 3:
 		return failed(exitFailure, ExecWithHosts(args[1], args[2:]))
 	case args[0] == StepArg && len(args) == 3:

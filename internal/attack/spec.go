@@ -118,3 +118,6 @@ type Outcome struct {
 
 // RunArg is the hidden first argument that makes ebpfjail the attacker.
 const RunArg = "__attack"
+
+// OnlyArg, NAME[,NAME...] and an encoded Spec run only the named attempts.
+const OnlyArg = "__attack-only"

@@ -83,6 +83,7 @@ var errBusy = errors.New("too many queries in flight")
 
 // Shim answers the DNS queries of one jail. Create it with [Listen].
 type Shim struct {
+	closers      []func() error // after the handlers: what ListenIn holds
 	log          *slog.Logger
 	upstream     string
 	socketOrigin func(cookie uint64) (origin.Origin, error)
@@ -174,10 +175,18 @@ func (s *Shim) serveUDP(network, addr string) (uint16, error) {
 	if err != nil {
 		return 0, fmt.Errorf("listen on %s %s: %w", network, addr, err)
 	}
+	return s.servePacketConn(pc, udpSocketCookie)
+}
+
+// servePacketConn serves pc until Close; cookie finds a client's socket
+// in pc's network namespace.
+func (s *Shim) servePacketConn(pc net.PacketConn, cookie func(client, shim netip.AddrPort) (uint64, error)) (uint16, error) {
 	started := make(chan struct{})
 	srv := &dns.Server{
 		PacketConn: pc,
-		Handler:    dns.HandlerFunc(s.handleUDP),
+		Handler: dns.HandlerFunc(func(w dns.ResponseWriter, req *dns.Msg) {
+			s.handleUDP(w, req, cookie)
+		}),
 		// The default is 512 bytes: a larger query (EDNS0 padding, many
 		// options) would be cut and then answered FORMERR.
 		UDPSize:           dns.MaxMsgSize,
@@ -248,13 +257,16 @@ func (s *Shim) Close() error {
 		sc.c.Close()
 	}
 	s.wg.Wait()
+	for _, c := range s.closers {
+		c()
+	}
 	return errors.Join(errs...)
 }
 
 // handleUDP answers one query that arrived on a UDP socket of the shim.
-func (s *Shim) handleUDP(w dns.ResponseWriter, req *dns.Msg) {
+func (s *Shim) handleUDP(w dns.ResponseWriter, req *dns.Msg, cookie func(client, shim netip.AddrPort) (uint64, error)) {
 	q := &query{msg: req, net: "udp"}
-	q.who, q.known = s.udpOrigin(w.RemoteAddr(), w.LocalAddr())
+	q.who, q.known = s.udpOrigin(w.RemoteAddr(), w.LocalAddr(), cookie)
 	resp := s.respond(s.ctx, q)
 	// The answer may have come over TCP, or the upstream may have allowed
 	// more than the client: cut it to what the client can take, setting TC
@@ -278,7 +290,7 @@ func udpSize(req *dns.Msg) int {
 // the process called connect() or sendmsg(); the client's source port was
 // not bound yet then, so the cookie is the only link, and sock_diag is how
 // the shim learns it.
-func (s *Shim) udpOrigin(remote, local net.Addr) (origin.Origin, bool) {
+func (s *Shim) udpOrigin(remote, local net.Addr, findCookie func(client, shim netip.AddrPort) (uint64, error)) (origin.Origin, bool) {
 	if s.socketOrigin == nil {
 		return origin.Origin{}, false
 	}
@@ -290,7 +302,7 @@ func (s *Shim) udpOrigin(remote, local net.Addr) (origin.Origin, bool) {
 	if !ok {
 		return origin.Origin{}, false
 	}
-	cookie, err := udpSocketCookie(client, shim)
+	cookie, err := findCookie(client, shim)
 	if err != nil {
 		s.log.Debug("find dns client socket", "client", client.String(), "error", err)
 		return origin.Origin{}, false

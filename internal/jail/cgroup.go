@@ -112,6 +112,34 @@ func removeCgroup(dir string) error {
 	return fmt.Errorf("remove cgroup %s: %w", dir, err)
 }
 
+// removeCgroupTree removes the cgroup at dir and the empty cgroups below
+// it, deepest first: those a container engine made for a container in the
+// jail and had not removed yet.
+func removeCgroupTree(dir string) error {
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if e.IsDir() {
+			if err := removeCgroupTree(filepath.Join(dir, e.Name())); err != nil {
+				return err
+			}
+		}
+	}
+	return removeCgroup(dir)
+}
+
+// removeV1Mirrors removes, best effort, the cgroups a container engine
+// made for a jailed container in the cgroup v1 hierarchies of a hybrid
+// system: the jail's own path (ebpfjail/ID) in each.
+func removeV1Mirrors(cgroup string) {
+	rel := filepath.Join(filepath.Base(filepath.Dir(cgroup)), filepath.Base(cgroup))
+	v1, _ := mounts.All("cgroup")
+	for _, m := range v1 {
+		if dir := filepath.Join(m, rel); dir != cgroup {
+			removeCgroupTree(dir)
+		}
+	}
+}
+
 // cgroupProcs lists the pids in the cgroup at dir.
 func cgroupProcs(dir string) ([]string, error) {
 	b, err := os.ReadFile(filepath.Join(dir, "cgroup.procs"))

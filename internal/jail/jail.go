@@ -164,9 +164,10 @@ func destroy(cgroup, pins, state string) error {
 	if err := os.RemoveAll(pins); err != nil {
 		errs = append(errs, fmt.Errorf("remove pins: %w", err))
 	}
-	if err := removeCgroup(cgroup); err != nil {
+	if err := removeCgroupTree(cgroup); err != nil {
 		errs = append(errs, err)
 	}
+	removeV1Mirrors(cgroup)
 	if len(errs) == 0 && state != "" {
 		// A dead supervisor's control socket, which no one answers.
 		os.Remove(controlPath(state))

@@ -23,6 +23,24 @@ func Find(fstype string) (string, error) {
 	return Of(f, fstype)
 }
 
+// All returns the mount points of every filesystem of type fstype in the
+// mount table (the cgroup v1 hierarchies of a hybrid system, say).
+func All(fstype string) ([]string, error) {
+	f, err := os.Open(Table)
+	if err != nil {
+		return nil, fmt.Errorf("read mounts: %w", err)
+	}
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if f := strings.Fields(sc.Text()); len(f) >= 3 && f[2] == fstype {
+			out = append(out, Unescape(f[1]))
+		}
+	}
+	return out, sc.Err()
+}
+
 // Cgroup2 returns where the cgroup2 hierarchy is mounted (/sys/fs/cgroup on
 // unified systems, /sys/fs/cgroup/unified on hybrid ones), or "".
 func Cgroup2() (string, error) { return Find("cgroup2") }

@@ -6,10 +6,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/ebpfjail/ebpfjail/internal/bpf"
+	"github.com/ebpfjail/ebpfjail/internal/container"
 	"github.com/ebpfjail/ebpfjail/internal/jail"
 )
 
@@ -76,6 +78,7 @@ func Check(w, warn io.Writer) int {
 			fmt.Fprintf(w, "      hint: %s\n", r.hint)
 		}
 	}
+	checkEngine(w)
 	if failed > 0 {
 		fmt.Fprintf(w, "%d check(s) failed: this host cannot run a jail yet\n", failed)
 		return 1
@@ -152,4 +155,15 @@ func kernelOK() error {
 		return nil
 	}
 	return fmt.Errorf("%s is older than 5.14", strings.TrimSpace(rel))
+}
+
+// checkEngine says whether a container engine answers its client, for
+// --docker-run: a line of its own, not a failure, as a jail needs none.
+func checkEngine(w io.Writer) {
+	e, v, err := container.Reachable("", 5*time.Second)
+	if err != nil {
+		fmt.Fprintf(w, "note  container engine: %v (only --docker-run needs one)\n", err)
+		return
+	}
+	fmt.Fprintf(w, "ok    container engine: %s %s answers %s (for --docker-run)\n", e.Name, v, e.Path)
 }

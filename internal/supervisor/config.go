@@ -6,6 +6,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/ebpfjail/ebpfjail/internal/container"
 	"github.com/ebpfjail/ebpfjail/internal/control"
 	"github.com/ebpfjail/ebpfjail/internal/jail"
 	"github.com/ebpfjail/ebpfjail/internal/proxy"
@@ -31,8 +32,13 @@ type Options struct {
 // explicit proxy (RunWeak), with the rule and the services' settings.
 type Config struct {
 	Command []string // Command[0] is looked up in Env's PATH
-	Env     []string // the command's environment, trust variables included
-	User    *jail.User
+	// Docker, if set, replaces Command: the engine's client runs the
+	// container (`run` with these arguments) with its processes in the
+	// jail's cgroup; Engine is that client.
+	Docker *container.Args
+	Engine container.Engine
+	Env    []string // the command's environment, trust variables included
+	User   *jail.User
 	// The command's standard files; with Stdin the terminal in our
 	// foreground, the command gets the terminal.
 	Stdin, Stdout, Stderr *os.File
@@ -71,6 +77,8 @@ type Config struct {
 	// KeepJail leaves the jail's cgroup and pinned programs after the run
 	// (--no-jail-cleanup), for inspection; --cleanup removes them.
 	KeepJail bool
+
+	containerEnv []string // the trust and secret variables alone, for a container
 	// Gate, if set, is ebpfjail's stderr on a terminal the command shares:
 	// held from the command's start until it has exited and the jail is
 	// gone, so ebpfjail's messages wait instead of drawing on its screen.

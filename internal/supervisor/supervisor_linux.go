@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/ebpfjail/ebpfjail/internal/bpf"
+	"github.com/ebpfjail/ebpfjail/internal/container"
 	"github.com/ebpfjail/ebpfjail/internal/control"
 	"github.com/ebpfjail/ebpfjail/internal/jail"
 	"github.com/ebpfjail/ebpfjail/internal/report"
@@ -29,10 +30,14 @@ func Jail(o Options, userFlag string, log *slog.Logger) (int, error) {
 	}
 	defer s.Close()
 	c := o.Config
+	if c.Docker != nil && userFlag == "" && os.Getenv("SUDO_UID") == "" {
+		// The container runs as its image's user; ours runs only --sh.
+		userFlag = "root"
+	}
 	if c.User, err = jail.ResolveUser(userFlag, os.Getenv, os.Getuid()); err != nil {
 		return 0, &Error{Step: StepUser, Err: err}
 	}
-	if c.User.UID == 0 {
+	if c.User.UID == 0 && c.Docker == nil {
 		c.Warn("the command runs as root and can leave the jail (--user root)")
 	}
 	engine, err := o.Rule.Engine(c.User, log)
@@ -63,7 +68,9 @@ func Jail(o Options, userFlag string, log *slog.Logger) (int, error) {
 	if o.Rule.Ask {
 		c.Rules = control.Ask(engine, c.Control, o.Rule.AskTimeout)
 	}
-	c.Env = WithEnv(c.Env, append(trustEnv, c.Secrets.Env()...))
+	// A container gets the same variables, and only those, with -e.
+	c.containerEnv = append(append([]string{}, trustEnv...), c.Secrets.Env()...)
+	c.Env = WithEnv(c.Env, c.containerEnv)
 	status, err := s.Run(c, log)
 	if err != nil {
 		out.Close()
@@ -164,7 +171,7 @@ func (s *Supervisor) Run(c Config, log *slog.Logger) (int, error) {
 	default:
 	}
 	defer c.Gate.Release() // if Run returns before its usual release
-	status, err := s.runCommand(c, log, r)
+	status, err := s.runCommand(c, log, r, paths)
 	r.teardown(c)
 	if err != nil {
 		return 0, err
@@ -183,14 +190,20 @@ func (s *Supervisor) Run(c Config, log *slog.Logger) (int, error) {
 }
 
 // runCommand starts the command in the jail and waits for it.
-func (s *Supervisor) runCommand(c Config, log *slog.Logger, r *running) (int, error) {
+func (s *Supervisor) runCommand(c Config, log *slog.Logger, r *running, paths jail.Paths) (int, error) {
 	fg := c.Stdin != nil && Foreground(c.Stdin)
 	c.Gate.Hold() // from before its exec: the command may draw at once
-	proc, err := r.j.Start(jail.Command{
-		Args: c.Command, Env: c.Env, User: c.User,
-		Stdin: c.Stdin, Stdout: c.Stdout, Stderr: c.Stderr,
-		Foreground: fg, Mask: r.unixDeny, Log: log, OpenAbstractUnix: r.openAbstract,
-	})
+	var proc *os.Process
+	var err error
+	if c.Docker != nil {
+		proc, err = startContainer(c, r, paths, fg)
+	} else {
+		proc, err = r.j.Start(jail.Command{
+			Args: c.Command, Env: c.Env, User: c.User,
+			Stdin: c.Stdin, Stdout: c.Stdout, Stderr: c.Stderr,
+			Foreground: fg, Mask: r.unixDeny, Log: log, OpenAbstractUnix: r.openAbstract,
+		})
+	}
 	if err != nil {
 		return 0, &Error{Step: StepStart, Err: err, User: c.User.Name}
 	}
@@ -227,6 +240,10 @@ type running struct {
 	unixDeny     []string // masked in the command's mount namespace
 	openAbstract bool     // abstract sockets are decided by name
 	ctl          *control.Server
+	// With --docker-run: the pause container holding the container's
+	// network namespace, and the engine's client.
+	pause  string
+	engine container.Engine
 }
 
 // teardown kills what runs in the jail, then detaches: nothing of the jail
@@ -241,6 +258,7 @@ func (r *running) teardown(c Config) {
 	if err := r.j.Kill(); err != nil {
 		log.Warn("kill jail", "err", err)
 	}
+	r.removePause()
 	if c.KeepJail {
 		r.links.KeepPins()
 	}
