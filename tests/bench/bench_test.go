@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -83,9 +84,13 @@ func TestSideBySide(t *testing.T) {
 	bigName := fmt.Sprintf("%d MiB", m.bigBytes>>20)
 	rows, order := newRows(m, bigName)
 	exps := experiments(rows, m, bigName, h.IPv4.String())
-	fmt.Printf("side-by-side benchmark (%s): %d round(s), %s per rate, %s download; origin %s in netns %s\n",
-		m.name, m.rounds, m.dur, bigName, e.ip, h.Name)
+	fmt.Printf("side-by-side benchmark (%s): %d round(s), %s per rate, %s download; origin %s in netns %s; load average %s\n",
+		m.name, m.rounds, m.dur, bigName, e.ip, h.Name, loadAvg())
 	e.rounds(m, rows, exps, only)
+	if m.name == "quick" {
+		// testing.Benchmark runs each rule for -test.benchtime (1 s).
+		flag.Set("test.benchtime", "100ms")
+	}
 	measureRules(t, rows, only)
 	if !only.MatchString("rss") {
 		// skipped
@@ -341,6 +346,7 @@ func report(t *testing.T, m mode, order []*row) {
 	}
 	table := formatTable(order)
 	fmt.Print("\n" + table)
+	fmt.Printf("load average at the end: %s\n", loadAvg())
 	out := os.Getenv("EBPFJAIL_BENCH_JSON")
 	if out == "" {
 		// Named for this process: another run may write its own meanwhile.
@@ -642,6 +648,13 @@ func (e *env) rssWithConns(n int) (hwm, rss float64, err error) {
 	defer cancel()
 	cmd := e.command(ctx, false, nil, e.client, "hold", "-n", strconv.Itoa(n),
 		"-url", "https://"+benchHost+"/", "-connect", e.ip+":443")
+	return holdRSS(cmd, n, -1)
+}
+
+// holdRSS runs cmd, a loadclient hold of n connections, and reads the
+// peak and current resident set (MiB) of process pid (-1: cmd's own)
+// while they are open.
+func holdRSS(cmd *exec.Cmd, n, pid int) (hwm, rss float64, err error) {
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		return 0, 0, err
@@ -676,18 +689,21 @@ func (e *env) rssWithConns(n int) (hwm, rss float64, err error) {
 	if res.Errors > 0 || res.Held != n {
 		return 0, 0, fmt.Errorf("held %d of %d connections: %s", res.Held, n, res.FirstErr)
 	}
-	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", cmd.Process.Pid))
+	if pid < 0 {
+		pid = cmd.Process.Pid
+	}
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0, 0, err
 	}
 	hwm, rss = statusMiB(status, "VmHWM:"), statusMiB(status, "VmRSS:")
 	if hwm == 0 || rss == 0 {
-		return 0, 0, fmt.Errorf("no VmHWM/VmRSS in /proc/%d/status", cmd.Process.Pid)
+		return 0, 0, fmt.Errorf("no VmHWM/VmRSS in /proc/%d/status", pid)
 	}
 	// What the resident set is made of: anonymous memory (Go's heap and
 	// stacks), mapped files (the binary, kernel BTF) and shared memory
 	// (BPF ring buffers).
-	fmt.Printf("ebpfjail's VmRSS: RssAnon %.1f MiB, RssFile %.1f MiB, RssShmem %.1f MiB\n",
+	fmt.Printf("process %d's VmRSS: RssAnon %.1f MiB, RssFile %.1f MiB, RssShmem %.1f MiB\n", pid,
 		statusMiB(status, "RssAnon:"), statusMiB(status, "RssFile:"), statusMiB(status, "RssShmem:"))
 	go io.Copy(io.Discard, stdout)
 	return hwm, rss, nil

@@ -235,3 +235,48 @@ func lastLines(s string, n int) string {
 	}
 	return strings.Join(l, "\n")
 }
+
+// peerCell is one cell of the peers table: a ratio to direct (or MiB for
+// the RSS row), or why there is none.
+type peerCell struct {
+	samples []float64 // the proxied side's, one per round
+	direct  []float64 // direct's in the same rounds; none for absolute rows
+	why     string    // "n/a (...)" or "–"
+}
+
+// value is the cell's text: the ratio of the medians to two places, the
+// median itself when there is no direct, or why.
+func (c *peerCell) value() string {
+	switch {
+	case c == nil:
+		return "–"
+	case c.why != "":
+		return c.why
+	case len(c.samples) == 0:
+		return "n/a (not measured)"
+	case len(c.direct) == 0:
+		return strconv.FormatFloat(median(c.samples), 'f', 1, 64)
+	}
+	return fmt.Sprintf("%.2f", median(c.samples)/median(c.direct))
+}
+
+// peersTable is the Markdown table of the peers benchmark: one row per
+// name in rowNames, one column per name in cols, cells[row][col].
+func peersTable(rowNames, cols []string, cells map[string]map[string]*peerCell) string {
+	var b strings.Builder
+	b.WriteString("| row (ratio to direct) |")
+	sep := "|---|"
+	for _, c := range cols {
+		b.WriteString(" " + c + " |")
+		sep += "---|"
+	}
+	b.WriteString("\n" + sep + "\n")
+	for _, r := range rowNames {
+		b.WriteString("| " + r + " |")
+		for _, c := range cols {
+			b.WriteString(" " + cells[r][c].value() + " |")
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
+}

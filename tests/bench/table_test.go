@@ -114,3 +114,25 @@ func TestStatusMiB(t *testing.T) {
 		t.Errorf("missing key = %v, want 0", got)
 	}
 }
+
+func TestPeersTableShowsRatiosMiBAndWhy(t *testing.T) {
+	cols := []string{"squid", "goproxy", "ebpfjail"}
+	cells := map[string]map[string]*peerCell{
+		"HTTPS new conn c=1": {
+			"squid":    {samples: []float64{40, 50, 45}, direct: []float64{100, 100, 90}},
+			"goproxy":  {why: "n/a (go build failed)"},
+			"ebpfjail": {samples: []float64{75}, direct: []float64{100}},
+		},
+		"peak RSS MiB, 1000 conns": {
+			"squid": {samples: []float64{41.04}},
+		},
+	}
+	got := peersTable([]string{"HTTPS new conn c=1", "peak RSS MiB, 1000 conns"}, cols, cells)
+	want := "| row (ratio to direct) | squid | goproxy | ebpfjail |\n" +
+		"|---|---|---|---|\n" +
+		"| HTTPS new conn c=1 | 0.45 | n/a (go build failed) | 0.75 |\n" +
+		"| peak RSS MiB, 1000 conns | 41.0 | – | – |\n"
+	if got != want {
+		t.Errorf("peersTable:\n%s\nwant:\n%s", got, want)
+	}
+}
