@@ -65,21 +65,11 @@ func TestSideBySide(t *testing.T) {
 	if !ok {
 		t.Skip("set EBPFJAIL_BENCH=full (make bench) or quick")
 	}
-	testutil.RequireRoot(t)
-	// Every ebpfjail run sweeps the jails of dead supervisors: a test run
-	// that waits for its own --cleanup on the same machine holds off.
-	testutil.SweepShared(t)
 	// EBPFJAIL_BENCH_ONLY=REGEXP runs only the matching measurements (by
 	// their progress names: "https new c=1", "start-up", "rule", "rss"),
 	// e.g. to profile one with EBPFJAIL_CPUPROFILE, which reaches ebpfjail.
 	only := regexp.MustCompile(os.Getenv("EBPFJAIL_BENCH_ONLY"))
-	e := &env{t: t, bin: ebpfjailBin(t), client: buildClient(t), timeout: 3 * time.Minute}
-	h := testutil.NewHost(t)
-	ca := testutil.NewTestCA(t)
-	h.ServeHTTP(t, 80)
-	h.ServeHTTPS(t, 443, ca, benchHost)
-	testutil.Serve(h.Listen(t, "tcp", fmt.Sprintf("[::]:%d", tcpPort)), serveBytes)
-	e.caPEM, e.ip = ca.PEMPath, h.IPv4.String()
+	e, h := newEnv(t, 3*time.Minute)
 
 	bigName := fmt.Sprintf("%d MiB", m.bigBytes>>20)
 	rows, order := newRows(m, bigName)
@@ -102,6 +92,24 @@ func TestSideBySide(t *testing.T) {
 		fmt.Printf("ebpfjail with %d connections open: VmHWM %.1f MiB, VmRSS %.1f MiB\n", m.hold, hwm, rss)
 	}
 	report(t, m, order)
+}
+
+// newEnv starts the origin (HTTP on 80, HTTPS on 443 with a certificate
+// from a test CA, the raw byte server on tcpPort) in a test host, and
+// builds the load client.
+func newEnv(t *testing.T, timeout time.Duration) (*env, *testutil.Host) {
+	testutil.RequireRoot(t)
+	// Every ebpfjail run sweeps the jails of dead supervisors: a test run
+	// that waits for its own --cleanup on the same machine holds off.
+	testutil.SweepShared(t)
+	e := &env{t: t, bin: ebpfjailBin(t), client: buildClient(t), timeout: timeout}
+	h := testutil.NewHost(t)
+	ca := testutil.NewTestCA(t)
+	h.ServeHTTP(t, 80)
+	h.ServeHTTPS(t, 443, ca, benchHost)
+	testutil.Serve(h.Listen(t, "tcp", fmt.Sprintf("[::]:%d", tcpPort)), serveBytes)
+	e.caPEM, e.ip = ca.PEMPath, h.IPv4.String()
+	return e, h
 }
 
 // newRows returns the table's rows by name and in table order; the

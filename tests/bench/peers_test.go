@@ -17,8 +17,6 @@ import (
 	"strconv"
 	"testing"
 	"time"
-
-	"github.com/ebpfjail/ebpfjail/internal/testutil"
 )
 
 // peerModes are how much the peers benchmark measures: "peers" (make
@@ -83,17 +81,10 @@ func TestPeers(t *testing.T) {
 	if !ok {
 		t.Skip("set EBPFJAIL_BENCH=peers (make bench-peers) or peers-quick")
 	}
-	testutil.RequireRoot(t)
-	testutil.SweepShared(t)
-	e := &env{t: t, bin: ebpfjailBin(t), client: buildClient(t), timeout: 5 * time.Minute}
-	h := testutil.NewHost(t)
-	ca := testutil.NewTestCA(t)
-	h.ServeHTTP(t, 80)
-	h.ServeHTTPS(t, 443, ca, benchHost)
-	e.caPEM, e.ip = ca.PEMPath, h.IPv4.String()
+	e, _ := newEnv(t, 5*time.Minute)
 	dir := peerDir(t)
 	bundle := filepath.Join(dir, "bundle.pem")
-	writePeerCA(t, dir, ca.PEMPath, bundle)
+	writePeerCA(t, dir, e.caPEM, bundle)
 	sides := []*peerSide{
 		{name: "direct"},
 		startSquid(t, dir, e),
