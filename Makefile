@@ -80,7 +80,7 @@ bench-quick: build ## the same, one short round (make test runs it: every row mu
 
 # Not in CI: the same load through squid (ssl-bump) and goproxy (MITM), a
 # peer whose install or start fails shows as "n/a (why)" in the table.
-bench-peers: build ## the load through squid, goproxy, ebpfjail and ebpfjail --no-mitm, interleaved with direct (root, ~6 min)
+bench-peers: build ## the load through squid, goproxy, ebpfjail and ebpfjail --no-mitm, interleaved with direct, 5 rounds (root, ~5 min)
 	@command -v squid >/dev/null 2>&1 || test -x /usr/sbin/squid || apt-get install -y -qq squid-openssl >/dev/null 2>&1 || echo "bench-peers: could not install squid-openssl; squid will show as n/a"
 	GO=$(GO) scripts/bench --peers $(BIN)
 

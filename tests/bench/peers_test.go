@@ -22,7 +22,7 @@ import (
 // peerModes are how much the peers benchmark measures: "peers" (make
 // bench-peers) or "peers-quick" (a check that every cell can be filled).
 var peerModes = map[string]mode{
-	"peers":       {name: "peers", rounds: 3, dur: time.Second, bigBytes: 64 << 20, hold: 1000},
+	"peers":       {name: "peers", rounds: 5, dur: 2 * time.Second, bigBytes: 64 << 20, hold: 1000},
 	"peers-quick": {name: "peers-quick", rounds: 1, dur: 300 * time.Millisecond, bigBytes: 8 << 20, hold: 200},
 }
 
