@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -108,6 +109,9 @@ func TestPeers(t *testing.T) {
 	names := []string{}
 	for _, x := range exps {
 		names = append(names, x.row)
+		if strings.HasSuffix(x.row, "keep-alive c=32") {
+			names = append(names, "  proxy CPU µs/req ("+strings.TrimSuffix(x.row, " c=32")+")")
+		}
 	}
 	var cols []string
 	for _, s := range sides[1:] {
@@ -147,6 +151,16 @@ func (e *env) peerRound(m mode, round, i int, x peerExp, sides []*peerSide, bund
 		results[s.name] = v
 		if s.name == "direct" {
 			direct = v
+		} else if strings.HasSuffix(x.row, "keep-alive c=32") {
+			// What the proxy process itself spends, from /proc.
+			cpuRow := "  proxy CPU µs/req (" + strings.TrimSuffix(x.row, " c=32") + ")"
+			if cells[cpuRow] == nil {
+				cells[cpuRow] = map[string]*peerCell{}
+			}
+			if cells[cpuRow][s.name] == nil {
+				cells[cpuRow][s.name] = &peerCell{}
+			}
+			cells[cpuRow][s.name].samples = append(cells[cpuRow][s.name].samples, res.proxyCPU)
 		}
 	}
 	line := fmt.Sprintf("round %d/%d  %-22s", round, m.rounds, x.row)
