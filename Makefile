@@ -9,7 +9,7 @@ BUILDVCS := $(shell git rev-parse --git-dir >/dev/null 2>&1 && echo true || echo
 # the timing-sensitive end-to-end tests off each other's CPUs.
 TEST_FLAGS ?= -count=1 -p 1 -timeout 20m
 
-.PHONY: all build generate check-generated cross test test-unit fuzz demo bench bench-quick bench-micro testhost-up testhost-down lint clean help
+.PHONY: all build generate check-generated cross test test-unit fuzz demo bench bench-quick bench-peers bench-micro testhost-up testhost-down lint clean help
 
 all: build
 
@@ -77,6 +77,12 @@ bench: build ## side-by-side benchmark, direct vs jailed, 5 rounds (root, ~4 min
 
 bench-quick: build ## the same, one short round (make test runs it: every row must be measurable)
 	GO=$(GO) EBPFJAIL_BENCH_JSON=$(BENCH_JSON) scripts/bench --quick $(BIN)
+
+# Not in CI: the same load through squid (ssl-bump) and goproxy (MITM), a
+# peer whose install or start fails shows as "n/a (why)" in the table.
+bench-peers: build ## the load through squid, goproxy, ebpfjail and ebpfjail --no-mitm, interleaved with direct, 5 rounds (root, ~5 min)
+	@command -v squid >/dev/null 2>&1 || test -x /usr/sbin/squid || apt-get install -y -qq squid-openssl >/dev/null 2>&1 || echo "bench-peers: could not install squid-openssl; squid will show as n/a"
+	GO=$(GO) scripts/bench --peers $(BIN)
 
 # A test host by hand: a netns joined by a veth pair, addressed as the tests'
 # (198.51.100.0/24, 2001:db8:eb::/64); see scripts/README.md.
