@@ -44,9 +44,12 @@ int splice_verdict(struct __sk_buff *skb)
 	__u64 cookie = bpf_get_socket_cookie(skb);
 	struct splice_side *s = bpf_map_lookup_elem(&splice_peers, &cookie);
 
-	if (!s || s->passed)
-		return SK_PASS;
 	__u32 len = skb->len;
+	/* A FIN comes as a buffer of no bytes: redirected, the peer's send
+	 * fails (EPIPE on the peer). Passed, it ends the reads here, which is
+	 * how ebpfjail learns of the half-close. */
+	if (!s || s->passed || len == 0)
+		return SK_PASS;
 	if (bpf_sk_redirect_hash(skb, &splice_socks, &s->peer, 0) != SK_PASS) {
 		/* The peer is not there yet: this socket's bytes go through
 		 * ebpfjail from now on, this one first. */

@@ -4,8 +4,10 @@ package bpf
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"net"
+	"os"
 	"testing"
 	"time"
 )
@@ -73,6 +75,11 @@ func TestPrivilegedSplicerMovesBytesAndReportsEOF(t *testing.T) {
 	rest, err := io.ReadAll(plainReader{proxyIn})
 	if err != nil || len(rest) != 0 {
 		t.Fatalf("joined socket after the client's FIN: got %d bytes, %v; want EOF", len(rest), err)
+	}
+	// Nothing broke on the upstream side (a redirected FIN must not).
+	proxyOut.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+	if n, err := proxyOut.Read(make([]byte, 1)); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("upstream socket after the client's FIN: got %d bytes, %v; want nothing (a timeout)", n, err)
 	}
 	origin.Write([]byte("reply"))
 	client.SetReadDeadline(time.Now().Add(5 * time.Second))

@@ -1,0 +1,60 @@
+package supervisor
+
+import (
+	"log/slog"
+	"net"
+	"sync"
+
+	"github.com/ebpfjail/ebpfjail/internal/bpf"
+	"github.com/ebpfjail/ebpfjail/internal/proxy"
+)
+
+// kernelSplice is a jail's kernel splice (bpf.Splicer), loaded when the
+// first tunnel asks for it: a jail that never opens one pays nothing.
+type kernelSplice struct {
+	log  *slog.Logger
+	once sync.Once
+	mu   sync.Mutex
+	s    *bpf.Splicer
+	err  error
+}
+
+// join is proxy.Config.Splice.
+func (k *kernelSplice) join(client, up *net.TCPConn) (proxy.SplicedPair, error) {
+	k.once.Do(func() {
+		s, err := bpf.LoadSplicer()
+		k.mu.Lock()
+		k.s, k.err = s, err
+		k.mu.Unlock()
+		if err != nil {
+			k.log.Debug("kernel splice unavailable: tunnels are copied in user space", "err", err)
+		}
+	})
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.s == nil {
+		if k.err == nil {
+			return nil, net.ErrClosed
+		}
+		return nil, k.err
+	}
+	p, err := k.s.Join(client, up)
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// close releases the splice, after the proxy's connections are done.
+func (k *kernelSplice) close() {
+	if k == nil {
+		return
+	}
+	k.once.Do(func() {}) // none loaded after this
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.s != nil {
+		k.s.Close()
+		k.s = nil
+	}
+}
