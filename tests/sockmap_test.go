@@ -269,3 +269,48 @@ func counted(events []event.Event, c spliceConn) bool {
 	}
 	return false
 }
+
+func TestPrivilegedSplicedTunnelEndsAtBothSidesWhenEbpfjailIsKilled(t *testing.T) {
+	testutil.RequireRoot(t)
+	// The jail of the killed supervisor must wait for this test's --cleanup.
+	testutil.SweepExclusive(t)
+	s := newSite(t)
+	o := newSpliceOrigin(t, s.h, s.ca)
+	client := buildTestdata(t, "spliceclient")
+	ip := s.h.IPv4.String()
+	for _, kernel := range []bool{true, false} {
+		name := "kernel"
+		argv := []string{bin, "-vv", "--user", "nobody", "--js", "r.host === '" + ip + "'", "--tcp", "--",
+			client, "plain", ip + ":" + strconv.Itoa(splicePlainPort), "stream"}
+		if !kernel {
+			name, argv = "user-space", append([]string{"env", noSplice}, argv...)
+		}
+		t.Run(name, func(t *testing.T) {
+			sv := startSupervised(t, argv...)
+			var pid int
+			fmt.Sscanf(sv.expect(t, "pid ", 30*time.Second), "pid %d", &pid)
+			t.Cleanup(func() { killPIDs(strconv.Itoa(pid)) })
+			sv.expect(t, "streaming", 30*time.Second)
+			sv.cmd.Process.Signal(syscall.SIGKILL)
+			// Process.Wait, not Cmd.Wait, which would close the pipes the
+			// client (still running) writes to.
+			sv.cmd.Process.Wait()
+			killed := time.Now()
+			line := sv.expect(t, "stream ended", 10*time.Second)
+			took := time.Since(killed)
+			c := o.seen(t, "stream")
+			t.Logf("client: %q %v after the kill; origin: %s", line, took.Round(time.Millisecond), c.end)
+			if line != "stream ended eof" && line != "stream ended reset" {
+				t.Errorf("client: got %q, want the stream to end (eof or reset)", line)
+			}
+			if c.end != "reset" {
+				t.Errorf("origin: the stream ended %q, want reset (its writes refused)", c.end)
+			}
+			if strings.Contains(sv.stderr(), "tunnel joined in the kernel splice") != kernel {
+				t.Errorf("kernel splice used: got %v, want %v\n%s", !kernel, kernel, sv.stderr())
+			}
+			cleanupRemoves(t, "the jailed client", pid)
+		})
+	}
+	noJailsLeft(t)
+}
