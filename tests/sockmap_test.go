@@ -314,3 +314,14 @@ func TestPrivilegedSplicedTunnelEndsAtBothSidesWhenEbpfjailIsKilled(t *testing.T
 	}
 	noJailsLeft(t)
 }
+
+func TestPrivilegedCheckSaysWhetherTheKernelSpliceIsUsed(t *testing.T) {
+	testutil.RequireRoot(t)
+	r := jail(t, runOpts{}, "check")
+	contains(t, "check", r.stdout, "ok    kernel splice (sockhash, sk_skb stream verdict)")
+	r = jail(t, runOpts{env: []string{noSplice}}, "check")
+	contains(t, "check with the kernel splice refused", r.stderr, "warning: kernel splice unavailable")
+	if strings.Contains(r.stdout, "kernel splice") {
+		t.Errorf("check with the kernel splice refused: got %q, want no ok line for it", r.stdout)
+	}
+}

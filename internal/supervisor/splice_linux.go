@@ -58,3 +58,34 @@ func (k *kernelSplice) close() {
 		k.s = nil
 	}
 }
+
+// probeSplice loads the kernel splice and joins a loopback connection's
+// two ends in it, as a tunnel would be.
+func probeSplice() error {
+	s, err := bpf.LoadSplicer()
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	ln, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	d, err := net.DialTCP("tcp", nil, ln.Addr().(*net.TCPAddr))
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	a, err := ln.AcceptTCP()
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	p, err := s.Join(d, a)
+	if err != nil {
+		return err
+	}
+	p.Release()
+	return nil
+}
