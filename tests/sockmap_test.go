@@ -22,10 +22,11 @@ import (
 	"github.com/ebpfjail/ebpfjail/pkg/event"
 )
 
-// The kernel splice's tests: every way a tunnel is spliced (--no-mitm TLS,
-// --tcp, a CONNECT tunnel), once with the kernel splice and once with it
-// turned off (EBPFJAIL_TEST_NO_SOCKMAP=1, internal/bpf.NoSpliceEnv: the
-// user-space copy a kernel that refuses the program gets).
+// The kernel splice's tests (--kernel-splice): every way a tunnel is
+// spliced (--no-mitm TLS, --tcp, a CONNECT tunnel), once with the kernel
+// splice and once with the kernel made to refuse it
+// (EBPFJAIL_TEST_NO_SOCKMAP=1, internal/bpf.NoSpliceEnv): the user-space
+// copy must pass the same checks.
 
 const (
 	splicePlainPort = 9000
@@ -215,7 +216,7 @@ func TestPrivilegedSplicedTunnelsKeepBytesHalfClosesResetsAndCounts(t *testing.T
 			}
 			t.Run(name, func(t *testing.T) {
 				ev := eventsPath(t)
-				args := append([]string{"-vv", "--user", "nobody", "--js", rule, "--log-json", ev,
+				args := append([]string{"-vv", "--kernel-splice", "--user", "nobody", "--js", rule, "--log-json", ev,
 					"--resolve", "allowed.test:" + s.h.IPv4.String()}, w.extra...)
 				args = append(args, "--", client, w.way, w.addr, "up-first", "down-first", "origin-reset", "client-reset")
 				r := jail(t, runOpts{env: env, timeout: 3 * time.Minute}, args...)
@@ -280,7 +281,7 @@ func TestPrivilegedSplicedTunnelEndsAtBothSidesWhenEbpfjailIsKilled(t *testing.T
 	ip := s.h.IPv4.String()
 	for _, kernel := range []bool{true, false} {
 		name := "kernel"
-		argv := []string{bin, "-vv", "--user", "nobody", "--js", "r.host === '" + ip + "'", "--tcp", "--",
+		argv := []string{bin, "-vv", "--kernel-splice", "--user", "nobody", "--js", "r.host === '" + ip + "'", "--tcp", "--",
 			client, "plain", ip + ":" + strconv.Itoa(splicePlainPort), "stream"}
 		if !kernel {
 			name, argv = "user-space", append([]string{"env", noSplice}, argv...)

@@ -99,7 +99,9 @@ func startServices(c Config, log *slog.Logger, prep *bpf.Prepared) (*services, e
 		TCP:      c.TCP,
 		Events:   c.Event,
 		Secrets:  c.Secrets,
-		Splice:   s.splice.join,
+	}
+	if c.Splice {
+		pcfg.Splice = s.splice.join
 	}
 	if synthetic != nil {
 		pcfg.Synthetic = synthetic
