@@ -130,6 +130,9 @@ func joinedSide(src, dst *net.TCPConn, base uint64, moved func() uint64) int64 {
 	n, err := copyPlain(dst, src)
 	if err != nil {
 		if brokenCopy(err) {
+			// What src sent before it broke still reaches dst (briefly
+			// waited for), then the reset does.
+			waitAcked(dst, base+uint64(n)+moved(), time.Now().Add(resetGrace))
 			reset(src)
 			reset(dst)
 		} else {
@@ -138,7 +141,7 @@ func joinedSide(src, dst *net.TCPConn, base uint64, moved func() uint64) int64 {
 		}
 		return n
 	}
-	waitAcked(dst, base+uint64(n)+moved())
+	waitAcked(dst, base+uint64(n)+moved(), time.Time{})
 	dst.CloseWrite()
 	return n
 }
@@ -187,11 +190,16 @@ func written(c *net.TCPConn) uint64 {
 	return total
 }
 
+// resetGrace bounds how long a side that broke waits for its last bytes
+// to reach the other side before resetting it.
+const resetGrace = time.Second
+
 // waitAcked waits until c's peer has acknowledged want bytes, or c can no
-// longer send (closed, reset, or its peer gone).
-func waitAcked(c *net.TCPConn, want uint64) {
+// longer send (closed, reset, or its peer gone), or deadline (if not zero)
+// passes.
+func waitAcked(c *net.TCPConn, want uint64, deadline time.Time) {
 	pause := 50 * time.Microsecond
-	for {
+	for deadline.IsZero() || time.Now().Before(deadline) {
 		done := true
 		control(c, func(fd int) {
 			info, err := unix.GetsockoptTCPInfo(fd, unix.IPPROTO_TCP, unix.TCP_INFO)
