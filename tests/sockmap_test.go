@@ -224,8 +224,8 @@ func TestPrivilegedSplicedTunnelsKeepBytesHalfClosesResetsAndCounts(t *testing.T
 				if kernel && joined < 4 {
 					t.Errorf("%d tunnels joined in the kernel splice, want 4 (one per mode)\n%s", joined, r)
 				}
-				if !kernel && joined > 0 {
-					t.Errorf("with %s, %d tunnels joined in the kernel splice, want none\n%s", noSplice, joined, r)
+				if !kernel && (joined > 0 || !strings.Contains(r.stderr, "kernel splice unavailable")) {
+					t.Errorf("with %s, %d tunnels joined in the kernel splice; want none, and a warning saying why\n%s", noSplice, joined, r)
 				}
 				checkSpliced(t, o, r, readEvents(t, ev))
 			})

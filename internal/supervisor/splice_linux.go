@@ -27,7 +27,7 @@ func (k *kernelSplice) join(client, up *net.TCPConn) (proxy.SplicedPair, error) 
 		k.s, k.err = s, err
 		k.mu.Unlock()
 		if err != nil {
-			k.log.Debug("kernel splice unavailable: tunnels are copied in user space", "err", err)
+			k.log.Warn("kernel splice unavailable: allowed tunnels are copied through ebpfjail (splice(2))", "err", err)
 		}
 	})
 	k.mu.Lock()
