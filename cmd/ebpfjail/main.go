@@ -53,6 +53,7 @@ type options struct {
 	inbound     bool // --allow-inbound
 	dnsMode     string
 	tcp         bool
+	kernSplice  bool
 	requestLog  string
 	logJSON     string
 	audit       bool
@@ -120,6 +121,7 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	fs.BoolVar(&o.inbound, "allow-inbound", false, "let the command's sockets receive from other hosts (a server on 0.0.0.0 becomes reachable from the network); by default only loopback reaches them")
 	fs.StringVar(&o.dnsMode, "dns", "fake", "`MODE` fake: answer every lookup with a stand-in address, forward nothing; forward: ask --dns-upstream for names the rule allows (r.scheme 'dns')")
 	fs.BoolVar(&o.tcp, "tcp", false, "let the rule decide non-HTTP TCP (r.scheme 'tcp', r.url tcp://host:port) instead of refusing it")
+	fs.BoolVar(&o.kernSplice, "kernel-splice", false, "let the kernel move an allowed tunnel's bytes (--no-mitm, --tcp, CONNECT; no max_tx_bytes) once decided, instead of ebpfjail's splice(2); ebpfjail check says if this kernel can")
 	fs.StringVar(&o.dnsUpstream, "dns-upstream", "", "resolver `ADDR` (ip:port) the DNS shim forwards to (default: first nameserver of /etc/resolv.conf)")
 	fs.StringArrayVar(&o.secrets.Secrets, "secret", nil, "with `NAME=HOSTGLOB[,HOSTGLOB...]` the command's variable NAME is a random placeholder; the real value (ebpfjail's own NAME: sudo --preserve-env=NAME) takes its place only in HTTPS requests to those hosts, as in --secret ANTHROPIC_API_KEY=api.anthropic.com; sent anywhere else it is denied (repeatable)")
 	fs.StringArrayVar(&o.secrets.Files, "secret-file", nil, "with `NAME=PATH` the value of --secret NAME is read from PATH instead (once, before the jail; a trailing newline is dropped)")
@@ -140,7 +142,7 @@ var flagGroups = []struct {
 	names []string
 }{
 	{"Rule (at most one; none denies everything)", []string{"js", "js-file", "sh", "proc", "js-timeout", "ask", "ask-timeout", "test"}},
-	{"Network", []string{"no-mitm", "resolve", "allow-local-name", "dns", "dns-upstream", "tcp", "allow-unix", "deny-unix", "allow-inbound"}},
+	{"Network", []string{"no-mitm", "resolve", "allow-local-name", "dns", "dns-upstream", "tcp", "kernel-splice", "allow-unix", "deny-unix", "allow-inbound"}},
 	{"Records", []string{"request-log", "log-json", "audit", "verbose"}},
 	{"Secrets (the command sees a placeholder, the hosts get the real value)", []string{"secret", "secret-file", "secret-cmd", "secret-in-body", "secret-cleartext"}},
 	{"The command", []string{"user", "timeout", "docker-run", "engine"}},

@@ -48,7 +48,7 @@ func supervised(o *options) supervisor.Options {
 		Config: supervisor.Config{
 			Command: o.command, Env: os.Environ(), Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
 			FakeDNS: o.dnsMode == "fake", DNSUpstream: o.dnsUpstream, Resolve: pins, LocalNames: o.localNames,
-			NoMITM: o.noMITM, TCP: o.tcp, Inbound: o.inbound, AllowUnix: o.allowUnix, DenyUnix: o.denyUnix,
+			NoMITM: o.noMITM, TCP: o.tcp, Splice: o.kernSplice, Inbound: o.inbound, AllowUnix: o.allowUnix, DenyUnix: o.denyUnix,
 			Timeout: time.Duration(o.timeout * float64(time.Second)), KeepJail: o.noCleanup, Secrets: o.secretSet,
 			Warn: warn, Stats: os.Stderr, Gate: gate,
 		},

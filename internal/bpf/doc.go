@@ -41,6 +41,12 @@
 // the programs stay attached and keep steering towards its dead listener, so
 // the jail fails closed until the pins are removed.
 //
+// The kernel splice (bpf/splice.c, splice_bpfel.o; Splicer) is an object of
+// its own, loaded on first use by a jail run with --kernel-splice and not
+// pinned: a sockhash and an sk_skb stream verdict program that move an
+// allowed tunnel's bytes between its two sockets (see Splicer.Join for what
+// the caller must do around it).
+//
 // Minimum kernel: 5.8 (cgroup getpeername hooks, bpf_link for cgroups,
 // BPF_MAP_LOOKUP_AND_DELETE_ELEM on hash maps needs 5.14). The unix socket
 // programs (connect_unix, sendmsg_unix: DenyUnix) need 6.7; an older kernel

@@ -21,7 +21,9 @@
 //     a ReverseProxy; connect.go answers CONNECT by opening a tunnel whose
 //     contents go back to the dispatcher.
 //   - splice.go: connections decided once (--no-mitm TLS, --tcp) and then
-//     copied both ways unopened.
+//     copied both ways unopened; kernelsplice*.go hands one with no limit
+//     to the kernel instead (Config.Splice), ebpfjail then only waiting
+//     for its ends.
 //   - upstream.go: dialing out. The Resolver picks the addresses; the one
 //     forward in a dial's context carries the child's original address.
 //

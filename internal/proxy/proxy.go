@@ -79,6 +79,10 @@ type Config struct {
 	// Secrets swaps placeholders for real credentials on allowed requests
 	// to their hosts and refuses them anywhere else; nil means none.
 	Secrets *secrets.Set
+	// Splice, when set, joins an allowed tunnel's client and upstream
+	// sockets in the kernel (internal/bpf's Splicer) once nothing needs
+	// to read its bytes; nil, or an error, copies them in user space.
+	Splice func(client, up *net.TCPConn) (SplicedPair, error)
 }
 
 // SyntheticNames maps fake DNS answers back to names (internal/dns).

@@ -84,7 +84,7 @@ func newProxyWith(t *testing.T, k *fakeKernel, dns func(net.Conn, record), dials
 	return p
 }
 
-func dialProxy(t *testing.T, p *Proxy) *net.TCPConn {
+func dialProxy(t testing.TB, p *Proxy) *net.TCPConn {
 	t.Helper()
 	v4, _ := p.Ports()
 	c, err := net.Dial("tcp", netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), v4).String())

@@ -97,8 +97,10 @@ func (p *Proxy) relay(pc, up net.Conn, e event.Event, v rules.Verdict) {
 		pc.Close()
 		up.Close()
 	}, pc, up)
-	var cut bool
-	e.BytesUp, e.BytesDown, cut = pipe(pc, up, v.MaxTxBytes)
+	var cut, ok bool
+	if e.BytesUp, e.BytesDown, ok = p.kernelPipe(pc, up, v.MaxTxBytes); !ok {
+		e.BytesUp, e.BytesDown, cut = pipe(pc, up, v.MaxTxBytes)
+	}
 	stop()
 	e.DurationMS = sinceMS(start)
 	if idled.Load() {
@@ -119,7 +121,12 @@ func pipe(client, up net.Conn, maxUp int64) (sent, recv int64, cut bool) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		recv, _ = io.Copy(client, up)
+		var err error
+		if recv, err = io.Copy(client, up); brokenCopy(err) {
+			// A reset on one side resets the other.
+			reset(client)
+			reset(up)
+		}
 		closeWrite(client)
 	}()
 	sent, cut = copyLimit(up, client, maxUp)

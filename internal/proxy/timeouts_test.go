@@ -235,6 +235,12 @@ func TestSilentUpstreamGets504AndATricklingOneIsNotCut(t *testing.T) {
 }
 
 func TestIdleTunnelIsClosedAndABusyOneIsNot(t *testing.T) {
+	checkTunnelIdle(t, func(origin netip.AddrPort) *Proxy { return timeoutProxy(t, origin, true) })
+}
+
+// checkTunnelIdle runs an idle and a busy tunnel through the proxy that
+// newProxy makes for an origin.
+func checkTunnelIdle(t *testing.T, newProxy func(origin netip.AddrPort) *Proxy) {
 	origin := rawOrigin(t, func(c net.Conn) {
 		b := make([]byte, 1)
 		if _, err := c.Read(b); err != nil {
@@ -251,7 +257,7 @@ func TestIdleTunnelIsClosedAndABusyOneIsNot(t *testing.T) {
 			fmt.Fprintf(c, "%d", i)
 		}
 	})
-	p := timeoutProxy(t, origin, true)
+	p := newProxy(origin)
 	before := runtime.NumGoroutine()
 
 	c := dialProxy(t, p)

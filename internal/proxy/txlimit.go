@@ -144,12 +144,19 @@ func (c *upgradedConn) CloseWrite() error {
 // copyLimit copies client to up, at most max bytes when max > 0. A client
 // that sends more is cut: both connections are reset and closed.
 func copyLimit(up, client net.Conn, max int64) (sent int64, cut bool) {
+	var err error
 	if max <= 0 {
-		sent, _ = io.Copy(up, client)
+		if sent, err = io.Copy(up, client); brokenCopy(err) {
+			reset(client) // a reset on one side resets the other
+			reset(up)
+		}
 		return sent, false
 	}
 	lr := &io.LimitedReader{R: client, N: max}
-	sent, _ = io.Copy(up, lr)
+	if sent, err = io.Copy(up, lr); brokenCopy(err) {
+		reset(client)
+		reset(up)
+	}
 	if lr.N > 0 {
 		return sent, false
 	}

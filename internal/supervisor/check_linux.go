@@ -120,6 +120,12 @@ func checkPrograms(p jail.Paths, add func(string, error, string) bool, warn io.W
 	} else {
 		add("attach the unix socket guard (BPF LSM)", nil, "")
 	}
+	// Optional: without it allowed tunnels are copied through ebpfjail.
+	if err := probeSplice(); err != nil {
+		fmt.Fprintf(warn, "ebpfjail: warning: kernel splice unavailable (%v): allowed tunnels (--no-mitm, --tcp, CONNECT) are copied through ebpfjail with splice(2)\n", err)
+	} else {
+		add("kernel splice (sockhash, sk_skb stream verdict): allowed tunnels bypass ebpfjail", nil, "")
+	}
 	// Optional: without it a jail runs, but --log-json has no exec events.
 	if err := objs.ProbeExec(); err != nil {
 		fmt.Fprintf(warn, "ebpfjail: warning: exec events unavailable: %v\n", err)

@@ -60,6 +60,7 @@ type Config struct {
 	LocalNames  []string                // globs of names that may lead to this host
 	NoMITM      []string                // globs of names whose TLS passes unopened
 	TCP         bool                    // the rule decides non-HTTP TCP
+	Splice      bool                    // allowed tunnels with no limit go to the kernel splice
 	Inbound     bool                    // the command may receive from other hosts
 	AllowUnix   []string                // sockets taken off the deny list; @NAME: abstract ones
 	DenyUnix    []string                // sockets denied on top of the default list

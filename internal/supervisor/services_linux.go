@@ -18,6 +18,7 @@ type services struct {
 	// loaded is objs once they exist: the listeners run before the object
 	// is loaded (it needs their ports), and any local process can connect.
 	loaded atomic.Pointer[bpf.Objects]
+	splice *kernelSplice
 }
 
 func (s *services) origDst(peer netip.AddrPort) (bpf.Origin, error) {
@@ -51,12 +52,13 @@ func (s *services) close() {
 		s.objs.Close()
 		s.objs = nil
 	}
+	s.splice.close()
 }
 
 // startServices starts the DNS shim and the proxy, then loads the BPF
 // object, which steers to their ports.
 func startServices(c Config, log *slog.Logger, prep *bpf.Prepared) (*services, error) {
-	s := &services{}
+	s := &services{splice: &kernelSplice{log: log.With("component", "splice")}}
 	upstream := c.DNSUpstream
 	if upstream == "" {
 		var err error
@@ -97,6 +99,9 @@ func startServices(c Config, log *slog.Logger, prep *bpf.Prepared) (*services, e
 		TCP:      c.TCP,
 		Events:   c.Event,
 		Secrets:  c.Secrets,
+	}
+	if c.Splice {
+		pcfg.Splice = s.splice.join
 	}
 	if synthetic != nil {
 		pcfg.Synthetic = synthetic
