@@ -35,7 +35,7 @@ type leanField struct {
 
 // leanHead is a parsed request or response head.
 type leanHead struct {
-	method, target string // request
+	method, target string // request; target is a response's "200 OK"
 	url            *url.URL
 	status         int    // response
 	minor          byte   // HTTP/1.x
@@ -165,6 +165,7 @@ func parseLeanResponse(head []byte) (h leanHead, ok bool) {
 		}
 	}
 	h.status = int(code[0]-'0')*100 + int(code[1]-'0')*10 + int(code[2]-'0')
+	h.target = string(line[9:]) // the status line after the version
 	if !parseLeanFields(&h, rest, false) {
 		return h, false
 	}

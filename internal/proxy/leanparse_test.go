@@ -98,7 +98,7 @@ func checkLeanResponse(t *testing.T, head []byte) {
 	if err != nil {
 		t.Fatalf("lean took %q, net/http refused it: %v", head, err)
 	}
-	if res.StatusCode != h.status || res.ProtoMinor != int(h.minor) {
+	if res.StatusCode != h.status || res.ProtoMinor != int(h.minor) || res.Status != h.target {
 		t.Fatalf("%q: got status %d minor %d, net/http %d %d", head, h.status, h.minor, res.StatusCode, res.ProtoMinor)
 	}
 	if !leanNoBody(h.status, http.MethodGet) {

@@ -115,6 +115,8 @@ type Proxy struct {
 	peakInFlight atomic.Int64
 	// errorLog is net/http's and http2's (newErrorLog).
 	errorLog *log.Logger
+	// lean holds the lean HTTP/1.1 path's upstream connections.
+	lean *leanPool
 }
 
 // Listen binds the listener (ephemeral ports) and starts serving.
@@ -143,6 +145,7 @@ func Listen(cfg Config) (*Proxy, error) {
 	}
 	p.upstreams = [2]*http.Transport{newTransport(p.dialer, cfg.RootCAs, false), newTransport(p.dialer, cfg.RootCAs, true)}
 	p.h1, p.h2 = newForwarder(p.upstreams[0]), newForwarder(p.upstreams[1])
+	p.lean = newLeanPool(p.dialer, cfg.RootCAs)
 	p.tlsConfig = newTLSConfig(cfg.CA)
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	addrs := []string{"127.0.0.1:0", "[::1]:0"}
@@ -210,6 +213,9 @@ func (p *Proxy) Close() error {
 	p.wg.Wait()
 	for _, t := range p.upstreams {
 		t.CloseIdleConnections()
+	}
+	if p.lean != nil {
+		p.lean.close()
 	}
 	return nil
 }

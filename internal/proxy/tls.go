@@ -111,7 +111,7 @@ func (p *Proxy) serveTLS(c *conn, pc net.Conn, res sniff.Result) {
 		p.emit(e)
 		return
 	}
-	serveHTTP1(inner, h, p.cfg.Timeouts, p.errorLog)
+	p.serveH1(&tc, inner)
 }
 
 // namedConn carries the name a MITM'd connection's certificate is for to
