@@ -1,0 +1,150 @@
+package proxy
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+)
+
+// scriptedOrigin answers HTTP/1.1 requests on raw connections, counting
+// connections and requests by method; on its first connection it answers
+// one request, then reads the next and closes without an answer (an
+// origin that closed a kept-alive connection just as a request came).
+type scriptedOrigin struct {
+	conns atomic.Int32
+	mu    sync.Mutex
+	seen  map[string]int
+}
+
+func (o *scriptedOrigin) serve(c net.Conn) {
+	defer c.Close()
+	n := o.conns.Add(1)
+	br := bufio.NewReader(c)
+	for i := 0; ; i++ {
+		req, err := http.ReadRequest(br)
+		if err != nil {
+			return
+		}
+		io.Copy(io.Discard, req.Body)
+		o.mu.Lock()
+		o.seen[req.Method]++
+		o.mu.Unlock()
+		if n == 1 && i == 1 {
+			return
+		}
+		fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+	}
+}
+
+func (o *scriptedOrigin) count(method string) int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.seen[method]
+}
+
+// leanSend sends raw requests on one client connection and reads one
+// response per request.
+func leanSend(t *testing.T, p *Proxy, host string, reqs ...string) []int {
+	t.Helper()
+	c := dialProxy(t, p)
+	defer c.Close()
+	br := bufio.NewReader(c)
+	var got []int
+	for _, r := range reqs {
+		io.WriteString(c, strings.ReplaceAll(r, "HOST", host))
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("read response: %v", err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		got = append(got, resp.StatusCode)
+	}
+	return got
+}
+
+func TestLeanPathReusesUpstreamConnections(t *testing.T) {
+	o := &scriptedOrigin{seen: map[string]int{}}
+	o.conns.Store(1) // no scripted close
+	origin := rawOrigin(t, o.serve)
+	p := timeoutProxy(t, origin, false)
+	get := "GET / HTTP/1.1\r\nHost: HOST\r\n\r\n"
+	leanSend(t, p, origin.String(), get, get, get)
+	leanSend(t, p, origin.String(), get)
+	if n := o.conns.Load() - 1; n != 1 || o.count("GET") != 4 {
+		t.Errorf("origin saw %d connections for %d requests; want 1 for 4", n, o.count("GET"))
+	}
+}
+
+func TestLeanPathRetriesADeadPooledConnectionOnlyForIdempotentRequests(t *testing.T) {
+	get := "GET / HTTP/1.1\r\nHost: HOST\r\n\r\n"
+	post := "POST / HTTP/1.1\r\nHost: HOST\r\nContent-Length: 3\r\n\r\nabc"
+	t.Run("GET is sent again", func(t *testing.T) {
+		o := &scriptedOrigin{seen: map[string]int{}}
+		origin := rawOrigin(t, o.serve)
+		p := timeoutProxy(t, origin, false)
+		if got := leanSend(t, p, origin.String(), get, get); got[0] != 200 || got[1] != 200 {
+			t.Errorf("got %v, want [200 200]", got)
+		}
+		if o.count("GET") != 3 || o.conns.Load() != 2 {
+			t.Errorf("origin saw %d GETs on %d connections; want 3 on 2", o.count("GET"), o.conns.Load())
+		}
+	})
+	t.Run("POST is not", func(t *testing.T) {
+		o := &scriptedOrigin{seen: map[string]int{}}
+		origin := rawOrigin(t, o.serve)
+		p := timeoutProxy(t, origin, false)
+		if got := leanSend(t, p, origin.String(), get, post); got[0] != 200 || got[1] != http.StatusBadGateway {
+			t.Errorf("got %v, want [200 502]", got)
+		}
+		if o.count("POST") != 1 {
+			t.Errorf("origin saw %d POSTs; want 1 (never sent again)", o.count("POST"))
+		}
+	})
+}
+
+func TestLeanPoolIsBounded(t *testing.T) {
+	lp := newLeanPool(nil, nil)
+	var closed atomic.Int32
+	put := func(key string) {
+		a, b := net.Pipe()
+		t.Cleanup(func() { b.Close() })
+		lp.put(&upConn{nc: &closeCounter{Conn: a, n: &closed}, br: bufio.NewReader(a), key: key})
+	}
+	for range leanIdlePerHost + 10 {
+		put("http|a:80")
+	}
+	if got := len(lp.idle["http|a:80"]); got != leanIdlePerHost || closed.Load() != 10 {
+		t.Errorf("one host: %d kept, %d closed; want %d kept, 10 closed", got, closed.Load(), leanIdlePerHost)
+	}
+	for i := range leanIdleTotal {
+		put(fmt.Sprintf("http|h%d:80", i))
+	}
+	if lp.count != leanIdleTotal {
+		t.Errorf("all hosts: %d kept, want %d", lp.count, leanIdleTotal)
+	}
+	if u := lp.take("http|a:80"); u == nil || !u.reused {
+		t.Errorf("take: got %v, want a kept connection marked reused", u)
+	}
+	lp.close()
+	if lp.count != 0 || closed.Load() != int32(10+leanIdlePerHost+leanIdleTotal-1) {
+		t.Errorf("after close: %d kept, %d closed", lp.count, closed.Load())
+	}
+}
+
+type closeCounter struct {
+	net.Conn
+	n    *atomic.Int32
+	once sync.Once
+}
+
+func (c *closeCounter) Close() error {
+	c.once.Do(func() { c.n.Add(1) })
+	return c.Conn.Close()
+}
