@@ -53,6 +53,9 @@ func (p *Proxy) serveH1(c *conn, pc net.Conn) {
 	}
 	lc := &leanClient{c: c, nc: pc, br: bufio.NewReaderSize(pc, leanReadBuf), bw: bufio.NewWriterSize(pc, 4<<10), t: p.cfg.Timeouts}
 	if !p.serveLean(lc) {
+		// As net/http's server ends a connection: a TLS client gets its
+		// close_notify.
+		pc.Close()
 		return
 	}
 	pc.SetDeadline(time.Time{})

@@ -98,7 +98,7 @@ func (x *leanExchange) roundTrip(host string) (*leanHead, error) {
 		if err == nil {
 			return res, nil
 		}
-		up.nc.Close()
+		up.close()
 		x.up = nil
 		if up.reused && replayable && x.bodyErr == nil && leanStale(err) {
 			continue
@@ -353,7 +353,7 @@ func (x *leanExchange) relay(res *leanHead) bool {
 		ok, x.clientGone = false, true
 	}
 	if !ok {
-		x.up.nc.Close()
+		x.up.close()
 		return false
 	}
 	if res.close || res.minor != 1 || untilClose {

@@ -43,6 +43,15 @@ type upConn struct {
 	reused bool
 	// noReuse keeps it out of the pool once the request is done.
 	noReuse bool
+	// unhook undoes the hook that closes it when the proxy closes.
+	unhook func() bool
+}
+
+func (u *upConn) close() {
+	if u.unhook != nil {
+		u.unhook()
+	}
+	u.nc.Close()
 }
 
 // leanPool holds idle upstream connections.
@@ -54,10 +63,13 @@ type leanPool struct {
 	closed bool
 	roots  *x509.CertPool
 	dialer *dialer
+	// ctx ends with the proxy, and closes every upstream connection in
+	// use: a request waiting on its upstream ends with it.
+	ctx context.Context
 }
 
-func newLeanPool(d *dialer, roots *x509.CertPool) *leanPool {
-	return &leanPool{idle: map[string][]*upConn{}, roots: roots, dialer: d}
+func newLeanPool(ctx context.Context, d *dialer, roots *x509.CertPool) *leanPool {
+	return &leanPool{idle: map[string][]*upConn{}, roots: roots, dialer: d, ctx: ctx}
 }
 
 func leanKey(scheme, hostport string) string { return scheme + "|" + hostport }
@@ -80,20 +92,20 @@ func (lp *leanPool) take(key string) *upConn {
 			u.reused = true
 			return u
 		}
-		u.nc.Close()
+		u.close()
 	}
 }
 
 // put keeps u for the next request to its host, or closes it.
 func (lp *leanPool) put(u *upConn) {
 	if u.noReuse || u.br.Buffered() > 0 {
-		u.nc.Close()
+		u.close()
 		return
 	}
 	lp.mu.Lock()
 	if lp.closed || lp.count >= leanIdleTotal || len(lp.idle[u.key]) >= leanIdlePerHost {
 		lp.mu.Unlock()
-		u.nc.Close()
+		u.close()
 		return
 	}
 	u.idleSince = time.Now()
@@ -114,7 +126,7 @@ func (lp *leanPool) sweep() {
 		kept := list[:0]
 		for _, u := range list {
 			if time.Since(u.idleSince) >= leanIdleTimeout {
-				u.nc.Close()
+				u.close()
 				lp.count--
 				continue
 			}
@@ -147,7 +159,7 @@ func (lp *leanPool) closeIdle() {
 	defer lp.mu.Unlock()
 	for key, list := range lp.idle {
 		for _, u := range list {
-			u.nc.Close()
+			u.close()
 		}
 		delete(lp.idle, key)
 	}
@@ -176,10 +188,14 @@ func (lp *leanPool) dial(ctx context.Context, fw *forward, host string) (*upConn
 		}
 		nc = tc
 	}
-	return &upConn{
+	u := &upConn{
 		nc: nc, br: bufio.NewReaderSize(nc, leanUpReadBuf), bw: bufio.NewWriterSize(nc, 4<<10),
 		key: leanKey(fw.scheme, fw.hostport), addr: nc.RemoteAddr().String(),
-	}, nil
+	}
+	if lp.ctx != nil {
+		u.unhook = context.AfterFunc(lp.ctx, func() { nc.Close() })
+	}
+	return u, nil
 }
 
 // stillOpen asks the kernel, without reading, whether the origin closed

@@ -110,7 +110,7 @@ func TestLeanPathRetriesADeadPooledConnectionOnlyForIdempotentRequests(t *testin
 }
 
 func TestLeanPoolIsBounded(t *testing.T) {
-	lp := newLeanPool(nil, nil)
+	lp := newLeanPool(nil, nil, nil)
 	var closed atomic.Int32
 	put := func(key string) {
 		a, b := net.Pipe()

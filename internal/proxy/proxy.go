@@ -145,9 +145,9 @@ func Listen(cfg Config) (*Proxy, error) {
 	}
 	p.upstreams = [2]*http.Transport{newTransport(p.dialer, cfg.RootCAs, false), newTransport(p.dialer, cfg.RootCAs, true)}
 	p.h1, p.h2 = newForwarder(p.upstreams[0]), newForwarder(p.upstreams[1])
-	p.lean = newLeanPool(p.dialer, cfg.RootCAs)
 	p.tlsConfig = newTLSConfig(cfg.CA)
 	p.ctx, p.cancel = context.WithCancel(context.Background())
+	p.lean = newLeanPool(p.ctx, p.dialer, cfg.RootCAs)
 	addrs := []string{"127.0.0.1:0", "[::1]:0"}
 	if cfg.Explicit != "" {
 		addrs = []string{cfg.Explicit}
