@@ -42,6 +42,8 @@ type leanClient struct {
 	br *bufio.Reader
 	bw *bufio.Writer
 	t  Timeouts
+	// watch notices the client going away during long upstream waits.
+	watch *clientWatch
 }
 
 // serveH1 serves HTTP/1.x on pc: the lean way while its requests allow,
@@ -51,7 +53,8 @@ func (p *Proxy) serveH1(c *conn, pc net.Conn) {
 		serveHTTP1(pc, p.handler(c), p.cfg.Timeouts, p.errorLog)
 		return
 	}
-	lc := &leanClient{c: c, nc: pc, br: bufio.NewReaderSize(pc, leanReadBuf), bw: bufio.NewWriterSize(pc, 4<<10), t: p.cfg.Timeouts}
+	lc := &leanClient{c: c, nc: pc, br: bufio.NewReaderSize(pc, leanReadBuf), bw: bufio.NewWriterSize(pc, 4<<10), t: p.cfg.Timeouts,
+		watch: newClientWatch(pc)}
 	if !p.serveLean(lc) {
 		// As net/http's server ends a connection: a TLS client gets its
 		// close_notify.

@@ -107,6 +107,8 @@ func (x *leanExchange) roundTrip(host string) (*leanHead, error) {
 	}
 }
 
+var errClientGone = errors.New("the client went away")
+
 // leanStale says err is what a kept-alive connection the origin closed
 // gives before any byte of a response.
 func leanStale(err error) bool {
@@ -226,7 +228,12 @@ func (x *leanExchange) readHead() (*leanHead, error) {
 	x.waiting = true
 	for {
 		up.nc.SetReadDeadline(time.Now().Add(x.p.cfg.Timeouts.UpstreamIdle))
+		x.lc.watch.arm(up.nc)
 		head, err := readLeanHead(up.br)
+		if x.lc.watch.disarm() {
+			x.clientGone = true
+			return nil, errClientGone
+		}
 		if err == nil && head == nil {
 			if err = up.growHead(); err != nil {
 				return nil, err
@@ -309,6 +316,9 @@ func leanHopResponse(res *leanHead, name string) bool {
 // fail answers a request whose upstream failed before a response head,
 // as the existing path's ErrorHandler does.
 func (x *leanExchange) fail(err error) bool {
+	if x.clientGone {
+		return false
+	}
 	if x.bodyErr != nil {
 		x.fw.err = "request body cut short: " + err.Error()
 		return false
@@ -349,17 +359,20 @@ func (x *leanExchange) relay(res *leanHead) bool {
 	default:
 		ok = x.pump(x.up.br, res.contentLength, false)
 	}
-	if ok && !x.lc.flush() {
-		ok, x.clientGone = false, true
-	}
 	if !ok {
 		x.up.close()
 		return false
 	}
+	// The upstream is done with before the client has the end: its next
+	// request may already be on its way.
 	if res.close || res.minor != 1 || untilClose {
 		x.up.noReuse = true
 	}
 	x.p.lean.put(x.up)
+	if !x.lc.flush() {
+		x.clientGone = true
+		return false
+	}
 	return !x.h.close
 }
 
@@ -380,7 +393,15 @@ func (x *leanExchange) pump(src io.Reader, left int64, chunk bool) bool {
 			n = int(left)
 		}
 		x.up.nc.SetReadDeadline(time.Now().Add(idle))
+		wait := x.up.br.Buffered() == 0
+		if wait {
+			x.lc.watch.arm(x.up.nc)
+		}
 		k, err := src.Read(buf[:n])
+		if wait && x.lc.watch.disarm() {
+			x.clientGone = true
+			return false
+		}
 		if k > 0 && !x.write(buf[:k], chunk) {
 			return false
 		}
