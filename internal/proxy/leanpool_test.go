@@ -6,10 +6,14 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	"github.com/ebpfjail/ebpfjail/internal/rules"
 )
 
 // scriptedOrigin answers HTTP/1.1 requests on raw connections, counting
@@ -147,4 +151,40 @@ type closeCounter struct {
 func (c *closeCounter) Close() error {
 	c.once.Do(func() { c.n.Add(1) })
 	return c.Conn.Close()
+}
+
+// TestLeanPathHandsAmbiguousFramingToNetHTTPAndDecidesEachRequest sends,
+// after a request served lean, one whose Content-Length and
+// Transfer-Encoding disagree, with a request hidden where a reader of
+// Content-Length would take it for body: net/http reads the chunked
+// framing, so the hidden request is a request of its own, and the rule
+// (which refuses its path) decides it; the origin never sees it.
+func TestLeanPathHandsAmbiguousFramingToNetHTTPAndDecidesEachRequest(t *testing.T) {
+	var mu sync.Mutex
+	var paths []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		mu.Lock()
+		paths = append(paths, r.Method+" "+r.URL.Path)
+		mu.Unlock()
+	}))
+	t.Cleanup(srv.Close)
+	origin := netip.MustParseAddrPort(srv.Listener.Addr().String())
+	k := &fakeKernel{}
+	k.set(record{Dst: origin}, true)
+	var dials atomic.Int32
+	p := newProxyWith(t, k, nil, &dials, ruleFunc(func(r *rules.Request) rules.Verdict {
+		return rules.Verdict{Allow: r.Path != "/smuggled"}
+	}))
+	hidden := "GET /smuggled HTTP/1.1\r\nHost: HOST\r\n\r\n"
+	smuggle := fmt.Sprintf("POST /post HTTP/1.1\r\nHost: HOST\r\nContent-Length: %d\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 5+len(hidden))
+	got := leanSend(t, p, origin.String(), "GET /first HTTP/1.1\r\nHost: HOST\r\n\r\n", smuggle+hidden, "")
+	if got[0] != 200 || got[1] != 200 || got[2] != http.StatusForbidden {
+		t.Errorf("statuses: got %v, want [200 200 403]", got)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if strings.Join(paths, ",") != "GET /first,POST /post" {
+		t.Errorf("origin saw %v, want [GET /first POST /post]", paths)
+	}
 }
