@@ -30,9 +30,10 @@ const (
 	// refuses is read and dropped to keep the connection, as net/http's
 	// server does up to the same size.
 	leanMaxBody = 256 << 10
-	// leanReadBuf holds a client's request head; a larger head goes to
-	// net/http.
-	leanReadBuf = 8 << 10
+	// leanReadBuf holds a client's request head (net/http's server reads
+	// through as much, so an open connection costs no more); a larger head
+	// goes to net/http.
+	leanReadBuf = 4 << 10
 )
 
 // leanClient is a client connection served on the lean path.

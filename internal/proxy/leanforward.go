@@ -265,15 +265,16 @@ func (x *leanExchange) readHead() (*leanHead, error) {
 	}
 }
 
-// growHead makes room for a response head larger than the reader, up to
-// maxHeaderBytes (the bound of the existing path).
+// growHead makes room for a response head larger than the reader, four
+// times as much each time up to maxHeaderBytes (the bound of the existing
+// path). The buffered bytes are read again first.
 func (u *upConn) growHead() error {
 	if u.br.Size() >= maxHeaderBytes {
 		return fmt.Errorf("server response headers exceeded %d bytes; aborted", maxHeaderBytes)
 	}
 	buffered, _ := u.br.Peek(u.br.Buffered())
-	u.br = bufio.NewReaderSize(io.MultiReader(bytes.NewReader(bytes.Clone(buffered)), u.nc), maxHeaderBytes)
-	u.noReuse = true
+	size := min(u.br.Size()*4, maxHeaderBytes)
+	u.br = bufio.NewReaderSize(io.MultiReader(bytes.NewReader(bytes.Clone(buffered)), u.nc), size)
 	return nil
 }
 

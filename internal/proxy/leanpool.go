@@ -25,9 +25,9 @@ const (
 	leanIdleTimeout = 30 * time.Second
 	// leanTLSTimeout is the Transport's TLSHandshakeTimeout.
 	leanTLSTimeout = 10 * time.Second
-	// leanUpReadBuf is the upstream reader: room for a response head, or
-	// the head is read again with maxHeaderBytes of room (growHead).
-	leanUpReadBuf = 16 << 10
+	// leanUpReadBuf is the upstream reader, as the Transport's: room for
+	// most response heads; a larger one is given more room (growHead).
+	leanUpReadBuf = 4 << 10
 )
 
 // upConn is one upstream connection of the lean path.
