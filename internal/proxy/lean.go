@@ -123,6 +123,15 @@ func (c *leanRest) Read(p []byte) (int, error) { return c.br.Read(p) }
 
 func (c *leanRest) Unwrap() net.Conn { return c.Conn }
 
+// CloseWrite lets net/http's server half-close before it closes (after a
+// 431, say), so that the client reads the answer rather than a reset.
+func (c *leanRest) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
 // leanRequest decides one request as serveRequest does and forwards it;
 // false means the client connection is done.
 func (p *Proxy) leanRequest(lc *leanClient, h *leanHead) bool {
@@ -177,9 +186,10 @@ func leanHeadBytes(h *leanHead) int64 {
 }
 
 // refused ends a request the proxy answered itself: the answer goes out
-// and the unread body is dropped, so the connection can go on.
+// and the unread body is dropped, so the connection can go on, or close
+// without a reset that could lose the answer.
 func (lc *leanClient) refused(h *leanHead, w *leanWriter) bool {
-	if !lc.flush() || h.close {
+	if !lc.flush() {
 		return false
 	}
 	if h.contentLength > 0 {
@@ -188,7 +198,7 @@ func (lc *leanClient) refused(h *leanHead, w *leanWriter) bool {
 			return false
 		}
 	}
-	return true
+	return !h.close
 }
 
 // flush sends what was written to the client, within ClientIdle.
