@@ -147,11 +147,7 @@ func (p *Proxy) leanRequest(lc *leanClient, h *leanHead) bool {
 	defer p.release()
 	t, bad := p.requestTarget(c, r)
 	if bad != "" {
-		e := c.newEvent(event.TypeRequest)
-		e.Method, e.URL, e.Scheme = r.Method, c.scheme+"://"+r.Host+r.URL.RequestURI(), c.scheme
-		e.Verdict, e.Reason, e.Status = event.Deny, bad, http.StatusForbidden
-		p.emit(e)
-		writeText(w, http.StatusForbidden, blockedBody)
+		p.refuseTarget(c, w, r, bad)
 		return lc.refused(h, w)
 	}
 	req := c.ruleRequest(r, t)
