@@ -23,6 +23,11 @@ const (
 	leanIdleTotal = 512
 	// leanIdleTimeout is the Transport's IdleConnTimeout.
 	leanIdleTimeout = 30 * time.Second
+	// leanSweepEvery is how often idle connections are looked at: those
+	// the origin closed are closed too (the Transport's read loop notices
+	// at once; here it takes up to this long), and those idle for
+	// leanIdleTimeout.
+	leanSweepEvery = time.Second
 	// leanTLSTimeout is the Transport's TLSHandshakeTimeout.
 	leanTLSTimeout = 10 * time.Second
 	// leanUpReadBuf is the upstream reader, as the Transport's: room for
@@ -112,20 +117,20 @@ func (lp *leanPool) put(u *upConn) {
 	lp.idle[u.key] = append(lp.idle[u.key], u)
 	lp.count++
 	if lp.timer == nil {
-		lp.timer = time.AfterFunc(leanIdleTimeout, lp.sweep)
+		lp.timer = time.AfterFunc(leanSweepEvery, lp.sweep)
 	}
 	lp.mu.Unlock()
 }
 
-// sweep closes the connections idle for leanIdleTimeout, and runs again
-// while any are left.
+// sweep closes the connections idle for leanIdleTimeout or closed by
+// their origin, and runs again while any are left.
 func (lp *leanPool) sweep() {
 	lp.mu.Lock()
 	defer lp.mu.Unlock()
 	for key, list := range lp.idle {
 		kept := list[:0]
 		for _, u := range list {
-			if time.Since(u.idleSince) >= leanIdleTimeout {
+			if time.Since(u.idleSince) >= leanIdleTimeout || !stillOpen(u.nc) {
 				u.close()
 				lp.count--
 				continue
@@ -141,7 +146,7 @@ func (lp *leanPool) sweep() {
 	}
 	lp.timer = nil
 	if lp.count > 0 && !lp.closed {
-		lp.timer = time.AfterFunc(leanIdleTimeout, lp.sweep)
+		lp.timer = time.AfterFunc(leanSweepEvery, lp.sweep)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/ebpfjail/ebpfjail/internal/rules"
 )
@@ -186,5 +187,36 @@ func TestLeanPathHandsAmbiguousFramingToNetHTTPAndDecidesEachRequest(t *testing.
 	defer mu.Unlock()
 	if strings.Join(paths, ",") != "GET /first,POST /post" {
 		t.Errorf("origin saw %v, want [GET /first POST /post]", paths)
+	}
+}
+
+// TestLeanPoolDropsConnectionsTheOriginClosed checks that an idle
+// upstream connection the origin closes is closed here too, soon, not
+// held until it would be used or time out.
+func TestLeanPoolDropsConnectionsTheOriginClosed(t *testing.T) {
+	origin := rawOrigin(t, func(c net.Conn) {
+		defer c.Close()
+		req, err := http.ReadRequest(bufio.NewReader(c))
+		if err != nil {
+			return
+		}
+		io.Copy(io.Discard, req.Body)
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		time.Sleep(100 * time.Millisecond) // then close: an origin's idle timeout
+	})
+	p := timeoutProxy(t, origin, false)
+	leanSend(t, p, origin.String(), "GET / HTTP/1.1\r\nHost: HOST\r\n\r\n")
+	deadline := time.Now().Add(3 * leanSweepEvery)
+	for {
+		p.lean.mu.Lock()
+		n := p.lean.count
+		p.lean.mu.Unlock()
+		if n == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("idle upstream connections: got %d %v after the origin closed, want 0", n, 3*leanSweepEvery)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
