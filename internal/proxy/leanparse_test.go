@@ -26,6 +26,10 @@ var leanRequestSeeds = []string{
 	"GET http://a/ HTTP/1.1\r\nHost: a\r\n\r\n",
 	"PUT /x HTTP/1.1\r\nHost: a\r\nContent-Length: 0042\r\nExpect: 100-continue\r\n\r\n",
 	"GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+	"DELETE /a?b=%20c&d HTTP/1.1\r\nhost: A.example:0080\r\nX-Empty:\r\nX-Tab:\t v \t\r\ncookie: a=1\r\nCookie: b=2\r\n\r\n",
+	"GET / HTTP/1.1\r\nHost: a\r\nX-Utf8: \xc3\xa9\r\n\r\n",
+	"GET /? HTTP/1.1\r\nHost: a\r\nConnection: keep-alive\r\nProxy-Connection: close\r\nKeep-Alive: 5\r\n\r\n",
+	"M-SEARCH * HTTP/1.1\r\nHost: a\r\n\r\n",
 }
 
 var leanResponseSeeds = []string{
@@ -40,6 +44,9 @@ var leanResponseSeeds = []string{
 	"HTTP/1.1 100 Continue\r\n\r\n",
 	"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
 	"HTTP/1.1 200 OK\r\nX: a\r\n b\r\nContent-Length: 1\r\n\r\n",
+	"HTTP/1.1 404\r\nconnection: Keep-Alive, X-A\r\ncontent-length: 0\r\nX-A: 1\r\nSet-Cookie: a\r\nSet-Cookie: b\r\n\r\n",
+	"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 3\r\n\r\n",
+	"HTTP/1.1 999 Whatever \xff\r\nTransfer-Encoding: Chunked\r\n\r\n",
 }
 
 // FuzzLeanParse feeds the same bytes to the lean parser and to net/http's
