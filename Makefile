@@ -49,6 +49,7 @@ fuzz: ## run each fuzz target for FUZZTIME (default 60s); a crash is left in the
 	$(GO) test -run '^$$' -fuzz '^FuzzJSRequestObject$$' -fuzztime $(FUZZTIME) ./internal/rules
 	$(GO) test -run '^$$' -fuzz '^FuzzSwap$$' -fuzztime $(FUZZTIME) ./internal/secrets
 	$(GO) test -run '^$$' -fuzz '^FuzzRequestObject$$' -fuzztime $(FUZZTIME) ./internal/proxy
+	$(GO) test -run '^$$' -fuzz '^FuzzLeanParse$$' -fuzztime $(FUZZTIME) ./internal/proxy
 	$(GO) test -run '^$$' -fuzz '^FuzzReadSessionAndWriteHTML$$' -fuzztime $(FUZZTIME) ./internal/report
 
 # The README's picture of `ebpfjail report`: the sample session rendered

@@ -58,7 +58,7 @@ func (p *Proxy) dispatch(c *conn, res sniff.Result, pc, raw net.Conn) {
 		}
 		p.serveTLS(c, pc, res)
 	case res.Kind == sniff.KindHTTP:
-		serveHTTP1(pc, p.handler(c), p.cfg.Timeouts, p.errorLog)
+		p.serveH1(c, pc)
 	case p.cfg.TCP:
 		p.serveTCP(c, pc, raw)
 	default:

@@ -20,6 +20,13 @@
 //     rules.NewRequest), forward.go sends an allowed one upstream through
 //     a ReverseProxy; connect.go answers CONNECT by opening a tunnel whose
 //     contents go back to the dispatcher.
+//   - lean.go, leanforward.go, leanparse.go, leanpool.go, leanwatch.go:
+//     the lean HTTP/1.1 path every HTTP/1.x connection starts on (but with
+//     Config.Secrets). A request head it reads without doubt is decided as
+//     in http.go and forwarded on the connection's own goroutine through a
+//     pool of upstream connections; the first it does not take (chunked or
+//     large upload, Expect, Upgrade, HTTP/1.0, an odd head) is handed with
+//     the rest of the connection to net/http's server and http.go.
 //   - splice.go: connections decided once (--no-mitm TLS, --tcp) and then
 //     copied both ways unopened; kernelsplice*.go hands one with no limit
 //     to the kernel instead (Config.Splice), ebpfjail then only waiting

@@ -46,11 +46,7 @@ func (p *Proxy) handler(c *conn) http.Handler {
 func (p *Proxy) serveRequest(c *conn, w http.ResponseWriter, r *http.Request, start time.Time) {
 	t, bad := p.requestTarget(c, r)
 	if bad != "" {
-		e := c.newEvent(event.TypeRequest)
-		e.Method, e.URL, e.Scheme = r.Method, c.scheme+"://"+r.Host+r.URL.RequestURI(), c.scheme
-		e.Verdict, e.Reason, e.Status = event.Deny, bad, http.StatusForbidden
-		p.emit(e)
-		writeText(w, http.StatusForbidden, blockedBody)
+		p.refuseTarget(c, w, r, bad)
 		return
 	}
 	if p.refuseSecretMisuse(c, w, r, t) {
@@ -76,6 +72,16 @@ func (p *Proxy) serveRequest(c *conn, w http.ResponseWriter, r *http.Request, st
 		return
 	}
 	p.forwardRequest(c, w, r, t, tx, e, start)
+}
+
+// refuseTarget answers 403 to a request whose target is refused (bad
+// says why), before any rule.
+func (p *Proxy) refuseTarget(c *conn, w http.ResponseWriter, r *http.Request, bad string) {
+	e := c.newEvent(event.TypeRequest)
+	e.Method, e.URL, e.Scheme = r.Method, c.scheme+"://"+r.Host+r.URL.RequestURI(), c.scheme
+	e.Verdict, e.Reason, e.Status = event.Deny, bad, http.StatusForbidden
+	p.emit(e)
+	writeText(w, http.StatusForbidden, blockedBody)
 }
 
 // forwardRequest sends an allowed request upstream and its response back,

@@ -119,6 +119,8 @@ type Proxy struct {
 	peakInFlight atomic.Int64
 	// errorLog is net/http's and http2's (newErrorLog).
 	errorLog *log.Logger
+	// lean holds the lean HTTP/1.1 path's upstream connections.
+	lean *leanPool
 }
 
 // Listen binds the listener (ephemeral ports) and starts serving.
@@ -149,6 +151,7 @@ func Listen(cfg Config) (*Proxy, error) {
 	p.h1, p.h2 = newForwarder(p.upstreams[0]), newForwarder(p.upstreams[1])
 	p.tlsConfig = newTLSConfig(cfg.CA)
 	p.ctx, p.cancel = context.WithCancel(context.Background())
+	p.lean = newLeanPool(p.ctx, p.dialer, cfg.RootCAs)
 	addrs := []string{"127.0.0.1:0", "[::1]:0"}
 	if cfg.Explicit != "" {
 		addrs = []string{cfg.Explicit}
@@ -214,6 +217,9 @@ func (p *Proxy) Close() error {
 	p.wg.Wait()
 	for _, t := range p.upstreams {
 		t.CloseIdleConnections()
+	}
+	if p.lean != nil {
+		p.lean.close()
 	}
 	return nil
 }

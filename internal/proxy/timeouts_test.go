@@ -58,6 +58,7 @@ func goroutinesBackTo(t *testing.T, p *Proxy, before int) {
 		for _, tr := range p.upstreams {
 			tr.CloseIdleConnections()
 		}
+		p.lean.closeIdle()
 		got := runtime.NumGoroutine()
 		if got <= before {
 			return

@@ -99,7 +99,7 @@ func (p *Proxy) serveTLS(c *conn, pc net.Conn, res sniff.Result) {
 		p.emit(e)
 		return
 	}
-	serveHTTP1(inner, h, p.cfg.Timeouts, p.errorLog)
+	p.serveH1(&tc, inner)
 }
 
 // handshakeFailed is the event of a client's TLS handshake that failed:
