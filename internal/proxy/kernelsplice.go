@@ -30,6 +30,8 @@ func bareTCP(c net.Conn) *net.TCPConn {
 			c = v.Unwrap()
 		case *prefixConn:
 			c = v.Unwrap()
+		case *leanRest:
+			c = v.Unwrap()
 		default:
 			return nil
 		}
@@ -52,6 +54,15 @@ func drainBuffered(c net.Conn) []byte {
 		case *prefixConn:
 			out = append(out, v.prefix...)
 			v.prefix = nil
+			c = v.Unwrap()
+		case *leanRest:
+			// The lean path's reader read these off c before anything
+			// c still holds.
+			if n := v.br.Buffered(); n > 0 {
+				b, _ := v.br.Peek(n)
+				out = append(out, b...)
+				v.br.Discard(n)
+			}
 			c = v.Unwrap()
 		default:
 			return out
