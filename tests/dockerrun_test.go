@@ -369,3 +369,43 @@ func TestPrivilegedCheckSaysWhichContainerEngineAnswers(t *testing.T) {
 	contains(t, "check without one", r.stdout, "note  container engine: ")
 	contains(t, "check without one", r.stdout, "/nonexistent/docker.sock")
 }
+
+// A container, like a command, gets a secret's placeholder only: the real
+// value reaches the secret's host in the URL, the placeholder sent to
+// another host is misuse, and --audit lists the container's process.
+func TestPrivilegedDockerRunContainerGetsOnlyTheSecretsPlaceholder(t *testing.T) {
+	cli := requireEngine(t)
+	s := newSite(t)
+	img := testImage(t, cli, nil)
+	const real = "sk-test-4f9c2a7e1b8d3c6f0a5e9b2d7c1f4a8e"
+	events := eventsPath(t)
+	args := []string{"-v", "--audit", "--js", allowRule, "--log-json", events,
+		"--resolve", "allowed.test:" + s.h.IPv4.String(), "--resolve", "denied.test:" + s.h.IPv4.String(),
+		"--secret", "APIKEY=allowed.test", "--docker-run", "--", "--rm", img,
+		"sh", "-c", `echo "key $APIKEY"; /bin/goclient "https://allowed.test/k/$APIKEY"; /bin/goclient "https://denied.test/k/$APIKEY"`}
+	r := jail(t, runOpts{env: []string{"SSL_CERT_FILE=" + s.ca.PEMPath, "APIKEY=" + real}}, args...)
+	if strings.Contains(r.stdout+r.stderr, real) || strings.Contains(readFile(events), real) {
+		t.Errorf("the real value is in the container's output, ebpfjail's or the events:\n%s", r)
+	}
+	var placeholder string
+	for _, l := range strings.Split(r.stdout, "\n") {
+		if k, ok := strings.CutPrefix(l, "key "); ok {
+			placeholder = k
+		}
+	}
+	if len(placeholder) != len(real) || placeholder == real {
+		t.Fatalf("the container's APIKEY: got %q, want a placeholder as long as the real value\n%s", placeholder, r)
+	}
+	if !contains1(s.h.Requests(), "allowed.test /k/"+real) {
+		t.Errorf("the origin got %q, want allowed.test /k/ with the real value", s.h.Requests())
+	}
+	s.sawNo(t, "denied.test")
+	var misuse bool
+	for _, e := range readEvents(t, events) {
+		misuse = misuse || (e.Type == event.TypeSecretMisuse && e.Secret == "APIKEY" && e.Host == "denied.test" && e.Exe == "/bin/goclient")
+	}
+	if !misuse {
+		t.Errorf("no secret_misuse event for denied.test by /bin/goclient in:\n%s", readFile(events))
+	}
+	contains(t, "the audit table", r.stderr, "goclient")
+}
