@@ -40,52 +40,53 @@ var (
 
 // options are the parsed command line.
 type options struct {
-	js          string
-	jsFile      string
-	sh          string
-	proc        string
-	jsTimeout   time.Duration
-	ask         bool // --ask
-	askTimeout  time.Duration
-	noMITM      []string
-	allowUnix   []string
-	denyUnix    []string
-	inbound     bool // --allow-inbound
-	dnsMode     string
-	tcp         bool
-	kernSplice  bool
-	requestLog  string
-	logJSON     string
-	audit       bool
-	server      bool
-	listen      string
-	listenTLS   string // --listen-https
-	weak        bool
-	resolve     []string
-	localNames  []string // --allow-local-name
-	ca          string   // "export" or "path"
-	testSet     bool     // --test was given
-	testArgs    []string // [METHOD] URL
-	verbose     int
-	timeout     float64
-	user        string
-	cleanup     bool
-	noCleanup   bool // --no-jail-cleanup
-	dnsUpstream string
-	version     bool
-	help        bool
-	topic       string // help TOPIC
-	check       bool
-	attack      bool          // check --attack
-	targets     []string      // check --attack --target
-	control     *control.Args // watch, ps
-	replay      *replayArgs   // replay, rule-from
-	report      *reportArgs   // report EVENTS -o FILE
-	secrets     secrets.Sources
-	secretSet   *secrets.Set // the values, read by loadSecrets before the command runs
-	command     []string
-	dockerRun   *container.Args // --docker-run: command is docker run's arguments
-	engine      string          // --engine
+	js            string
+	jsFile        string
+	sh            string
+	proc          string
+	jsTimeout     time.Duration
+	ask           bool // --ask
+	askTimeout    time.Duration
+	askTimeoutSet bool // --ask-timeout was given
+	noMITM        []string
+	allowUnix     []string
+	denyUnix      []string
+	inbound       bool // --allow-inbound
+	dnsMode       string
+	tcp           bool
+	kernSplice    bool
+	requestLog    string
+	logJSON       string
+	audit         bool
+	server        bool
+	listen        string
+	listenTLS     string // --listen-https
+	weak          bool
+	resolve       []string
+	localNames    []string // --allow-local-name
+	ca            string   // "export" or "path"
+	testSet       bool     // --test was given
+	testArgs      []string // [METHOD] URL
+	verbose       int
+	timeout       float64
+	user          string
+	cleanup       bool
+	noCleanup     bool // --no-jail-cleanup
+	dnsUpstream   string
+	version       bool
+	help          bool
+	topic         string // help TOPIC
+	check         bool
+	attack        bool          // check --attack
+	targets       []string      // check --attack --target
+	control       *control.Args // watch, ps
+	replay        *replayArgs   // replay, rule-from
+	report        *reportArgs   // report EVENTS -o FILE
+	secrets       secrets.Sources
+	secretSet     *secrets.Set // the values, read by loadSecrets before the command runs
+	command       []string
+	dockerRun     *container.Args // --docker-run: command is docker run's arguments
+	engine        string          // --engine
 }
 
 func newFlagSet(o *options) *pflag.FlagSet {
@@ -196,6 +197,7 @@ func parseArgs(args []string) (*options, error) {
 		}
 		return nil, err
 	}
+	o.askTimeoutSet = fs.Changed("ask-timeout")
 	if err := repeated(); err != nil {
 		return nil, err
 	}
@@ -292,6 +294,9 @@ func checkOptions(o *options) error {
 	}
 	if o.inbound && (o.server || o.weak) {
 		return errors.New("--allow-inbound is for a jail: --server and --weak receive from anywhere already")
+	}
+	if o.askTimeoutSet && !o.ask {
+		return errors.New("--ask-timeout needs --ask")
 	}
 	if (o.listen != "" || o.listenTLS != "") && !o.server {
 		return errors.New("--listen and --listen-https need --server")

@@ -132,6 +132,7 @@ func TestBadTimeoutsAndUnixAddressesAreUsageErrors(t *testing.T) {
 	for _, args := range [][]string{
 		{"--ask", "--ask-timeout", "0", "--", "true"},
 		{"--ask", "--ask-timeout", "-1s", "--", "true"},
+		{"--ask-timeout", "5s", "--", "true"}, // without --ask it would do nothing
 		{"--allow-unix", "relative.sock", "--", "true"},
 		{"--allow-unix", "@", "--", "true"},
 		{"--deny-unix", "run/x.sock", "--", "true"},
