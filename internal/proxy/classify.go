@@ -20,12 +20,21 @@ const peekTimeout = 5 * time.Second
 // HTTP, as TCP (--tcp), or refuses it. A client that says nothing at
 // first may be waiting for the server to speak (silentClient).
 func (p *Proxy) classify(c *conn, raw net.Conn) {
+	// The peeking is a call of its own, off the stack once done (refuse).
+	if res, pc, ok := p.firstBytes(c, raw); ok {
+		p.dispatch(c, res, pc, raw)
+	}
+}
+
+// firstBytes peeks at the client's first bytes; ok false means the
+// connection was served (a server-first or --tcp one) or refused here.
+func (p *Proxy) firstBytes(c *conn, raw net.Conn) (res sniff.Result, pc net.Conn, ok bool) {
 	start := time.Now()
 	res, pc, err := sniff.Peek(raw, p.window(start, serverFirstAfter))
 	if silent(pc, err) {
 		var served bool
 		if res, pc, err, served = p.silentClient(c, pc, raw, start); served {
-			return
+			return res, pc, false
 		}
 	}
 	if errors.Is(err, os.ErrDeadlineExceeded) {
@@ -36,17 +45,23 @@ func (p *Proxy) classify(c *conn, raw net.Conn) {
 	if err != nil && p.cfg.TCP && errors.Is(err, os.ErrDeadlineExceeded) {
 		// A few bytes, then waiting for the server: not TLS nor HTTP.
 		p.serveTCP(c, pc, raw)
-		return
+		return res, pc, false
 	}
 	if err != nil {
-		c.log.Debug("connection closed before it said anything useful", "err", err)
-		e := c.newEvent(event.TypeConnection)
-		e.Verdict, e.Reason = event.Deny, "no request: "+err.Error()
-		e.URL = "tcp://" + hostname.JoinPort(c.destHost(), c.port)
-		p.emit(e)
-		return
+		p.noRequest(c, err)
+		return res, pc, false
 	}
-	p.dispatch(c, res, pc, raw)
+	return res, pc, true
+}
+
+// noRequest is the event of a connection that ended, or timed out, before
+// its first bytes said what it is (out of classify's frame: refuse).
+func (p *Proxy) noRequest(c *conn, err error) {
+	c.log.Debug("connection closed before it said anything useful", "err", err)
+	e := c.newEvent(event.TypeConnection)
+	e.Verdict, e.Reason = event.Deny, "no request: "+err.Error()
+	e.URL = "tcp://" + hostname.JoinPort(c.destHost(), c.port)
+	p.emit(e)
 }
 
 // dispatch serves a classified connection.
@@ -62,12 +77,17 @@ func (p *Proxy) dispatch(c *conn, res sniff.Result, pc, raw net.Conn) {
 	case p.cfg.TCP:
 		p.serveTCP(c, pc, raw)
 	default:
-		// Non-HTTP TCP is blocked: a reset, and a line saying so.
-		e := c.newEvent(event.TypeConnection)
-		e.Verdict, e.Reason, e.Scheme = event.Deny, "non-HTTP", "tcp"
-		e.URL, e.Host, e.Port = "tcp://"+hostname.JoinPort(c.destHost(), c.port), c.destHost(), c.port
-		e.Hint = "--tcp lets the rule decide non-HTTP connections"
-		p.emit(e)
-		reset(raw)
+		p.refuseNonHTTP(c, raw)
 	}
+}
+
+// refuseNonHTTP blocks non-HTTP TCP: a reset, and a line saying so (out
+// of dispatch's frame: refuse).
+func (p *Proxy) refuseNonHTTP(c *conn, raw net.Conn) {
+	e := c.newEvent(event.TypeConnection)
+	e.Verdict, e.Reason, e.Scheme = event.Deny, "non-HTTP", "tcp"
+	e.URL, e.Host, e.Port = "tcp://"+hostname.JoinPort(c.destHost(), c.port), c.destHost(), c.port
+	e.Hint = "--tcp lets the rule decide non-HTTP connections"
+	p.emit(e)
+	reset(raw)
 }

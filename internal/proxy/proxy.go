@@ -294,39 +294,8 @@ func reset(c net.Conn) {
 // with what the kernel recorded about it, or to the DNS shim; a connection
 // without a record, or to the listener itself, is reset.
 func (p *Proxy) handle(c *net.TCPConn, directTLS bool) {
-	id := p.nextID.Add(1)
-	peer := c.RemoteAddr().(*net.TCPAddr).AddrPort()
-	peer = netip.AddrPortFrom(peer.Addr().Unmap(), peer.Port())
-	log := p.cfg.Logger.With("conn", id)
-	if p.cfg.Explicit != "" {
-		// The client names where it goes; there is no kernel record.
-		local := c.LocalAddr().(*net.TCPAddr).AddrPort()
-		p.classify(&conn{
-			id: id, scheme: "http", port: int(local.Port()),
-			requesterIP: peer.Addr().String(), log: log, directTLS: directTLS,
-		}, c)
-		c.Close()
-		return
-	}
-	who, err := p.cfg.OrigDst(peer)
-	if err != nil {
-		// Not from the jail, or its record is gone: never dial locally.
-		log.Warn("refused connection without a record", "peer", peer.String(), "err", err)
-		reset(c)
-		return
-	}
-	cn := newConn(id, who, log)
-	if p.isSelf(who.Dst) {
-		e := cn.newEvent(event.TypeConnection)
-		e.Verdict, e.Reason = event.Deny, "loop: a connection to ebpfjail's own listener"
-		p.emit(e)
-		reset(c)
-		return
-	}
-	if who.Dst.Port() == 53 && p.cfg.DNS != nil {
-		cn.log.Debug("dns over tcp")
-		p.cfg.DNS(c, who)
-		c.Close()
+	cn := p.admitConn(c, directTLS)
+	if cn == nil {
 		return
 	}
 	if done := p.nameDest(cn); done != nil {
@@ -334,6 +303,68 @@ func (p *Proxy) handle(c *net.TCPConn, directTLS bool) {
 	}
 	p.classify(cn, c)
 	c.Close()
+}
+
+// admitConn is what the kernel recorded about c, or nil when c was served
+// (DNS, the explicit listener) or refused here. The record stays in this
+// frame, not in handle's, which lives as long as the connection (refuse).
+func (p *Proxy) admitConn(c *net.TCPConn, directTLS bool) *conn {
+	id := p.nextID.Add(1)
+	peer := c.RemoteAddr().(*net.TCPAddr).AddrPort()
+	peer = netip.AddrPortFrom(peer.Addr().Unmap(), peer.Port())
+	log := p.cfg.Logger.With("conn", id)
+	if p.cfg.Explicit != "" {
+		p.handleExplicit(c, id, peer, log, directTLS)
+		return nil
+	}
+	who, err := p.cfg.OrigDst(peer)
+	if err != nil {
+		// Not from the jail, or its record is gone: never dial locally.
+		log.Warn("refused connection without a record", "peer", peer.String(), "err", err)
+		reset(c)
+		return nil
+	}
+	cn := newConn(id, who, log)
+	if p.isSelf(who.Dst) {
+		p.refuse(cn, c, "loop: a connection to ebpfjail's own listener")
+		return nil
+	}
+	if who.Dst.Port() == 53 && p.cfg.DNS != nil {
+		cn.log.Debug("dns over tcp")
+		p.cfg.DNS(c, who)
+		c.Close()
+		return nil
+	}
+	return cn
+}
+
+// handleExplicit hands on a connection to the explicit listener: the
+// client names where it goes; there is no kernel record.
+func (p *Proxy) handleExplicit(c *net.TCPConn, id uint64, peer netip.AddrPort, log *slog.Logger, directTLS bool) {
+	local := c.LocalAddr().(*net.TCPAddr).AddrPort()
+	p.classify(&conn{
+		id: id, scheme: "http", port: int(local.Port()),
+		requesterIP: peer.Addr().String(), log: log, directTLS: directTLS,
+	}, c)
+	c.Close()
+}
+
+// refuse denies connection c with a connection event saying why, and
+// resets raw (if any).
+//
+// Refusals build their event here, never in the functions that stay on a
+// connection's stack while it lives (handle, classify, dispatch,
+// serveTLS): an event is 512 bytes of frame each time, and those frames
+// decide whether an idle connection's goroutine stack can shrink to 8 KiB
+// (under 4 KiB in use) or keeps 16 KiB, a third of ebpfjail's memory at
+// 1,000 open connections.
+func (p *Proxy) refuse(c *conn, raw net.Conn, reason string) {
+	e := c.newEvent(event.TypeConnection)
+	e.Verdict, e.Reason = event.Deny, reason
+	p.emit(e)
+	if raw != nil {
+		reset(raw)
+	}
 }
 
 // nameDest names cn's destination for the logs and, for a fake DNS answer,

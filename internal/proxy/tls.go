@@ -28,13 +28,22 @@ type CertSource interface {
 // serveTLS terminates the client's TLS with a leaf for its server name and
 // serves HTTP inside, or splices it unopened for --no-mitm names.
 func (p *Proxy) serveTLS(c *conn, pc net.Conn, res sniff.Result) {
+	// Two steps, so that what the handshake needed is off the stack while
+	// the connection lives (refuse).
+	if tc, conn := p.openTLS(c, pc, res); conn != nil {
+		p.serveMITM(tc, conn)
+	}
+}
+
+// openTLS checks the client's server name and completes the MITM
+// handshake, or splices --no-mitm names; a nil *tls.Conn means the
+// connection was served or refused here.
+func (p *Proxy) openTLS(c *conn, pc net.Conn, res sniff.Result) (*conn, *tls.Conn) {
 	name := hostname.Normalize(res.SNI)
 	if c.name != "" && name != "" && name != c.name {
 		// In a CONNECT tunnel the TLS must be for the host the CONNECT named.
-		e := c.newEvent(event.TypeConnection)
-		e.Verdict, e.Reason, e.Host = event.Deny, "TLS server name "+name+" is not the CONNECT host "+c.name, name
-		p.emit(e)
-		return
+		p.refuseTLS(c, "TLS server name "+name+" is not the CONNECT host "+c.name, name)
+		return nil, nil
 	}
 	if name == "" {
 		name = c.name
@@ -46,60 +55,105 @@ func (p *Proxy) serveTLS(c *conn, pc net.Conn, res sniff.Result) {
 		name = c.destHost()
 	}
 	if !validHost(name) {
-		e := c.newEvent(event.TypeConnection)
-		e.Verdict, e.Reason = event.Deny, fmt.Sprintf("TLS server name %q is not a host name", name)
-		p.emit(e)
-		return
+		p.refuseTLS(c, fmt.Sprintf("TLS server name %q is not a host name", name), "")
+		return nil, nil
 	}
-	tc := *c
+	tc := new(conn)
+	*tc = *c
 	tc.scheme, tc.name = "https", name
 	tc.log = c.log.With("sni", name)
 	if p.noMITM(name) {
-		p.spliceTLS(&tc, pc)
-		return
+		p.spliceTLS(tc, pc)
+		return nil, nil
 	}
 	if p.cfg.CA == nil {
-		e := tc.newEvent(event.TypeConnection)
-		e.Verdict, e.Reason, e.Host = event.Deny, "no CA to intercept TLS", name
-		p.emit(e)
-		return
+		p.refuseTLS(tc, "no CA to intercept TLS", name)
+		return nil, nil
 	}
 	conn := tls.Server(&namedConn{Conn: pc, name: name}, p.tlsConfig)
 	ctx, cancel := context.WithTimeout(p.ctx, p.cfg.Timeouts.Handshake)
 	err := handshake(ctx, conn)
 	cancel()
 	if err != nil {
-		p.emit(handshakeFailed(&tc, name, err))
+		p.emitHandshakeFailed(tc, name, err)
+		return nil, nil
+	}
+	return tc, conn
+}
+
+// serveMITM serves HTTP/2 or HTTP/1.x inside a MITM'd connection.
+func (p *Proxy) serveMITM(tc *conn, conn *tls.Conn) {
+	if negotiated(conn) == "h2" {
+		p.serveH2(tc, conn)
 		return
 	}
-	h := p.handler(&tc)
-	if conn.ConnectionState().NegotiatedProtocol == "h2" {
-		srv, base := p.newH2Server()
-		srv.ServeConn(conn, &http2.ServeConnOpts{Context: p.ctx, Handler: h, BaseConfig: base})
-		return
+	if inner := p.httpInsideTLS(tc, conn); inner != nil {
+		p.serveH1(tc, inner)
 	}
-	// Inside the TLS, as outside it: HTTP or nothing (DNS over TLS, a
-	// tunnel protocol...), refused at once rather than left to time out.
-	// A client may open TLS ahead of its first request (a preconnect):
-	// it gets the request-head timeout, not the first-bytes one.
+}
+
+// httpInsideTLS is conn with its first bytes peeked if they are HTTP, else
+// nil: inside the TLS, as outside it, HTTP or nothing (DNS over TLS, a
+// tunnel protocol...), refused at once rather than left to time out. A
+// client may open TLS ahead of its first request (a preconnect): it gets
+// the request-head timeout, not the first-bytes one.
+func (p *Proxy) httpInsideTLS(tc *conn, conn *tls.Conn) net.Conn {
 	res, inner, err := sniff.Peek(conn, p.cfg.Timeouts.Header)
 	if err != nil || res.Kind != sniff.KindHTTP {
-		e := tc.newEvent(event.TypeConnection)
-		e.Verdict, e.Reason = event.Deny, "non-HTTP inside TLS"
-		if err != nil {
-			e.Reason = "no request inside TLS: " + err.Error()
-		}
-		e.Scheme, e.Host, e.Port, e.URL = "https", name, tc.port, "https://"+hostname.JoinPort(name, tc.port)
-		e.Hint = "--no-mitm " + name + " passes this TLS unopened, to be decided once as CONNECT"
-		if errors.Is(err, io.EOF) {
-			// Closed once the handshake was done: a client that checks the
-			// certificate only then (wget on GnuTLS) and rejected it.
-			e.Hint = tlsca.TrustHint(tc.proc.Exe, tc.proc.Comm, name)
-		}
-		p.emit(e)
-		return
+		p.refuseInsideTLS(tc, tc.name, err)
+		return nil
 	}
-	p.serveH1(&tc, inner)
+	return inner
+}
+
+// negotiated is the protocol conn's handshake agreed on (ALPN). A call
+// of its own: the whole ConnectionState would otherwise stay in the
+// caller's frame for the connection's life (refuse), hence noinline.
+//
+//go:noinline
+func negotiated(conn *tls.Conn) string {
+	return conn.ConnectionState().NegotiatedProtocol
+}
+
+// serveH2 serves HTTP/2 inside a MITM'd connection, with net/http's
+// server.
+func (p *Proxy) serveH2(tc *conn, conn *tls.Conn) {
+	srv, base := p.newH2Server()
+	srv.ServeConn(conn, &http2.ServeConnOpts{Context: p.ctx, Handler: p.handler(tc), BaseConfig: base})
+}
+
+// refuseTLS denies a TLS connection before its handshake; host, if not
+// empty, is the event's (out of serveTLS's frame: refuse).
+func (p *Proxy) refuseTLS(c *conn, reason, host string) {
+	e := c.newEvent(event.TypeConnection)
+	e.Verdict, e.Reason = event.Deny, reason
+	if host != "" {
+		e.Host = host
+	}
+	p.emit(e)
+}
+
+// refuseInsideTLS is the event of a MITM'd connection that sent no HTTP
+// inside the TLS (err: nothing at all).
+func (p *Proxy) refuseInsideTLS(tc *conn, name string, err error) {
+	e := tc.newEvent(event.TypeConnection)
+	e.Verdict, e.Reason = event.Deny, "non-HTTP inside TLS"
+	if err != nil {
+		e.Reason = "no request inside TLS: " + err.Error()
+	}
+	e.Scheme, e.Host, e.Port, e.URL = "https", name, tc.port, "https://"+hostname.JoinPort(name, tc.port)
+	e.Hint = "--no-mitm " + name + " passes this TLS unopened, to be decided once as CONNECT"
+	if errors.Is(err, io.EOF) {
+		// Closed once the handshake was done: a client that checks the
+		// certificate only then (wget on GnuTLS) and rejected it.
+		e.Hint = tlsca.TrustHint(tc.proc.Exe, tc.proc.Comm, name)
+	}
+	p.emit(e)
+}
+
+// emitHandshakeFailed emits handshakeFailed's event.
+func (p *Proxy) emitHandshakeFailed(tc *conn, name string, err error) {
+	p.emit(handshakeFailed(tc, name, err))
 }
 
 // handshakeFailed is the event of a client's TLS handshake that failed:
