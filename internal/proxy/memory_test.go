@@ -9,7 +9,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"runtime"
+	"strings"
 	"testing"
+	"time"
 )
 
 // TestIdleMITMConnectionKeepsAnEightKiBStack holds keep-alive MITM
@@ -68,4 +70,61 @@ func stackInuse() uint64 {
 	}
 	runtime.ReadMemStats(&ms)
 	return ms.StackInuse
+}
+
+// TestPipelinedRequestsInsideTLSAreAllAnsweredAcrossIdleWaits sends
+// requests back to back in one write through the MITM, the first one
+// exactly as large as the lean path's read buffer: the second then waits
+// inside the tls.Conn, not in the buffer, when the connection goes idle
+// and gives its read buffer back (waitNext); it must still be answered,
+// and so must one sent after a pause.
+func TestPipelinedRequestsInsideTLSAreAllAnsweredAcrossIdleWaits(t *testing.T) {
+	origin := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, r.Method+" "+r.URL.Path)
+	}))
+	defer origin.Close()
+	m := newMITM(t, origin)
+	// One TLS record for the whole write (not small ones at first), so
+	// that what follows the first request stays in the proxy's tls.Conn.
+	c, err := tls.Dial("tcp", m.addr, &tls.Config{ServerName: "example.com", RootCAs: m.roots, NextProtos: []string{"http/1.1"},
+		DynamicRecordSizingDisabled: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	head := func(path string, size int) string {
+		h := "GET " + path + " HTTP/1.1\r\nHost: example.com\r\n"
+		pad := size - len(h) - len("X-Pad: \r\n\r\n")
+		if pad > 0 {
+			h += "X-Pad: " + strings.Repeat("p", pad) + "\r\n"
+		}
+		return h + "\r\n"
+	}
+	first := head("/one", leanReadBuf)
+	if len(first) != leanReadBuf {
+		t.Fatalf("first head is %d bytes, want %d", len(first), leanReadBuf)
+	}
+	if _, err := io.WriteString(c, first+head("/two", 0)+head("/three", 0)); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(c)
+	read := func(want string) {
+		t.Helper()
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("response for %s: %v", want, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || string(body) != want {
+			t.Fatalf("got %d %q, want 200 %q", resp.StatusCode, body, want)
+		}
+	}
+	read("GET /one")
+	read("GET /two")
+	read("GET /three")
+	time.Sleep(50 * time.Millisecond) // idle: the read buffer is back in the pool
+	io.WriteString(c, head("/four", 0))
+	read("GET /four")
 }
