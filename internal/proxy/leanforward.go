@@ -484,7 +484,7 @@ func (x *leanExchange) trailers() bool {
 			_, err := bw.WriteString("\r\n")
 			return err == nil
 		}
-		f, ok := parseLeanField(line, false)
+		f, ok := parseLeanField(line, string(line), false)
 		if !ok {
 			x.cutBy(errors.New("malformed trailer"))
 			return false

@@ -26,7 +26,8 @@ import (
 // upstream, which cannot be handed anywhere) is taken on the same terms
 // with any HTTP/1.x version and a three-digit status, or refused: the
 // lean path answers 502 where net/http's reading might have been lenient
-// (obs-fold, bare LF, Content-Length together with Transfer-Encoding).
+// (obs-fold, bare LF, Content-Length together with Transfer-Encoding,
+// Transfer-Encoding in an HTTP/1.0 response).
 
 // leanField is one header line, value trimmed of spaces and tabs.
 type leanField struct {
@@ -186,6 +187,9 @@ func cutLine(b []byte) (line, rest []byte, ok bool) {
 func parseLeanFields(h *leanHead, b []byte, request bool) bool {
 	h.contentLength = -1
 	h.fields = make([]leanField, 0, 16)
+	// One string for the whole block: names and values are slices of it,
+	// not an allocation each.
+	str, off := string(b), 0
 	hosts, lengths, te := 0, 0, 0
 	for {
 		line, rest, ok := cutLine(b)
@@ -196,7 +200,8 @@ func parseLeanFields(h *leanHead, b []byte, request bool) bool {
 		if len(line) == 0 {
 			break
 		}
-		f, ok := parseLeanField(line, request)
+		f, ok := parseLeanField(line, str[off:off+len(line)], request)
+		off += len(line) + 2
 		if !ok {
 			return false
 		}
@@ -223,6 +228,11 @@ func parseLeanFields(h *leanHead, b []byte, request bool) bool {
 		h.fields = append(h.fields, f)
 	}
 	if len(b) != 0 || lengths > 1 || te > 1 || (te == 1 && (!h.chunked || lengths > 0)) {
+		return false
+	}
+	if te > 0 && h.minor != 1 {
+		// Transfer-Encoding in HTTP/1.0 is faulty (RFC 9112, 6.1):
+		// net/http ignores it and reads to the close; refused here.
 		return false
 	}
 	if request {
@@ -255,19 +265,24 @@ func (h *leanHead) connection(v string, request bool) bool {
 // parseLeanField splits a header line. A request's value is visible
 // ASCII, space and tab; a response's may also hold obs-text (bytes from
 // 0x80), which origins send (UTF-8 file names) and net/http passes.
-func parseLeanField(line []byte, request bool) (leanField, bool) {
+func parseLeanField(line []byte, str string, request bool) (leanField, bool) {
 	colon := bytes.IndexByte(line, ':')
 	if colon <= 0 || !isToken(line[:colon]) {
 		return leanField{}, false
 	}
-	v := line[colon+1:]
-	for _, c := range v {
+	start, end := colon+1, len(line)
+	for _, c := range line[start:] {
 		if (c < ' ' && c != '\t') || c == 0x7f || (request && c > 0x7f) {
 			return leanField{}, false
 		}
 	}
-	v = bytes.Trim(v, " \t")
-	return leanField{name: string(line[:colon]), value: string(v)}, true
+	for start < end && (line[start] == ' ' || line[start] == '\t') {
+		start++
+	}
+	for end > start && (line[end-1] == ' ' || line[end-1] == '\t') {
+		end--
+	}
+	return leanField{name: str[:colon], value: str[start:end]}, true
 }
 
 func validLeanHost(h string) bool {
