@@ -326,7 +326,7 @@ func (p *Proxy) admitConn(c *net.TCPConn, directTLS bool) *conn {
 	}
 	cn := newConn(id, who, log)
 	if p.isSelf(who.Dst) {
-		p.refuse(cn, c, "loop: a connection to ebpfjail's own listener")
+		p.refuse(cn, c, "loop: a connection to ebpfjail's own listener", "")
 		return nil
 	}
 	if who.Dst.Port() == 53 && p.cfg.DNS != nil {
@@ -349,8 +349,8 @@ func (p *Proxy) handleExplicit(c *net.TCPConn, id uint64, peer netip.AddrPort, l
 	c.Close()
 }
 
-// refuse denies connection c with a connection event saying why, and
-// resets raw (if any).
+// refuse denies connection c with a connection event saying why (host,
+// if not empty, is the event's), and resets raw (if any).
 //
 // Refusals build their event here, never in the functions that stay on a
 // connection's stack while it lives (handle, classify, dispatch,
@@ -358,9 +358,12 @@ func (p *Proxy) handleExplicit(c *net.TCPConn, id uint64, peer netip.AddrPort, l
 // decide whether an idle connection's goroutine stack can shrink to 8 KiB
 // (under 4 KiB in use) or keeps 16 KiB, a third of ebpfjail's memory at
 // 1,000 open connections.
-func (p *Proxy) refuse(c *conn, raw net.Conn, reason string) {
+func (p *Proxy) refuse(c *conn, raw net.Conn, reason, host string) {
 	e := c.newEvent(event.TypeConnection)
 	e.Verdict, e.Reason = event.Deny, reason
+	if host != "" {
+		e.Host = host
+	}
 	p.emit(e)
 	if raw != nil {
 		reset(raw)

@@ -42,7 +42,7 @@ func (p *Proxy) openTLS(c *conn, pc net.Conn, res sniff.Result) (*conn, *tls.Con
 	name := hostname.Normalize(res.SNI)
 	if c.name != "" && name != "" && name != c.name {
 		// In a CONNECT tunnel the TLS must be for the host the CONNECT named.
-		p.refuseTLS(c, "TLS server name "+name+" is not the CONNECT host "+c.name, name)
+		p.refuse(c, nil, "TLS server name "+name+" is not the CONNECT host "+c.name, name)
 		return nil, nil
 	}
 	if name == "" {
@@ -55,7 +55,7 @@ func (p *Proxy) openTLS(c *conn, pc net.Conn, res sniff.Result) (*conn, *tls.Con
 		name = c.destHost()
 	}
 	if !validHost(name) {
-		p.refuseTLS(c, fmt.Sprintf("TLS server name %q is not a host name", name), "")
+		p.refuse(c, nil, fmt.Sprintf("TLS server name %q is not a host name", name), "")
 		return nil, nil
 	}
 	tc := new(conn)
@@ -67,7 +67,7 @@ func (p *Proxy) openTLS(c *conn, pc net.Conn, res sniff.Result) (*conn, *tls.Con
 		return nil, nil
 	}
 	if p.cfg.CA == nil {
-		p.refuseTLS(tc, "no CA to intercept TLS", name)
+		p.refuse(tc, nil, "no CA to intercept TLS", name)
 		return nil, nil
 	}
 	conn := tls.Server(&namedConn{Conn: pc, name: name}, p.tlsConfig)
@@ -100,7 +100,7 @@ func (p *Proxy) serveMITM(tc *conn, conn *tls.Conn) {
 func (p *Proxy) httpInsideTLS(tc *conn, conn *tls.Conn) net.Conn {
 	res, inner, err := sniff.Peek(conn, p.cfg.Timeouts.Header)
 	if err != nil || res.Kind != sniff.KindHTTP {
-		p.refuseInsideTLS(tc, tc.name, err)
+		p.refuseInsideTLS(tc, err)
 		return nil
 	}
 	return inner
@@ -122,20 +122,10 @@ func (p *Proxy) serveH2(tc *conn, conn *tls.Conn) {
 	srv.ServeConn(conn, &http2.ServeConnOpts{Context: p.ctx, Handler: p.handler(tc), BaseConfig: base})
 }
 
-// refuseTLS denies a TLS connection before its handshake; host, if not
-// empty, is the event's (out of serveTLS's frame: refuse).
-func (p *Proxy) refuseTLS(c *conn, reason, host string) {
-	e := c.newEvent(event.TypeConnection)
-	e.Verdict, e.Reason = event.Deny, reason
-	if host != "" {
-		e.Host = host
-	}
-	p.emit(e)
-}
-
 // refuseInsideTLS is the event of a MITM'd connection that sent no HTTP
 // inside the TLS (err: nothing at all).
-func (p *Proxy) refuseInsideTLS(tc *conn, name string, err error) {
+func (p *Proxy) refuseInsideTLS(tc *conn, err error) {
+	name := tc.name
 	e := tc.newEvent(event.TypeConnection)
 	e.Verdict, e.Reason = event.Deny, "non-HTTP inside TLS"
 	if err != nil {
